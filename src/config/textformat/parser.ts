@@ -112,6 +112,7 @@ class Parser {
       );
     }
     const key = jsonKey(field);
+    this.tok.context = path;
     const repeated = field.repeated || field.map;
     if (!repeated) {
       if (seen.has(field.name)) {

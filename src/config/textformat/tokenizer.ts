@@ -42,6 +42,8 @@ export class Tokenizer {
   private line = 1;
   private column = 1;
   private peeked: Token | undefined;
+  /** Field path the parser is reading, named in lexical errors. */
+  context = '';
 
   constructor(
     private readonly src: string,
@@ -59,11 +61,11 @@ export class Tokenizer {
     return t;
   }
 
-  error(message: string, at: { line: number; column: number }, path = ''): TextFormatError {
+  error(message: string, at: { line: number; column: number }): TextFormatError {
     return new TextFormatError('MSB_TEXTFORMAT_SYNTAX', message, {
       line: at.line,
       column: at.column,
-      path,
+      path: this.context,
       source: this.source,
     });
   }
