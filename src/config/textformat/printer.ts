@@ -224,8 +224,8 @@ function formatScalar(field: protobuf.Field, value: unknown): string {
   const kind = scalarKind(field.type) as ScalarKind;
   if (kind === 'string') return quote(Buffer.from(value as string, 'utf8'));
   if (kind === 'bytes') return quote(value as Uint8Array);
-  if (kind === 'float') return formatFloat(value as number, 6, 9, Math.fround);
-  if (kind === 'double') return formatFloat(value as number, 15, 17, (x) => x);
+  if (kind === 'float') return formatFloat(value as number, 6, 9, readsBackAsFloat);
+  if (kind === 'double') return formatFloat(value as number, 15, 17, (text, v) => Number.parseFloat(text) === v);
   return String(value);
 }
 
@@ -249,27 +249,79 @@ export function quote(bytes: Uint8Array): string {
  * The shortest of `%.{short}g` and `%.{long}g` that reads back to the same value: protobuf's SimpleFtoa (float: 6
  * then 9 digits) and SimpleDtoa (double: 15 then 17 digits).
  */
-export function formatFloat(v: number, short: number, long: number, round: (x: number) => number): string {
+export function formatFloat(
+  v: number,
+  short: number,
+  long: number,
+  readsBack: (text: string, v: number) => boolean,
+): string {
   if (Number.isNaN(v)) return 'nan';
   if (v === Number.POSITIVE_INFINITY) return 'inf';
   if (v === Number.NEGATIVE_INFINITY) return '-inf';
   const s = printfG(v, short);
-  return round(Number.parseFloat(s)) === round(v) ? s : printfG(v, long);
+  return readsBack(s, v) ? s : printfG(v, long);
 }
 
-/** C's `%.{p}g`. */
+/** Smallest positive normal float (FLT_MIN). */
+const FLT_MIN = 2 ** -126;
+
+/**
+ * Whether `text` reads back as the float `v` the way protobuf's safe_strtof checks it: strtof reports ERANGE for a
+ * subnormal result, which counts as a failed read, so subnormal floats always get the long form.
+ */
+function readsBackAsFloat(text: string, v: number): boolean {
+  const back = Math.fround(Number.parseFloat(text));
+  return back === Math.fround(v) && (back === 0 || Math.abs(back) >= FLT_MIN);
+}
+
+/**
+ * C's `%.{p}g`, rounding the value's exact binary expansion half-to-even as glibc's printf does (JS's toExponential
+ * rounds exact ties up: -1685876.625 to 9 digits is "-1685876.62" in C, "-1685876.63" in JS).
+ */
 function printfG(v: number, p: number): string {
   if (v === 0) return Object.is(v, -0) ? '-0' : '0';
-  const [mantissa, expText] = v.toExponential(p - 1).split('e') as [string, string];
-  const exp = Number(expText);
+  const sign = v < 0 ? '-' : '';
+  const [digits, exp] = roundedDigits(Math.abs(v), p);
   if (exp < -4 || exp >= p) {
-    const m = stripZeros(mantissa);
-    const sign = exp < 0 ? '-' : '+';
-    return `${m}e${sign}${String(Math.abs(exp)).padStart(2, '0')}`;
+    const m = stripZeros(digits.length > 1 ? `${digits[0]}.${digits.slice(1)}` : digits);
+    return `${sign}${m}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
   }
-  return stripZeros(v.toFixed(Math.max(0, p - 1 - exp)));
+  const fixed =
+    exp >= 0 ? `${digits.slice(0, exp + 1)}.${digits.slice(exp + 1)}` : `0.${'0'.repeat(-exp - 1)}${digits}`;
+  return sign + stripZeros(fixed);
+}
+
+/** The first `p` significant decimal digits of a positive finite double, exactly rounded half-to-even, and the decimal exponent of the first. */
+function roundedDigits(v: number, p: number): [string, number] {
+  // v = mantissa * 2^e exactly; scale to an integer numerator over a power-of-ten denominator.
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, v);
+  const bits = view.getBigUint64(0);
+  const rawExp = Number((bits >> 52n) & 0x7ffn);
+  const frac = bits & ((1n << 52n) - 1n);
+  const mantissa = rawExp === 0 ? frac : frac | (1n << 52n);
+  const e2 = (rawExp === 0 ? 1 : rawExp) - 1075;
+  let num = e2 >= 0 ? mantissa << BigInt(e2) : mantissa * 5n ** BigInt(-e2);
+  const fracDigits = e2 >= 0 ? 0 : -e2;
+  const all = num.toString();
+  // Keep p digits: divide by 10^(len - p) with half-even rounding (len ≥ p is ensured by padding).
+  const drop = all.length - p;
+  let exp = all.length - 1 - fracDigits;
+  if (drop <= 0) return [all.padEnd(p, '0'), exp];
+  const div = 10n ** BigInt(drop);
+  let q = num / div;
+  const r = num % div;
+  const twice = r * 2n;
+  if (twice > div || (twice === div && q % 2n === 1n)) q += 1n;
+  num = q;
+  let out = num.toString();
+  if (out.length > p) {
+    out = out.slice(0, p);
+    exp += 1;
+  }
+  return [out, exp];
 }
 
 function stripZeros(s: string): string {
-  return s.includes('.') ? s.replace(/\.?0+$/, '') : s;
+  return s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s;
 }

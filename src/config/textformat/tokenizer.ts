@@ -160,13 +160,12 @@ export class Tokenizer {
       this.advance();
       if (c === quote) break;
       if (c !== '\\') {
-        const cp = c.codePointAt(0) as number;
+        // Read the whole code point: a character beyond U+FFFF is two UTF-16 units and one UTF-8 sequence.
+        const cp = this.src.codePointAt(this.pos - 1) as number;
         if (cp < 0x80) bytes.push(cp);
         else {
-          // A surrogate pair is two UTF-16 units: take both so the code point encodes as one UTF-8 sequence.
-          const full = cp > 0xffff ? String.fromCodePoint(cp) : c;
           if (cp > 0xffff) this.advance();
-          bytes.push(...utf8.encode(full));
+          bytes.push(...utf8.encode(String.fromCodePoint(cp)));
         }
         continue;
       }
