@@ -1,6 +1,11 @@
 import type { Command } from 'commander';
+import { registerConfigCodecCommands } from './config-codec.js';
 
 /** `msb config …`: the config group; each responsibility attaches its own subcommands. */
-export function registerConfigCommands(program: Command): void {
-  program.command('config').description('read, check, format, convert and generate Triton config.pbtxt files');
+export function registerConfigCommands(program: Command): Command {
+  const config = program
+    .command('config')
+    .description('read, check, format, convert and generate Triton config.pbtxt files');
+  registerConfigCodecCommands(config);
+  return config;
 }

@@ -147,7 +147,9 @@ function spell(type: protobuf.Type, msg: Record<string, unknown>, pick: (n: numb
       if (pick(2)) parts.push(`${field.name}${colon()}${ws()}[${items.map(one).join(`,${ws()}`)}]${sep()}`);
       else for (const x of items) parts.push(`${field.name}${colon()}${ws()}${one(x)}${sep()}`);
     } else {
-      parts.push(`${field.name}${colon()}${ws()}${sub ? block(sub, v as Record<string, unknown>) : scalar(field, v)}${sep()}`);
+      parts.push(
+        `${field.name}${colon()}${ws()}${sub ? block(sub, v as Record<string, unknown>) : scalar(field, v)}${sep()}`,
+      );
     }
   }
   return parts.join(ws());
