@@ -106,10 +106,13 @@ function spell(type: protobuf.Type, msg: Record<string, unknown>, pick: (n: numb
       else if (cp >= 0x20 && cp < 0x7f) out += pick(4) ? ch : `\\x${cp.toString(16)}`;
       else if (cp === 0x0a) out += choose('\\n', '\\012');
       else if (cp < 0x80) out += `\\${cp.toString(8).padStart(3, '0')}`;
-      else if (cp <= 0xffff && pick(2)) out += `\\u${cp.toString(16).padStart(4, '0')}`;
-      else if (pick(2)) out += `\\U${cp.toString(16).padStart(8, '0')}`;
-      else if (pick(2)) out += ch;
-      else for (const b of Buffer.from(ch, 'utf8')) out += `\\${b.toString(8)}`;
+      else {
+        const form = pick(4);
+        if (form === 0 && cp <= 0xffff) out += `\\u${cp.toString(16).padStart(4, '0')}`;
+        else if (form === 1) out += `\\U${cp.toString(16).padStart(8, '0')}`;
+        else if (form === 2) out += ch;
+        else for (const b of Buffer.from(ch, 'utf8')) out += `\\${b.toString(8)}`;
+      }
     }
     return out + q;
   };
