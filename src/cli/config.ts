@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { registerConfigCheckCommands } from './config-check.js';
 import { registerConfigCodecCommands } from './config-codec.js';
 
 /** `msb config …`: the config group; each responsibility attaches its own subcommands. */
@@ -7,5 +8,6 @@ export function registerConfigCommands(program: Command): Command {
     .command('config')
     .description('read, check, format, convert and generate Triton config.pbtxt files');
   registerConfigCodecCommands(config);
+  registerConfigCheckCommands(config);
   return config;
 }

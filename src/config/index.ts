@@ -12,6 +12,7 @@ import { printTextFormat } from './textformat/printer.js';
 export * from './model-config.js';
 export { modelConfigProtoPath } from './schema.js';
 export { TextFormatError } from './textformat/errors.js';
+export * from './validate.js';
 
 /** Parses config.pbtxt text. Throws `TextFormatError` (with line, column and field path) on any problem. */
 export function parseModelConfig(text: string, options: { source?: string } = {}): ModelConfig {

@@ -1,0 +1,48 @@
+import path from 'node:path';
+import type { Command } from 'commander';
+import { validateModelConfig } from '../config/index.js';
+import { MsbError } from '../errors.js';
+import { action, EXIT_PROBLEMS } from './common.js';
+import { readConfigFile } from './config-codec.js';
+
+export function registerConfigCheckCommands(config: Command): void {
+  config
+    .command('check')
+    .description('parse and validate config.pbtxt files by the rules Triton applies when it loads a model')
+    .argument('<file...>', 'config files')
+    .option('--name <model>', "expected model name (default: the name of the file's parent directory)")
+    .option('--no-name-check', 'do not compare the config name with the directory name')
+    .option('--gpus <ids>', 'comma-separated GPU ids of the serving machine, to check instance_group gpus against')
+    .action(
+      action(async (files: string[], opts: { name?: string; nameCheck: boolean; gpus?: string }) => {
+        const gpus = opts.gpus === undefined ? undefined : parseGpus(opts.gpus);
+        let failed = 0;
+        for (const file of files) {
+          let problems: { path: string; rule: string; message: string }[];
+          try {
+            const modelName = opts.nameCheck
+              ? (opts.name ?? path.basename(path.dirname(path.resolve(file))))
+              : undefined;
+            problems = validateModelConfig(await readConfigFile(file), { modelName, gpus });
+          } catch (err) {
+            if (!(err instanceof MsbError)) throw err;
+            process.stderr.write(`${err.message}\n`);
+            failed++;
+            continue;
+          }
+          for (const p of problems)
+            process.stderr.write(`${file}: ${p.path || '(config)'}: ${p.message} [${p.rule}]\n`);
+          if (problems.length) failed++;
+        }
+        if (failed) process.exitCode = EXIT_PROBLEMS;
+      }),
+    );
+}
+
+function parseGpus(text: string): number[] {
+  const ids = text === '' ? [] : text.split(',').map((s) => Number(s.trim()));
+  if (ids.some((n) => !Number.isInteger(n) || n < 0)) {
+    throw new MsbError('MSB_CLI_ARGUMENT', `--gpus takes comma-separated GPU ids (integers >= 0), got '${text}'`);
+  }
+  return ids;
+}

@@ -1,0 +1,106 @@
+/**
+ * Every rule `validateModelConfig` reports, by stable id. Ids never change meaning; new rules get new ids. The Triton
+ * function each rule mirrors is cited next to its check in `src/config/validate/*.ts`; rules marked "msb" are ours.
+ */
+export const CONFIG_RULES = {
+  // identity: name, platform, backend (model_config_utils.cc ValidateModelConfig, AutoCompleteBackendFields;
+  // model_repository_manager.cc)
+  'name-missing': 'the config has no name and no model (directory) name was given to fill it',
+  'name-mismatch': 'name differs from the model directory name',
+  'platform-backend-missing': 'neither platform nor backend is set, nor derivable from default_model_filename',
+  'platform-unknown': 'platform is not one Triton knows and no backend is set',
+  'platform-backend-mismatch': "platform and backend name different frameworks (e.g. 'tensorrt_plan' + 'onnxruntime')",
+  'ensemble-backend-set': "platform 'ensemble' with a backend",
+  'max-batch-size-negative': 'max_batch_size < 0',
+  'version-policy-no-versions':
+    'the version policy can never select a version (latest.num_versions 0, no specific versions)',
+  // inputs and outputs (ValidateIOShape, ValidateModelInput/Output, ValidateNonLinearFormatIO)
+  'io-name-missing': 'an input or output without a name',
+  'io-name-duplicate': 'two inputs (or two outputs) with one name (msb: Triton silently keeps the first)',
+  'io-data-type-missing': 'data_type unset or TYPE_INVALID',
+  'io-data-type-unknown': 'data_type is a number that names no DataType',
+  'io-dims-missing': 'dims empty',
+  'io-dim-invalid': 'a dimension is 0 or below -1',
+  'io-reshape-dim-invalid': 'a reshape dimension is 0 or below -1',
+  'io-reshape-empty-nobatch': 'an empty reshape (a scalar) in a non-batching model',
+  'io-reshape-size-mismatch': 'dims and reshape hold different element counts',
+  'io-reshape-variable-mismatch': 'dims and reshape have a different number of -1 dimensions',
+  'input-format-dims': 'FORMAT_NHWC/FORMAT_NCHW input without exactly 3 dims',
+  'io-shape-tensor-platform': 'is_shape_tensor on a platform other than tensorrt_plan',
+  'io-non-linear-format-platform': 'is_non_linear_format_io on a platform other than tensorrt_plan',
+  'io-non-linear-format-dims': 'is_non_linear_format_io without exactly 3 dims',
+  'output-label-filename-not-plain': 'label_filename is not a plain file name in the model directory (msb)',
+  // batch inputs and outputs (ValidateBatchIO)
+  'batch-input-kind-unknown': 'batch_input kind names no BatchInput.Kind',
+  'batch-input-source-count': 'batch_input without exactly one source_input',
+  'batch-input-data-type': 'batch_input data_type other than TYPE_INT32 or TYPE_FP32',
+  'batch-input-source-unknown': 'batch_input source_input names no model input',
+  'batch-output-kind-unknown': 'batch_output kind names no BatchOutput.Kind',
+  'batch-output-source-count': 'batch_output without exactly one source_input',
+  'batch-output-source-unknown': 'batch_output source_input names no model input',
+  'batch-output-target-unknown': 'batch_output target_name names no model output',
+  'batch-output-target-duplicate': 'batch_output lists one target_name twice',
+  // dynamic batching (ValidateModelConfig)
+  'dynamic-batching-preferred-size-not-positive': 'a preferred_batch_size <= 0',
+  'dynamic-batching-preferred-size-exceeds-max': 'a preferred_batch_size > max_batch_size',
+  'dynamic-batching-default-priority-level': 'default_priority_level outside [1, priority_levels]',
+  'dynamic-batching-priority-level': 'a priority_queue_policy key outside [1, priority_levels]',
+  'dynamic-batching-preserve-ordering-priority-levels': 'preserve_ordering with more than one priority level',
+  'dynamic-batching-preserve-ordering-delay': 'preserve_ordering with a queue policy that DELAYs timed-out requests',
+  // sequence batching (ValidateModelConfig, Get*SequenceControlProperties, SequenceBatchScheduler, SequenceStates)
+  'sequence-control-name-missing': 'a control_input without a name',
+  'sequence-control-tensor-duplicate': 'one control tensor name listed twice',
+  'sequence-control-kind-duplicate': 'one control kind given by two tensors',
+  'sequence-control-values-missing': 'a START/END/READY control without int32/fp32/bool_false_true',
+  'sequence-control-values-ambiguous': 'a START/END/READY control with more than one of int32/fp32/bool_false_true',
+  'sequence-control-values-count': 'a *_false_true list without exactly 2 entries',
+  'sequence-control-corrid-values': 'a CORRID control with *_false_true values',
+  'sequence-control-corrid-data-type': 'a CORRID control typed other than UINT64, INT64, UINT32, INT32, STRING',
+  'sequence-oldest-preferred-size-not-positive': 'an oldest.preferred_batch_size <= 0',
+  'sequence-oldest-preferred-size-exceeds-max': 'an oldest.preferred_batch_size > max_batch_size',
+  'sequence-direct-slot-utilization': 'direct.minimum_slot_utilization outside [0, 1]',
+  'sequence-state-input-duplicate': 'two states with one input_name',
+  'sequence-state-initial-state-count': 'a state with more than one initial_state',
+  'sequence-state-initial-state-name-missing': 'an initial_state without a name',
+  'sequence-state-initial-state-data-type': 'initial_state data_type differs from the state data_type',
+  'sequence-state-initial-state-dims-rank': 'initial_state dims rank differs from the state dims rank',
+  'sequence-state-initial-state-dims-variable': 'initial_state dims contain -1',
+  'sequence-state-initial-state-dims-mismatch': 'an initial_state dim differs from a fixed state dim',
+  'sequence-state-initial-state-data-missing': 'an initial_state with neither zero_data nor data_file',
+  'sequence-state-growable-memory': 'use_growable_memory without use_same_buffer_for_input_output',
+  'response-cache-sequence-batching': 'response cache enabled with the sequence batcher',
+  'response-cache-decoupled': 'response cache enabled on a decoupled model',
+  // ensembles (ValidateEnsembleSchedulingConfig, BuildEnsembleGraph)
+  'ensemble-scheduling-not-ensemble': "ensemble_scheduling on a platform other than 'ensemble'",
+  'ensemble-scheduling-missing': "platform 'ensemble' without ensemble_scheduling",
+  'ensemble-instance-group': 'instance_group on an ensemble',
+  'ensemble-optimization': 'optimization on an ensemble',
+  'ensemble-model-warmup': 'model_warmup on an ensemble',
+  'ensemble-steps-missing': 'ensemble_scheduling without steps',
+  'ensemble-step-model-name-missing': 'a step without model_name',
+  'ensemble-step-input-map-missing': 'a step without input_map',
+  'ensemble-step-output-map-missing': 'a step without output_map',
+  'ensemble-tensor-multiple-producers': 'one ensemble tensor written by two output maps',
+  'ensemble-input-unused': 'an ensemble input no step reads',
+  'ensemble-output-unused': 'an ensemble output no step writes',
+  'ensemble-output-not-written': 'an ensemble output that cannot be computed from the inputs (missing link or cycle)',
+  'ensemble-tensor-unused': 'an intermediate tensor that is never computed or never read',
+  // instance groups (ValidateInstanceGroup after NormalizeInstanceGroup)
+  'instance-group-kind-unknown': 'kind names no ModelInstanceGroup.Kind',
+  'instance-group-gpus-not-allowed': 'KIND_CPU or KIND_MODEL group that lists GPUs',
+  'instance-group-gpu-invalid': 'a GPU id that is negative or not among the known GPUs',
+  'instance-group-profile-platform': 'profile on a platform other than tensorrt_plan',
+  'instance-group-profile-invalid': 'a profile that is not a non-negative integer',
+  'rate-limiter-resource-scope': 'one rate limiter resource both global and per-device',
+  // model warmup (TritonModelInstance::GenerateWarmupData)
+  'warmup-dims-variable': 'a warmup input with a -1 dimension',
+  'warmup-input-data-missing': 'a warmup input with none of zero_data, random_data, input_data_file',
+  // model metrics (ValidateModelMetrics)
+  'metric-control-identifier-missing': 'metric_control without metric_identifier',
+  'metric-control-family-missing': 'metric_identifier with an empty family',
+  'metric-control-histogram-missing': 'metric_control without histogram_options',
+  'metric-control-buckets-missing': 'histogram_options with no buckets',
+} as const satisfies Record<string, string>;
+
+/** A stable rule id, see `CONFIG_RULES`. */
+export type ConfigRule = keyof typeof CONFIG_RULES;
