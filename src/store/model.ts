@@ -1,0 +1,474 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  type ModelConfig,
+  type ModelDynamicBatching,
+  type ModelInstanceGroup,
+  type ModelInstanceGroupKind,
+  type ModelVersionPolicy,
+  parseModelConfig,
+  printModelConfig,
+  validateModelConfig,
+} from '../config/index.js';
+import { StoreError } from './errors.js';
+import type { Transfer } from './fsutil.js';
+import type { LockOptions } from './lock.js';
+import { checkName, checkVersion, tritonVersionOf } from './names.js';
+import { isDirectoryModel, isEnsemble, modelFileName } from './platforms.js';
+import type { RepositoryStorage, ResolvedSource, StagingArea } from './storage.js';
+import { pausePoint } from './testhooks.js';
+
+/**
+ * msb's record of a published version, kept in the version directory itself as `.msb-version.json`. It appears in
+ * the same rename as the model file, so it can never disagree with the version. Triton ignores it: backends open
+ * their model file by name (`model.onnx`, `model.plan`, the `model.savedmodel/` directory, `model.py`, ...) and
+ * never list the version directory; a SavedModel's own directory is left untouched, and for the Python backend
+ * the file is not a module. It also keeps every version directory non-empty (ensembles included), which makes
+ * rename(2) itself refuse a second writer that picked the same number.
+ */
+export const VERSION_RECORD = '.msb-version.json';
+
+export interface VersionRecord {
+  msb: 1;
+  publishKey?: string;
+  source?: string;
+  publishedAt: string;
+  files: { path: string; size: number }[];
+}
+
+export interface AddVersionOptions {
+  /** Version number to create; refused with `MSB_STORE_EXISTS` when taken. Default: one above the highest. */
+  version?: number;
+  /**
+   * Idempotency key (e.g. a job id): when a version with this key was already published, its number is returned
+   * and nothing is written. Default: none.
+   */
+  publishKey?: string;
+  /**
+   * `copy` (default) clones the file when the filesystem supports reflinks, else copies it in the kernel, and
+   * fsyncs; the version is a private copy. `link` hardlinks when on the same filesystem: O(1), but the version then
+   * shares the file with the source, so only use it for files nothing rewrites in place (msb's own build outputs).
+   */
+  transfer?: Transfer;
+  /**
+   * Name of the model file in the version directory. Default: `default_model_filename`, else Triton's default for
+   * the platform/backend, else the source's own name (custom backends).
+   */
+  fileName?: string;
+  /**
+   * More files for the version directory, name → source path: e.g. plans per compute capability named in
+   * `cc_model_filenames`, or an OpenVINO `model.bin` (found automatically next to a `.xml` source).
+   */
+  files?: Record<string, string>;
+}
+
+/** What {@link StoredModel.describe} returns. */
+export interface ModelInfo {
+  name: string;
+  config: ModelConfig;
+  versions: { version: number; files: { path: string; size: number }[]; publishKey?: string; publishedAt?: string }[];
+  labels: { output: string; file: string; lines?: number }[];
+}
+
+const KINDS: Record<string, ModelInstanceGroupKind> = {
+  gpu: 'KIND_GPU',
+  cpu: 'KIND_CPU',
+  auto: 'KIND_AUTO',
+  model: 'KIND_MODEL',
+};
+
+/** Shared plumbing the model needs from its store. */
+export interface StoreContext {
+  storage: RepositoryStorage;
+  lockOptions: LockOptions;
+}
+
+/**
+ * One model directory. `config` is the in-memory config (as read when the object was made, or as created); edit it
+ * directly or with the helpers, then `save()`. `update(fn)` is the read-modify-write under the model's lock.
+ */
+export class StoredModel {
+  readonly name: string;
+  config: ModelConfig;
+  /** The config.pbtxt text this object last read or wrote; `save()` refuses to overwrite anything else. */
+  private baseText: string | undefined;
+  private readonly ctx: StoreContext;
+
+  /** @internal made by ModelStore */
+  constructor(ctx: StoreContext, name: string, config: ModelConfig, baseText: string | undefined) {
+    this.ctx = ctx;
+    this.name = name;
+    this.config = config;
+    this.baseText = baseText;
+  }
+
+  private get storage(): RepositoryStorage {
+    return this.ctx.storage;
+  }
+
+  /** Runs `fn` holding this model's cross-process lock. */
+  async withLock<T>(fn: () => Promise<T>): Promise<T> {
+    const lock = await this.storage.lock(this.name, this.ctx.lockOptions);
+    try {
+      return await fn();
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /**
+   * Writes `config` (validated first, name forced to the directory name). Refused with `MSB_STORE_CONFLICT` when
+   * config.pbtxt changed on disk since this object read it, so a concurrent writer's update is never lost silently;
+   * use `update()` for read-modify-write.
+   */
+  async save(): Promise<void> {
+    await this.withLock(async () => {
+      const current = await this.readText();
+      if (current !== this.baseText) {
+        throw new StoreError(
+          'MSB_STORE_CONFLICT',
+          `config of model ${this.name} changed on disk since it was read; reload it or use update()`,
+          { model: this.name },
+        );
+      }
+      await this.writeConfig(this.config);
+    });
+  }
+
+  /** Read–modify–write of the config under the model's lock: `fn` gets the config as it is on disk now. */
+  async update(fn: (config: ModelConfig) => ModelConfig | undefined | Promise<ModelConfig | undefined>): Promise<void> {
+    await this.withLock(async () => {
+      const config = await this.readCurrent();
+      await this.writeConfig((await fn(config)) ?? config);
+    });
+  }
+
+  private async readCurrent(): Promise<ModelConfig> {
+    const text = await this.readText();
+    return text === undefined ? { name: this.name } : parseStored(this.name, text);
+  }
+
+  /** Re-reads config.pbtxt from disk into `config`. */
+  async reload(): Promise<void> {
+    const text = await this.readText();
+    this.config = text === undefined ? { name: this.name } : parseStored(this.name, text);
+    this.baseText = text;
+  }
+
+  private async readText(): Promise<string | undefined> {
+    return (await this.storage.readFile(`${this.name}/config.pbtxt`))?.toString('utf8');
+  }
+
+  private async writeConfig(config: ModelConfig): Promise<void> {
+    const text = renderConfig(this.name, config);
+    await this.storage.writeFile(`${this.name}/config.pbtxt`, text);
+    this.config = parseStored(this.name, text);
+    this.baseText = text;
+  }
+
+  /** Appends an instance group (`kind` short or KIND_* name). In memory; `save()` to write. */
+  addInstanceGroup(
+    kind: 'gpu' | 'cpu' | 'auto' | 'model' | ModelInstanceGroupKind,
+    options: Omit<ModelInstanceGroup, 'kind'> = {},
+  ): this {
+    const k: ModelInstanceGroupKind =
+      typeof kind === 'string' ? (KINDS[kind] ?? (kind as ModelInstanceGroupKind)) : kind;
+    this.config.instanceGroup = [...(this.config.instanceGroup ?? []), { ...options, kind: k }];
+    return this;
+  }
+
+  /** `'all'`, `{ latest: n }` or `{ specific: [versions] }`. In memory; `save()` to write. */
+  setVersionPolicy(policy: 'all' | { latest: number } | { specific: number[] }): this {
+    let p: ModelVersionPolicy;
+    if (policy === 'all') p = { all: {} };
+    else if ('latest' in policy) p = { latest: { numVersions: policy.latest } };
+    else p = { specific: { versions: policy.specific } };
+    this.config.versionPolicy = p;
+    return this;
+  }
+
+  /** Turns dynamic batching on with the given settings, or off with `false`. In memory; `save()` to write. */
+  setDynamicBatching(settings: ModelDynamicBatching | false): this {
+    if (settings === false) delete this.config.dynamicBatching;
+    else this.config.dynamicBatching = settings;
+    return this;
+  }
+
+  /** Version numbers as Triton reads the directory names, ascending. */
+  async listVersions(): Promise<number[]> {
+    return (await this.versionDirs()).map((v) => v.version);
+  }
+
+  private async versionDirs(): Promise<{ dir: string; version: number }[]> {
+    const entries = (await this.storage.list(this.name)) ?? [];
+    const out: { dir: string; version: number }[] = [];
+    for (const e of entries) {
+      if (e.type !== 'dir') continue;
+      const v = tritonVersionOf(e.name);
+      if (v.kind === 'version' && v.version > 0n) out.push({ dir: e.name, version: Number(v.version) });
+    }
+    return out.sort((a, b) => a.version - b.version);
+  }
+
+  private async readRecord(dir: string): Promise<VersionRecord | undefined> {
+    const buf = await this.storage.readFile(`${this.name}/${dir}/${VERSION_RECORD}`);
+    if (!buf) return undefined;
+    try {
+      return JSON.parse(buf.toString('utf8')) as VersionRecord;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The version published with `publishKey`, if any. */
+  async findPublished(publishKey: string): Promise<number | undefined> {
+    for (const v of await this.versionDirs()) {
+      if ((await this.readRecord(v.dir))?.publishKey === publishKey) return v.version;
+    }
+    return undefined;
+  }
+
+  /**
+   * Publishes a new version: the model file (or directory) is staged outside the repository with its record, then
+   * appears by one atomic rename as `<version>/<model file>`. Returns the version number. `source` may be omitted
+   * for ensembles. See {@link AddVersionOptions}.
+   */
+  async addVersion(source: string | undefined, options: AddVersionOptions = {}): Promise<number> {
+    if (options.version !== undefined) checkVersion(options.version);
+    const plan = await this.stageVersionFor(source, options);
+    return this.withLock(async () => {
+      if (options.publishKey !== undefined) {
+        const existing = await this.findPublished(options.publishKey);
+        if (existing !== undefined) return existing;
+      }
+      const taken = await this.versionDirs();
+      let version = options.version ?? (taken.at(-1)?.version ?? 0) + 1;
+      if (options.version !== undefined && taken.some((t) => t.version === version)) {
+        throw new StoreError('MSB_STORE_EXISTS', `version ${version} of model ${this.name} already exists`, {
+          model: this.name,
+          version,
+        });
+      }
+      for (;;) {
+        const ok = await this.storage.publish(`${this.name}/${version}`, (stage) => plan(stage), 'version-staged');
+        if (ok) return version;
+        // Another writer that does not honour our lock took the number: never overwrite, take the next one.
+        if (options.version !== undefined) {
+          throw new StoreError('MSB_STORE_EXISTS', `version ${version} of model ${this.name} already exists`, {
+            model: this.name,
+            version,
+          });
+        }
+        version++;
+      }
+    });
+  }
+
+  /** Checks names and sources up front (before the lock, before anything is written) and returns the stager. */
+  async stageVersionFor(
+    source: string | undefined,
+    options: AddVersionOptions,
+  ): Promise<(stage: StagingArea) => Promise<void>> {
+    const placed: { name: string; src: ResolvedSource }[] = [];
+    const fileName = options.fileName ?? modelFileName(this.config);
+    if (source !== undefined) {
+      const src = await this.storage.resolve(source);
+      const name = checkName('model file', fileName ?? path.basename(src.path));
+      if (isDirectoryModel(name) !== (src.kind === 'dir')) {
+        throw new StoreError(
+          'MSB_STORE_BAD_SOURCE',
+          `model ${this.name} expects ${name} to be a ${isDirectoryModel(name) ? 'directory' : 'file'}, but ${src.path} is a ${src.kind === 'dir' ? 'directory' : 'file'}`,
+          { path: src.path },
+        );
+      }
+      placed.push({ name, src });
+      const bin = `${src.path.slice(0, -path.extname(src.path).length)}.bin`;
+      if (name.endsWith('.xml') && !options.files?.[name.replace(/\.xml$/, '.bin')]) {
+        // OpenVINO's IR is two files: the weights sit next to the graph with the same stem.
+        const weights = await this.storage.resolve(bin).catch(() => undefined);
+        if (weights) placed.push({ name: name.replace(/\.xml$/, '.bin'), src: weights });
+      }
+    } else if (!isEnsemble(this.config) && fileName !== undefined) {
+      throw new StoreError(
+        'MSB_STORE_BAD_SOURCE',
+        `model ${this.name} needs a model file (${fileName}) for a version`,
+        {
+          model: this.name,
+        },
+      );
+    }
+    for (const [name, p] of Object.entries(options.files ?? {})) {
+      placed.push({ name: checkName('model file', name), src: await this.storage.resolve(p) });
+    }
+    const record: VersionRecord = {
+      msb: 1,
+      ...(options.publishKey !== undefined ? { publishKey: options.publishKey } : {}),
+      ...(source !== undefined ? { source: path.resolve(source) } : {}),
+      publishedAt: new Date().toISOString(),
+      files: placed.flatMap(({ name, src }) =>
+        src.kind === 'file'
+          ? [{ path: name, size: src.entries[0]?.size ?? 0 }]
+          : src.entries.filter((e) => e.kind === 'file').map((e) => ({ path: `${name}/${e.rel}`, size: e.size })),
+      ),
+    };
+    return async (stage) => {
+      for (const { name, src } of placed) await stage.putSource(name, src, options.transfer ?? 'copy');
+      await stage.writeFile(VERSION_RECORD, `${JSON.stringify(record, null, 2)}\n`);
+    };
+  }
+
+  /** Removes a version directory (it disappears at once). */
+  async removeVersion(version: number): Promise<void> {
+    checkVersion(version);
+    await this.withLock(async () => {
+      const dirs = (await this.versionDirs()).filter((v) => v.version === version);
+      if (dirs.length === 0) {
+        throw new StoreError('MSB_STORE_NOT_FOUND', `model ${this.name} has no version ${version}`, {
+          model: this.name,
+          version,
+        });
+      }
+      for (const d of dirs) await this.storage.removeTree(`${this.name}/${d.dir}`);
+    });
+  }
+
+  /**
+   * Sets the labels of `output`: the labels file (one label per line) is written first, then the output's
+   * `label_filename`, so the config never names a missing file. `fileName` defaults to the one the output already
+   * has, else `<output>_labels.txt`.
+   */
+  async setLabels(
+    output: string,
+    labels: string[] | { file: string },
+    options: { fileName?: string } = {},
+  ): Promise<string> {
+    let content: Buffer;
+    if (Array.isArray(labels)) {
+      content = Buffer.from(labels.map((l) => `${l}\n`).join(''), 'utf8');
+    } else {
+      const src = await this.storage.resolve(labels.file);
+      const e = src.entries[0];
+      if (src.kind !== 'file' || !e) {
+        throw new StoreError('MSB_STORE_BAD_SOURCE', `labels ${src.path} is not a file`, { path: src.path });
+      }
+      content = await readFile(e.real);
+    }
+    return this.withLock(async () => {
+      const config = await this.readCurrent();
+      const out = config.output?.find((o) => o.name === output);
+      if (!out) {
+        throw new StoreError('MSB_STORE_NOT_FOUND', `model ${this.name} has no output ${JSON.stringify(output)}`, {
+          model: this.name,
+          output,
+        });
+      }
+      const fileName = checkName('labels file', options.fileName ?? out.labelFilename ?? `${output}_labels.txt`);
+      if (fileName === 'config.pbtxt')
+        throw new StoreError('MSB_STORE_INVALID_NAME', 'labels cannot be named config.pbtxt');
+      await this.storage.writeFile(`${this.name}/${fileName}`, content);
+      await pausePoint('labels-written');
+      const previous = out.labelFilename;
+      out.labelFilename = fileName;
+      await this.writeConfig(config);
+      if (previous && previous !== fileName && !config.output?.some((o) => o.labelFilename === previous)) {
+        await this.storage.deleteFile(`${this.name}/${checkName('labels file', previous)}`);
+      }
+      return fileName;
+    });
+  }
+
+  /** Drops `output`'s label_filename, then its file when no other output uses it. */
+  async removeLabels(output: string): Promise<void> {
+    await this.withLock(async () => {
+      const config = await this.readCurrent();
+      const out = config.output?.find((o) => o.name === output);
+      if (!out?.labelFilename) {
+        throw new StoreError(
+          'MSB_STORE_NOT_FOUND',
+          `output ${JSON.stringify(output)} of model ${this.name} has no labels`,
+          {
+            model: this.name,
+            output,
+          },
+        );
+      }
+      const file = out.labelFilename;
+      delete out.labelFilename;
+      await this.writeConfig(config);
+      if (!config.output?.some((o) => o.labelFilename === file)) {
+        await this.storage.deleteFile(`${this.name}/${checkName('labels file', file)}`);
+      }
+    });
+  }
+
+  /** Config, versions with their files and records, and labels files. */
+  async describe(): Promise<ModelInfo> {
+    const versions: ModelInfo['versions'] = [];
+    for (const v of await this.versionDirs()) {
+      const rec = await this.readRecord(v.dir);
+      const files = await this.listFiles(`${this.name}/${v.dir}`, '');
+      versions.push({
+        version: v.version,
+        files,
+        ...(rec?.publishKey !== undefined ? { publishKey: rec.publishKey } : {}),
+        ...(rec?.publishedAt !== undefined ? { publishedAt: rec.publishedAt } : {}),
+      });
+    }
+    const labels: ModelInfo['labels'] = [];
+    for (const o of this.config.output ?? []) {
+      if (!o.labelFilename) continue;
+      const buf = await this.storage.readFile(`${this.name}/${o.labelFilename}`);
+      labels.push({
+        output: o.name ?? '',
+        file: o.labelFilename,
+        ...(buf
+          ? {
+              lines: buf
+                .toString('utf8')
+                .split('\n')
+                .filter((l) => l !== '').length,
+            }
+          : {}),
+      });
+    }
+    return { name: this.name, config: this.config, versions, labels };
+  }
+
+  private async listFiles(key: string, prefix: string): Promise<{ path: string; size: number }[]> {
+    const out: { path: string; size: number }[] = [];
+    for (const e of (await this.storage.list(key)) ?? []) {
+      if (e.name === VERSION_RECORD) continue;
+      const rel = prefix ? `${prefix}/${e.name}` : e.name;
+      if (e.type === 'dir') out.push(...(await this.listFiles(`${key}/${e.name}`, rel)));
+      else out.push({ path: rel, size: e.size });
+    }
+    return out;
+  }
+}
+
+/** Canonical config.pbtxt text for a model: name forced to the directory name, validated first. */
+export function renderConfig(modelName: string, config: ModelConfig): string {
+  const named: ModelConfig = { ...config, name: modelName };
+  const problems = validateModelConfig(named, { modelName });
+  if (problems.length > 0) {
+    throw new StoreError(
+      'MSB_STORE_CONFIG',
+      `config of model ${modelName} is invalid: ${problems.map((p) => `${p.path || '(config)'}: ${p.message}`).join('; ')}`,
+      { model: modelName, problems },
+    );
+  }
+  return printModelConfig(named);
+}
+
+export function parseStored(modelName: string, text: string): ModelConfig {
+  try {
+    return parseModelConfig(text, { source: `${modelName}/config.pbtxt` });
+  } catch (err) {
+    throw new StoreError(
+      'MSB_STORE_CONFIG',
+      `${modelName}/config.pbtxt: ${(err as Error).message}`,
+      { model: modelName },
+      { cause: err },
+    );
+  }
+}

@@ -1,0 +1,170 @@
+import type { ModelConfig } from '../config/index.js';
+import { StoreError } from './errors.js';
+import type { LockOptions } from './lock.js';
+import { type AddVersionOptions, parseStored, renderConfig, StoredModel, VERSION_RECORD } from './model.js';
+import { checkName, checkVersion } from './names.js';
+import { LocalStorage, type RepositoryStorage, type StagingArea } from './storage.js';
+import { type RepositoryProblem, validateRepository } from './validate.js';
+
+export interface OpenOptions {
+  /** Create the repository directory when missing. Default false (`MSB_STORE_NOT_FOUND`). */
+  create?: boolean;
+  /**
+   * Where files are assembled before they appear in the repository; must be on the repository's filesystem and
+   * outside it. Default: `<parent>/.<repository name>.msb-staging`.
+   */
+  stagingDir?: string;
+  /** Lock waiting and lease settings for every model of this store. */
+  lock?: LockOptions;
+  /** Another storage behind the same contract (object stores later). Default: the local directory `root`. */
+  storage?: RepositoryStorage;
+}
+
+export interface CreateModelOptions {
+  platform?: string;
+  backend?: string;
+  /** The rest of the config (name and platform/backend are filled in). Default: none. */
+  config?: ModelConfig;
+  /** When the name is taken, use the first free `<name>_<n>` (n = 0, 1, ...) instead of failing. Default false. */
+  force?: boolean;
+  /**
+   * A first version to publish together with the model, so the model directory appears with its config and a
+   * loadable version in one rename (Triton never sees a model without versions). Default: none.
+   */
+  version?: { source: string | undefined } & AddVersionOptions;
+}
+
+/**
+ * A Triton model repository. Every subdirectory of the root is a model (as Triton sees it). Writers may run in
+ * several processes at once: each model has a cross-process lock, and everything appears by atomic renames from a
+ * staging directory outside the repository.
+ */
+export class ModelStore {
+  readonly root: string;
+  private readonly storage: RepositoryStorage;
+  private readonly lockOptions: LockOptions;
+
+  private constructor(storage: RepositoryStorage, lockOptions: LockOptions) {
+    this.storage = storage;
+    this.root = storage.location;
+    this.lockOptions = lockOptions;
+  }
+
+  /** Opens (or with `create`, creates) a repository and cleans what crashed writers left in its staging area. */
+  static async open(root: string, options: OpenOptions = {}): Promise<ModelStore> {
+    const storage =
+      options.storage ??
+      new LocalStorage(root, options.stagingDir !== undefined ? { stagingDir: options.stagingDir } : {});
+    await storage.prepare(options.create ?? false);
+    return new ModelStore(storage, options.lock ?? {});
+  }
+
+  /** Names of every subdirectory of the root, sorted (each is a model to Triton, whatever its name). */
+  async listModels(): Promise<string[]> {
+    return ((await this.storage.list('')) ?? []).filter((e) => e.type === 'dir').map((e) => e.name);
+  }
+
+  async hasModel(name: string): Promise<boolean> {
+    checkName('model', name);
+    return (await this.storage.list(name)) !== undefined;
+  }
+
+  /** Reads a model; `MSB_STORE_NOT_FOUND` when there is no such directory, `MSB_STORE_CONFIG` for a broken config. */
+  async getModel(name: string): Promise<StoredModel> {
+    checkName('model', name);
+    if (!(await this.hasModel(name))) {
+      throw new StoreError('MSB_STORE_NOT_FOUND', `model ${name} does not exist in ${this.root}`, { model: name });
+    }
+    const text = (await this.storage.readFile(`${name}/config.pbtxt`))?.toString('utf8');
+    const config = text === undefined ? { name } : parseStored(name, text);
+    return new StoredModel(this.ctx(), name, config, text);
+  }
+
+  private ctx() {
+    return { storage: this.storage, lockOptions: this.lockOptions };
+  }
+
+  /**
+   * Creates a model directory with its config.pbtxt (and optionally its first version), appearing at once.
+   * `MSB_STORE_EXISTS` when the name is taken, unless `force` picks `<name>_0`, `<name>_1`, ...
+   */
+  async createModel(name: string, options: CreateModelOptions = {}): Promise<StoredModel> {
+    checkName('model', name);
+    const base: ModelConfig = {
+      ...options.config,
+      ...(options.platform !== undefined ? { platform: options.platform } : {}),
+      ...(options.backend !== undefined ? { backend: options.backend } : {}),
+    };
+    for (let n = -1; ; n++) {
+      const candidate = n < 0 ? name : checkName('model', `${name}_${n}`);
+      const config: ModelConfig = { ...base, name: candidate };
+      const text = renderConfig(candidate, config);
+      const model = new StoredModel(this.ctx(), candidate, config, text);
+      let stageVersion: ((stage: StagingArea) => Promise<void>) | undefined;
+      if (options.version) {
+        const { source, ...vopts } = options.version;
+        if (vopts.version !== undefined) checkVersion(vopts.version);
+        stageVersion = await model.stageVersionFor(source, vopts);
+      }
+      const version = options.version?.version ?? 1;
+      const created = await this.storage.publish(
+        candidate,
+        async (stage) => {
+          await stage.writeFile('config.pbtxt', text);
+          if (stageVersion) await stageVersion(prefixed(stage, String(version)));
+        },
+        'model-staged',
+      );
+      if (created) {
+        await model.reload();
+        return model;
+      }
+      if (!options.force) {
+        throw new StoreError('MSB_STORE_EXISTS', `model ${candidate} already exists in ${this.root}`, {
+          model: candidate,
+        });
+      }
+    }
+  }
+
+  /** Removes a model directory (it disappears at once, under the model's lock). */
+  async removeModel(name: string): Promise<void> {
+    const model = await this.getModel(name).catch((err: unknown) => {
+      if (err instanceof StoreError && err.code === 'MSB_STORE_CONFIG')
+        return new StoredModel(this.ctx(), name, {}, undefined);
+      throw err;
+    });
+    await model.withLock(async () => {
+      if (!(await this.storage.removeTree(name))) {
+        throw new StoreError('MSB_STORE_NOT_FOUND', `model ${name} does not exist in ${this.root}`, { model: name });
+      }
+    });
+  }
+
+  /** Every problem Triton would have loading this repository, each with its path. */
+  validate(): Promise<RepositoryProblem[]> {
+    return validateRepository(this.storage);
+  }
+}
+
+function prefixed(stage: StagingArea, dir: string): StagingArea {
+  return {
+    writeFile: (rel, data) => stage.writeFile(`${dir}/${rel}`, data),
+    putSource: (rel, src, transfer) => stage.putSource(`${dir}/${rel}`, src, transfer),
+  };
+}
+
+export { VERSION_RECORD };
+
+/**
+ * Publishes `source` as a version of an existing model: the primitive jobs use. Idempotent with `publishKey`: a retry
+ * returns the version the first attempt published.
+ */
+export async function publishVersion(
+  store: ModelStore,
+  model: string,
+  source: string | undefined,
+  options: AddVersionOptions = {},
+): Promise<number> {
+  return (await store.getModel(model)).addVersion(source, options);
+}

@@ -1,0 +1,160 @@
+import { type ModelConfig, parseModelConfig, TextFormatError, validateModelConfig } from '../config/index.js';
+import { tritonVersionOf } from './names.js';
+import { isDirectoryModel, isEnsemble, modelFileName } from './platforms.js';
+import type { RepositoryStorage } from './storage.js';
+
+/** One reason Triton would not load (part of) the repository, or would load it differently than intended. */
+export interface RepositoryProblem {
+  /** Relative to the repository root: `my_nn/config.pbtxt`, `my_nn/3/model.onnx`, `.hidden`. */
+  path: string;
+  /** Stable id: `config-missing`, `config-syntax`, `config-invalid`, `name-mismatch`, `hidden-model`, ... */
+  rule: string;
+  /** `error`: Triton fails to load the model (or loads the wrong thing); `warning`: Triton loads it but warns. */
+  severity: 'error' | 'warning';
+  message: string;
+}
+
+/**
+ * The repository as Triton reads it: every subdirectory of the root is a model (dot-directories included); its
+ * `config.pbtxt` is parsed and must name the directory; version directories follow `VersionsToLoad` (see
+ * `tritonVersionOf`); each version the policy loads must hold the model file(s) for the platform/backend (or
+ * `default_model_filename`, `cc_model_filenames`); labels files named by outputs must exist.
+ */
+export async function validateRepository(storage: RepositoryStorage): Promise<RepositoryProblem[]> {
+  const problems: RepositoryProblem[] = [];
+  const add = (path: string, rule: string, severity: RepositoryProblem['severity'], message: string) =>
+    problems.push({ path, rule, severity, message });
+  for (const entry of (await storage.list('')) ?? []) {
+    if (entry.type !== 'dir') continue;
+    await validateModel(storage, entry.name, add);
+  }
+  return problems;
+}
+
+type Add = (path: string, rule: string, severity: RepositoryProblem['severity'], message: string) => void;
+
+async function validateModel(storage: RepositoryStorage, name: string, add: Add): Promise<void> {
+  if (name.startsWith('.')) {
+    add(name, 'hidden-model', 'error', `hidden directory ${name} is loaded by Triton as a model`);
+  }
+  const entries = (await storage.list(name)) ?? [];
+  const configPath = `${name}/config.pbtxt`;
+  const text = (await storage.readFile(configPath))?.toString('utf8');
+  let config: ModelConfig | undefined;
+  if (text === undefined) {
+    add(configPath, 'config-missing', 'error', `model ${name} has no config.pbtxt`);
+  } else {
+    try {
+      config = parseModelConfig(text, { source: configPath });
+    } catch (err) {
+      if (!(err instanceof TextFormatError)) throw err;
+      add(`${configPath}:${err.line}:${err.column}`, 'config-syntax', 'error', err.message);
+    }
+  }
+  if (config) {
+    if (config.name !== undefined && config.name !== '' && config.name !== name) {
+      add(
+        `${configPath}:name`,
+        'name-mismatch',
+        'error',
+        `config name ${JSON.stringify(config.name)} is not the directory name ${JSON.stringify(name)}`,
+      );
+    }
+    for (const p of validateModelConfig({ ...config, name: config.name || name }, { modelName: name })) {
+      if (p.rule === 'name-matches-directory') continue; // reported above with the directory's view
+      add(`${configPath}${p.path ? `:${p.path}` : ''}`, `config-invalid:${p.rule}`, 'error', p.message);
+    }
+    for (const [i, out] of (config.output ?? []).entries()) {
+      if (!out.labelFilename) continue;
+      const e = entries.find((x) => x.name === out.labelFilename);
+      if (e?.type !== 'file') {
+        add(
+          `${name}/${out.labelFilename}`,
+          'labels-missing',
+          'error',
+          `output[${i}] ${out.name ?? ''} names labels file ${out.labelFilename}, which does not exist`,
+        );
+      }
+    }
+  }
+  const versions = new Map<bigint, string[]>();
+  for (const e of entries) {
+    if (e.type !== 'dir') continue;
+    const v = tritonVersionOf(e.name);
+    const p = `${name}/${e.name}`;
+    if (v.kind === 'leading-zero')
+      add(p, 'version-leading-zero', 'warning', `${p} is ignored by Triton: leading zeros`);
+    else if (v.kind === 'not-numeric')
+      add(p, 'version-not-numeric', 'warning', `${p} is ignored by Triton: not a version number`);
+    else if (v.kind === 'version') {
+      if (!v.exact) add(p, 'version-inexact', 'warning', `Triton reads directory ${e.name} as version ${v.version}`);
+      if (v.version <= 0n)
+        add(p, 'version-not-positive', 'error', `${p} is version ${v.version}; versions are positive`);
+      versions.set(v.version, [...(versions.get(v.version) ?? []), e.name]);
+    }
+  }
+  for (const [v, dirs] of versions) {
+    if (dirs.length > 1)
+      add(
+        `${name}/${dirs.join(',')}`,
+        'version-duplicate',
+        'error',
+        `directories ${dirs.join(', ')} are all version ${v}`,
+      );
+  }
+  if (versions.size === 0) {
+    add(name, 'no-versions', 'error', `model ${name} has no version directory`);
+    return;
+  }
+  if (!config) return;
+  const loaded = versionsToLoad(config, [...versions.keys()]);
+  if (loaded.length === 0) {
+    add(
+      `${configPath}:version_policy`,
+      'policy-loads-nothing',
+      'error',
+      `the version policy of ${name} selects none of its versions`,
+    );
+  }
+  const file = modelFileName(config);
+  const ccFiles = Object.values(config.ccModelFilenames ?? {});
+  for (const v of loaded) {
+    for (const dir of versions.get(v) ?? []) {
+      const vEntries = (await storage.list(`${name}/${dir}`)) ?? [];
+      const has = (f: string, wantDir: boolean) =>
+        vEntries.some((x) => x.name === f && x.type === (wantDir ? 'dir' : 'file'));
+      if (file !== undefined && !has(file, isDirectoryModel(file))) {
+        add(
+          `${name}/${dir}/${file}`,
+          'model-file-missing',
+          ccFiles.length > 0 ? 'warning' : 'error',
+          `version ${v} of ${name} has no ${file}${isDirectoryModel(file) ? ' directory' : ''}`,
+        );
+      }
+      for (const f of ccFiles) {
+        if (!has(f, isDirectoryModel(f)))
+          add(
+            `${name}/${dir}/${f}`,
+            'cc-model-file-missing',
+            'error',
+            `version ${v} of ${name} has no ${f} (cc_model_filenames)`,
+          );
+      }
+      if (file === undefined && !isEnsemble(config) && !config.backend && !config.platform) {
+        add(`${configPath}`, 'platform-unknown', 'warning', `model ${name} names no platform or backend`);
+      }
+    }
+  }
+}
+
+/** Versions Triton loads under the policy (default: latest 1). */
+function versionsToLoad(config: ModelConfig, available: bigint[]): bigint[] {
+  const sorted = available.filter((v) => v > 0n).sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
+  const p = config.versionPolicy;
+  if (p?.all) return sorted;
+  if (p?.specific) {
+    const want = new Set((p.specific.versions ?? []).map((v) => BigInt(v)));
+    return sorted.filter((v) => want.has(v));
+  }
+  return sorted.slice(0, p?.latest?.numVersions ?? 1);
+}
