@@ -1,0 +1,393 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { CidError } from './errors.js';
+import { checkMillis, checkModelName, MAX_UINT64, parseId } from './names.js';
+import { ACQUIRE, LIST, RELEASE, RENEW } from './scripts.js';
+
+/** Triton's two correlation-ID kinds (`CONTROL_SEQUENCE_CORRID` `data_type` TYPE_UINT64 or TYPE_STRING). */
+export type IdKind = 'uint64' | 'string';
+
+/** The ID's JavaScript type: uint64 IDs are bigint (exact up to 2^64-1), string IDs are strings. */
+export type IdOf<K extends IdKind> = K extends 'string' ? string : bigint;
+
+/** A held correlation ID. Times are Redis server milliseconds since the epoch. */
+export interface Lease<K extends IdKind = IdKind> {
+  model: string;
+  kind: K;
+  id: IdOf<K>;
+  /** Secret of the holder: only a caller presenting it can renew or release the lease. */
+  token: string;
+  /** Lease length in ms, as last acquired/renewed. */
+  ttl: number;
+  acquiredAt: number;
+  expiresAt: number;
+}
+
+/** What renew/release need: a {@link Lease}, or its parts (e.g. from the CLI). */
+export type LeaseRef = Pick<Lease, 'model' | 'id' | 'token'> & { kind?: IdKind; ttl?: number; acquiredAt?: number };
+
+/** A live lease as listed by {@link CorrelationIds.list} (the token is not shown). */
+export interface LeaseInfo {
+  model: string;
+  id: bigint;
+  ttl: number;
+  acquiredAt: number;
+  expiresAt: number;
+}
+
+export interface CorrelationIdsOptions {
+  /**
+   * Prefix of every Redis key.
+   * @default 'msb:cid'
+   */
+  prefix?: string;
+  /**
+   * Lease length in ms when `acquire`/`renew` are not given one.
+   * @default 30000
+   */
+  ttl?: number;
+  /**
+   * Quarantine in ms: an ID released at server time T (or whose lease expired at T) is not handed out again before
+   * T + reuseDelay. Cover here whatever may still carry the old ID after its lease ends: requests already sent, a
+   * holder that has not noticed its lease expired (up to one renewal interval), Triton's
+   * `max_sequence_idle_microseconds`. Only matters once a model's counter wraps around `maxId`.
+   * @default 30000
+   */
+  reuseDelay?: number;
+  /**
+   * Largest ID handed out. IDs count up from 1 and wrap to 1 after this, skipping IDs that are live or
+   * quarantined. Use 4294967295 for a TYPE_UINT32 / 2147483647 for a TYPE_INT32 CORRID control.
+   * @default 18446744073709551615n (2^64-1)
+   */
+  maxId?: bigint | number;
+  /**
+   * Most live leases one model may have; `acquire` beyond it fails with `MSB_CID_CAP_REACHED`. 0 = no cap.
+   * @default 0
+   */
+  cap?: number;
+  /**
+   * How many consecutive candidate IDs one `acquire` examines (after a wraparound) before it gives up with
+   * `MSB_CID_EXHAUSTED`. Bounds the time the script holds Redis.
+   * @default 1000
+   */
+  maxTries?: number;
+}
+
+export interface AcquireOptions<K extends IdKind = 'uint64'> {
+  /** Lease length in ms. @default the client's `ttl` */
+  ttl?: number;
+  /** The ID kind the model's CORRID control uses. @default 'uint64' */
+  kind?: K;
+  /** Per-call override of the client's `cap`. */
+  cap?: number;
+}
+
+export interface SequenceOptions<K extends IdKind = 'uint64'> extends AcquireOptions<K> {
+  /** Renewal period in ms while the callback runs. @default ttl / 3 (rounded down, at least 1) */
+  renewEvery?: number;
+}
+
+export interface SequenceContext<K extends IdKind> {
+  /** Aborted (reason: a `CidError` `MSB_CID_LEASE_LOST`/`MSB_CID_EXPIRED`/`MSB_CID_NOT_HELD`) when the lease is lost. */
+  signal: AbortSignal;
+  /** The lease as last renewed. */
+  lease: Lease<K>;
+}
+
+type Reply = (string | number)[];
+interface CidCommands {
+  msbCidAcquire(...args: (string | number)[]): Promise<Reply>;
+  msbCidRenew(...args: (string | number)[]): Promise<Reply>;
+  msbCidRelease(...args: (string | number)[]): Promise<Reply>;
+  msbCidList(...args: (string | number)[]): Promise<Reply>;
+}
+
+/** `REDIS_URL`, else a local Redis on the default port. */
+export function defaultRedisUrl(): string {
+  return process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+}
+
+/**
+ * Correlation IDs for Triton's sequence batcher, leased from Redis.
+ *
+ * Guarantees (for one Redis, or a primary whose writes reach the AOF before they are acknowledged):
+ * - `acquire(model)` returns an ID in 1..`maxId` (never 0, which Triton reads as "no sequence") that no other live
+ *   lease of that model holds, whichever client or machine holds it.
+ * - A lease is live from `acquiredAt` until it is released or its `expiresAt` passes on the Redis server's clock;
+ *   `renew` moves `expiresAt` to now + ttl. Only the holder of the lease's token can renew or release it.
+ * - An ID is handed out again only after its lease ended (release or expiry) and a further `reuseDelay` ms passed.
+ *   IDs are handed out in increasing order, so before the counter wraps around `maxId` no ID is ever reused.
+ * - Durability: every change is one Lua script whose effects Redis writes to its AOF. With `appendonly yes` and
+ *   `appendfsync always`, an acknowledged acquire survives a crash and restart, so no live ID is handed out twice.
+ *   With weaker persistence a crash can lose recent counter increments and hand out IDs again.
+ * - Lease times are absolute server times, not Redis key TTLs: time spent while Redis is down counts, and a lease
+ *   whose `expiresAt` passed during an outage is expired when Redis is back (its holder could not renew it either).
+ *   A Redis host clock that jumps backwards lengthens leases and quarantines; one that jumps forward shortens them.
+ */
+export class CorrelationIds {
+  private readonly redis: Redis;
+  private readonly owned: boolean;
+  private readonly prefix: string;
+  private readonly ttl: number;
+  private readonly reuseDelay: number;
+  private readonly maxId: string;
+  private readonly cap: number;
+  private readonly maxTries: number;
+
+  /**
+   * @param connection an ioredis client (left open by {@link close}) or a Redis URL (connection owned and closed by
+   * {@link close}). Default: `REDIS_URL`, else `redis://127.0.0.1:6379`.
+   */
+  constructor(connection: Redis | string = defaultRedisUrl(), options: CorrelationIdsOptions = {}) {
+    this.prefix = options.prefix ?? 'msb:cid';
+    this.ttl = checkMillis('MSB_CID_TTL', 'ttl', options.ttl ?? 30_000);
+    this.reuseDelay = checkMillis('MSB_CID_OPTION', 'reuseDelay', options.reuseDelay ?? 30_000, 0);
+    const maxId = options.maxId ?? MAX_UINT64;
+    if (
+      (typeof maxId !== 'bigint' && !Number.isSafeInteger(maxId)) ||
+      BigInt(maxId) < 1n ||
+      BigInt(maxId) > MAX_UINT64
+    ) {
+      throw new CidError('MSB_CID_OPTION', `invalid maxId ${String(maxId)}: an integer in 1..2^64-1 is needed`, {
+        maxId,
+      });
+    }
+    this.maxId = BigInt(maxId).toString();
+    this.cap = checkCount('cap', options.cap ?? 0, 0);
+    this.maxTries = checkCount('maxTries', options.maxTries ?? 1000, 1);
+    this.owned = typeof connection === 'string';
+    this.redis = typeof connection === 'string' ? new Redis(connection) : connection;
+    const defs: [string, string, number][] = [
+      ['msbCidAcquire', ACQUIRE, 4],
+      ['msbCidRenew', RENEW, 3],
+      ['msbCidRelease', RELEASE, 3],
+      ['msbCidList', LIST, 1],
+    ];
+    for (const [name, lua, numberOfKeys] of defs) this.redis.defineCommand(name, { lua, numberOfKeys });
+  }
+
+  /** Closes the connection when this client opened it (from a URL); a passed-in ioredis client stays open. */
+  async close(): Promise<void> {
+    if (this.owned) await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  /** Leases an ID unique among the model's live leases. Throws `MSB_CID_CAP_REACHED` / `MSB_CID_EXHAUSTED` when none is free. */
+  async acquire<K extends IdKind = 'uint64'>(model: string, options: AcquireOptions<K> = {}): Promise<Lease<K>> {
+    checkModelName(model);
+    const ttl = checkMillis('MSB_CID_TTL', 'ttl', options.ttl ?? this.ttl);
+    const kind = (options.kind ?? 'uint64') as K;
+    if (kind !== 'uint64' && kind !== 'string') {
+      throw new CidError('MSB_CID_KIND', `invalid ID kind ${JSON.stringify(kind)}: 'uint64' or 'string' is needed`, {
+        kind,
+      });
+    }
+    const cap = checkCount('cap', options.cap ?? this.cap, 0);
+    const token = randomBytes(16).toString('hex');
+    const k = this.keys(model);
+    const r = await this.commands.msbCidAcquire(
+      k.leases,
+      k.live,
+      k.busy,
+      k.next,
+      token,
+      ttl,
+      this.reuseDelay,
+      cap,
+      this.maxId,
+      // no point looking at more candidates than the range holds
+      BigInt(this.maxTries) < BigInt(this.maxId) ? this.maxTries : Number(this.maxId),
+    );
+    if (r[0] === 'CAP') {
+      throw new CidError(
+        'MSB_CID_CAP_REACHED',
+        `model ${model} already has ${r[1]} live correlation IDs (cap ${cap})`,
+        {
+          model,
+          cap,
+          live: r[1],
+        },
+      );
+    }
+    if (r[0] === 'EXHAUSTED') {
+      throw new CidError(
+        'MSB_CID_EXHAUSTED',
+        `no free correlation ID for model ${model}: the next ${r[1]} IDs (range 1..${this.maxId}) are live or quarantined`,
+        { model, maxId: this.maxId, tries: r[1] },
+      );
+    }
+    const text = String(r[1]);
+    return {
+      model,
+      kind,
+      id: (kind === 'string' ? text : BigInt(text)) as IdOf<K>,
+      token,
+      ttl,
+      acquiredAt: Number(r[2]),
+      expiresAt: Number(r[3]),
+    };
+  }
+
+  /** Extends a live lease to now + ttl (server time). Throws `MSB_CID_NOT_HELD` / `MSB_CID_EXPIRED`. */
+  async renew<K extends IdKind>(lease: Lease<K>, options?: { ttl?: number }): Promise<Lease<K>>;
+  async renew(lease: LeaseRef, options?: { ttl?: number }): Promise<Lease>;
+  async renew(lease: LeaseRef, options: { ttl?: number } = {}): Promise<Lease> {
+    const ttl = checkMillis('MSB_CID_TTL', 'ttl', options.ttl ?? lease.ttl ?? this.ttl);
+    const { model, id, k } = this.ref(lease);
+    const r = this.check(
+      await this.commands.msbCidRenew(k.leases, k.live, k.busy, id, lease.token, ttl, this.reuseDelay),
+      model,
+      id,
+    );
+    return {
+      ...lease,
+      kind: lease.kind ?? (typeof lease.id === 'string' ? 'string' : 'uint64'),
+      ttl,
+      acquiredAt: lease.acquiredAt ?? Number(r[1]),
+      expiresAt: Number(r[2]),
+    };
+  }
+
+  /**
+   * Ends a lease; its ID is quarantined for `reuseDelay` ms. Releasing again with the same token is answered like
+   * the first release (so a command resent after a reconnect is harmless). Throws `MSB_CID_NOT_HELD` when the token
+   * does not hold the ID, `MSB_CID_EXPIRED` when the lease had already run out.
+   * @returns the server time of the release
+   */
+  async release(lease: LeaseRef): Promise<{ releasedAt: number }> {
+    const { model, id, k } = this.ref(lease);
+    const r = this.check(
+      await this.commands.msbCidRelease(k.leases, k.live, k.busy, id, lease.token, this.reuseDelay),
+      model,
+      id,
+    );
+    return { releasedAt: Number(r[1]) };
+  }
+
+  /** The model's live leases, by ID. */
+  async list(model: string): Promise<LeaseInfo[]> {
+    checkModelName(model);
+    const r = await this.commands.msbCidList(this.keys(model).leases);
+    const out: LeaseInfo[] = [];
+    for (let i = 1; i + 1 < r.length; i += 2) {
+      const [, ttl, acquiredAt, expiresAt] = String(r[i + 1]).split(' ');
+      out.push({
+        model,
+        id: BigInt(String(r[i])),
+        ttl: Number(ttl),
+        acquiredAt: Number(acquiredAt),
+        expiresAt: Number(expiresAt),
+      });
+    }
+    return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /**
+   * Runs `fn` holding a lease: acquires, renews every `renewEvery` ms while `fn` runs, releases when `fn` settles
+   * (also when it throws). When the lease cannot be renewed before it would expire (Redis unreachable, lease
+   * expired or taken), `context.signal` aborts with a `CidError`; `withSequence` then rejects with that error
+   * even if `fn` resolves, because the ID was not protected for the whole sequence.
+   */
+  async withSequence<T, K extends IdKind = 'uint64'>(
+    model: string,
+    fn: (id: IdOf<K>, context: SequenceContext<K>) => Promise<T> | T,
+    options: SequenceOptions<K> = {},
+  ): Promise<T> {
+    const ttl = checkMillis('MSB_CID_TTL', 'ttl', options.ttl ?? this.ttl);
+    const renewEvery = checkMillis('MSB_CID_TTL', 'renewEvery', options.renewEvery ?? Math.max(1, Math.floor(ttl / 3)));
+    // The lease outlives (local time before the request) + ttl, whatever the clocks say: the server stamped it later.
+    let deadline = performance.now() + ttl;
+    let lease = await this.acquire<K>(model, { ...options, ttl });
+    const controller = new AbortController();
+    const context: SequenceContext<K> = { signal: controller.signal, lease };
+    const stop = new AbortController();
+    const renewing = (async () => {
+      while (!stop.signal.aborted && !controller.signal.aborted) {
+        await sleep(renewEvery, undefined, { signal: stop.signal }).catch(() => undefined);
+        if (stop.signal.aborted) return;
+        const before = performance.now();
+        try {
+          lease = await this.renew(lease);
+          context.lease = lease;
+          deadline = before + ttl;
+        } catch (err) {
+          if (err instanceof CidError) return controller.abort(err);
+          // Redis unreachable: keep trying while the lease may still be live.
+          if (performance.now() >= deadline) {
+            return controller.abort(
+              new CidError(
+                'MSB_CID_LEASE_LOST',
+                `lease on ${model} ID ${lease.id} could not be renewed in time`,
+                {
+                  model,
+                  id: String(lease.id),
+                },
+                { cause: err },
+              ),
+            );
+          }
+        }
+      }
+    })();
+    let outcome: { ok: true; value: T } | { ok: false; error: unknown };
+    try {
+      outcome = { ok: true, value: await fn(lease.id, context) };
+    } catch (error) {
+      outcome = { ok: false, error };
+    }
+    stop.abort();
+    await renewing;
+    let releaseError: unknown;
+    if (!controller.signal.aborted) await this.release(lease).catch((err: unknown) => (releaseError = err));
+    // fn's own error first, then a lost lease, then a failed release
+    if (!outcome.ok) throw outcome.error;
+    if (controller.signal.aborted) throw controller.signal.reason;
+    if (releaseError !== undefined) throw releaseError;
+    return outcome.value;
+  }
+
+  private get commands(): CidCommands {
+    return this.redis as unknown as CidCommands;
+  }
+
+  private keys(model: string) {
+    const base = `${this.prefix}:{${model}}`;
+    return { leases: `${base}:leases`, live: `${base}:live`, busy: `${base}:busy`, next: `${base}:next` };
+  }
+
+  private ref(lease: LeaseRef) {
+    const model = checkModelName(lease.model);
+    const id = parseId(String(lease.id)).toString();
+    return { model, id, k: this.keys(model) };
+  }
+
+  private check(r: Reply, model: string, id: string): Reply {
+    if (r[0] === 'NOT_HELD') {
+      throw new CidError('MSB_CID_NOT_HELD', `correlation ID ${id} of model ${model} is not held by this lease`, {
+        model,
+        id,
+      });
+    }
+    if (r[0] === 'EXPIRED') {
+      throw new CidError(
+        'MSB_CID_EXPIRED',
+        `lease on correlation ID ${id} of model ${model} expired at ${new Date(Number(r[1])).toISOString()}`,
+        {
+          model,
+          id,
+          expiresAt: Number(r[1]),
+        },
+      );
+    }
+    return r;
+  }
+}
+
+function checkCount(name: string, value: unknown, min: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    throw new CidError('MSB_CID_OPTION', `invalid ${name} ${String(value)}: an integer >= ${min} is needed`, {
+      [name]: value,
+    });
+  }
+  return value;
+}
