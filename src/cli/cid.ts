@@ -1,3 +1,118 @@
 import type { Command } from 'commander';
+import { Redis } from 'ioredis';
+import { CidError, CorrelationIds, defaultRedisUrl, type IdKind, parseId } from '../cid/index.js';
+import { isMsbError } from '../errors.js';
+import { action, printJson, printTable } from './common.js';
 
-export function registerCidCommands(_program: Command): void {}
+interface CommonOptions {
+  redis: string;
+  json?: boolean;
+}
+
+/** `msb cid acquire|renew|release|ls MODEL`: correlation-ID leases from the command line (see README "Correlation IDs"). */
+export function registerCidCommands(program: Command): void {
+  const cid = program.command('cid').description('lease correlation IDs for stateful models (Triton sequence batcher)');
+  const common = (c: Command) =>
+    c
+      .option('--redis <url>', 'Redis URL (default: $REDIS_URL or redis://127.0.0.1:6379)', defaultRedisUrl())
+      .option('--json', 'print JSON');
+
+  common(
+    cid
+      .command('acquire <model>')
+      .description('lease a new correlation ID; prints ID, token and expiry')
+      .option('--ttl <ms>', 'lease length in milliseconds', '30000')
+      .option('--kind <kind>', 'uint64 or string', 'uint64')
+      .option('--cap <n>', 'refuse when the model already has this many live leases (0 = no cap)', '0')
+      .option('--max-id <n>', 'largest ID to hand out (e.g. 4294967295 for a TYPE_UINT32 CORRID)'),
+  ).action(
+    action(async (model: string, o: CommonOptions & { ttl: string; kind: string; cap: string; maxId?: string }) => {
+      const maxId = o.maxId === undefined ? undefined : parseId(o.maxId);
+      await withClient(o.redis, { maxId }, async (ids) => {
+        const lease = await ids.acquire(model, { ttl: millis(o.ttl), kind: o.kind as IdKind, cap: Number(o.cap) });
+        if (o.json) printJson(lease);
+        else printTable(['id', 'token', 'expires'], [[String(lease.id), lease.token, iso(lease.expiresAt)]]);
+      });
+    }),
+  );
+
+  common(
+    cid
+      .command('renew <model> <id>')
+      .description('extend a lease (needs the token printed by acquire)')
+      .requiredOption('--token <token>', 'the lease token')
+      .option('--ttl <ms>', 'new lease length in milliseconds', '30000'),
+  ).action(
+    action(async (model: string, id: string, o: CommonOptions & { token: string; ttl: string }) => {
+      await withClient(o.redis, {}, async (ids) => {
+        const lease = await ids.renew({ model, id: parseId(id), token: o.token }, { ttl: millis(o.ttl) });
+        if (o.json) printJson(lease);
+        else printTable(['id', 'expires'], [[String(lease.id), iso(lease.expiresAt)]]);
+      });
+    }),
+  );
+
+  common(
+    cid
+      .command('release <model> <id>')
+      .description('end a lease (needs the token printed by acquire)')
+      .requiredOption('--token <token>', 'the lease token'),
+  ).action(
+    action(async (model: string, id: string, o: CommonOptions & { token: string }) => {
+      await withClient(o.redis, {}, async (ids) => {
+        const { releasedAt } = await ids.release({ model, id: parseId(id), token: o.token });
+        if (o.json) printJson({ model, id, releasedAt });
+        else printTable(['id', 'released'], [[id, iso(releasedAt)]]);
+      });
+    }),
+  );
+
+  common(cid.command('ls <model>').description('list the live leases of a model')).action(
+    action(async (model: string, o: CommonOptions) => {
+      await withClient(o.redis, {}, async (ids) => {
+        const leases = await ids.list(model);
+        if (o.json) printJson(leases);
+        else
+          printTable(
+            ['id', 'acquired', 'expires', 'ttl'],
+            leases.map((l) => [String(l.id), iso(l.acquiredAt), iso(l.expiresAt), l.ttl]),
+          );
+      });
+    }),
+  );
+}
+
+function millis(text: string): number {
+  // Number('') is 0 and Number('1e3') is 1000: only plain digits count as a millisecond value
+  return /^-?\d+$/.test(text) ? Number(text) : Number.NaN;
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** One short-lived connection that fails fast (no reconnect loop) and closes whatever happens. */
+async function withClient(
+  url: string,
+  options: { maxId?: bigint | undefined },
+  fn: (ids: CorrelationIds) => Promise<void>,
+): Promise<void> {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 5000,
+  });
+  redis.on('error', () => undefined); // reported through the failed command below
+  try {
+    await redis.connect().catch((err: unknown) => {
+      throw new CidError('MSB_CID_REDIS', `cannot reach Redis at ${url}: ${String(err)}`, { url }, { cause: err });
+    });
+    await fn(new CorrelationIds(redis, options.maxId === undefined ? {} : { maxId: options.maxId }));
+  } catch (err) {
+    if (isMsbError(err)) throw err;
+    throw new CidError('MSB_CID_REDIS', `Redis at ${url} failed: ${String(err)}`, { url }, { cause: err });
+  } finally {
+    redis.disconnect();
+  }
+}
