@@ -1,0 +1,54 @@
+// TensorRT loaded at run time. Only the exported C factories are resolved; the C++ API is inline wrappers over
+// virtual interfaces, so these units need TensorRT's headers but never link against TensorRT.
+#pragma once
+
+#include <NvInfer.h>
+#include <NvOnnxParser.h>
+
+#include <memory>
+#include <string>
+
+#include "tensorrt/api.h"
+
+#if NV_TENSORRT_MAJOR < 10 || NV_TENSORRT_MAJOR > 11
+#error "msb supports TensorRT 10.x and 11.x headers"
+#endif
+
+namespace msb::trt {
+
+// TensorRT 10+ objects are released with delete (destroy() is gone).
+template <class T>
+using Ptr = std::unique_ptr<T>;
+
+struct Library {
+  void* (*createInferBuilder)(void* logger, int32_t version) = nullptr;
+  void* (*createInferRuntime)(void* logger, int32_t version) = nullptr;
+  void* (*createOnnxParser)(void* network, void* logger, int version) = nullptr;
+};
+
+// The loaded libraries, or nullptr with `failure` filled when they are missing or of another major version.
+const Library* library(Failure& failure) noexcept;
+
+// One logger per call: forwards every message to that call's Events and keeps warnings and errors.
+class Logger final : public nvinfer1::ILogger {
+ public:
+  explicit Logger(Events& events) : events_(events) {}
+  void log(Severity severity, nvinfer1::AsciiChar const* message) noexcept override;
+  std::vector<std::string> warnings;
+  std::string lastError;
+
+ private:
+  Events& events_;
+};
+
+bool fail(Failure& failure, const char* code, std::string message) noexcept;
+
+// Reads the I/O tensors, profiles and inspector output of a deserialized engine.
+void describeEngine(const nvinfer1::ICudaEngine& engine, EngineInfo& info);
+
+// Deserializes a plan with the given runtime; shared by inspectEngine and buildEngine (which reports the
+// signature of the plan it just built).
+bool readPlan(const Library& lib, const uint8_t* plan, size_t size, Logger& logger, EngineInfo& info,
+              Failure& failure) noexcept;
+
+}  // namespace msb::trt
