@@ -40,11 +40,11 @@ export interface ValidateOptions {
 
 /** Every rule id with what it checks. Ids are stable: tests and users switch on them. */
 export const CONFIG_RULES = {
-  'name-required': "the config must have a 'name'",
+  'name-required': "the config must have a 'name' (Triton fills it from the directory when the model name is known)",
   'name-matches-directory': 'the name must equal the model directory name',
-  'platform-or-backend-required': "the config must name a 'platform' or a 'backend'",
   'platform-unknown': 'a platform without a backend must be one Triton knows',
   'platform-backend-mismatch': 'platform and backend must belong together',
+  'runtime-escapes': 'runtime names a backend library inside the backend directory',
   'ensemble-backend': "an ensemble has platform 'ensemble' and no backend",
   'max-batch-size-negative': 'max_batch_size must be >= 0',
   'io-name-required': 'every input and output has a name',
@@ -109,6 +109,29 @@ export const PLATFORM_BACKENDS: Readonly<Record<string, string>> = {
 /** Backends whose platform Triton pins (GetBackendType in model_config_utils.cc); others take any platform. */
 const PINNED_BACKENDS = new Set(Object.values(PLATFORM_BACKENDS));
 
+/** Backend → the platform Triton's auto-complete writes for it; tensorflow's depends on the model file. */
+const BACKEND_PLATFORMS: Readonly<Record<string, string>> = {
+  tensorrt: 'tensorrt_plan',
+  onnxruntime: 'onnxruntime_onnx',
+  pytorch: 'pytorch_libtorch',
+};
+
+/** AutoCompleteBackendFields: the backend a model file's extension implies (`default_model_filename`). */
+function backendOfModelFile(file: string | undefined): string | undefined {
+  const ext = file?.slice(file.lastIndexOf('.') + 1);
+  return { onnx: 'onnxruntime', plan: 'tensorrt', pt: 'pytorch', graphdef: 'tensorflow', savedmodel: 'tensorflow' }[
+    ext ?? ''
+  ];
+}
+
+/**
+ * The platform Triton will serve the model as, '' when it comes from the model file (no platform, and a backend
+ * that does not pin one, or none at all: AutoCompleteBackendFields then looks at the version directory).
+ */
+export function effectivePlatform(config: ModelConfig): string {
+  return config.platform || BACKEND_PLATFORMS[config.backend ?? ''] || '';
+}
+
 const DATA_TYPES = new Set<DataType>([
   'TYPE_BOOL',
   'TYPE_UINT8',
@@ -136,15 +159,29 @@ export function validateModelConfig(config: ModelConfig, options: ValidateOption
   const maxBatch = config.maxBatchSize ?? 0;
 
   // ValidateModelConfig: name, platform/backend.
-  if (!name) add('name', 'name-required', "model configuration must specify 'name'");
+  // AutoCompleteBackendFields fills a missing name from the directory.
+  if (!name && options.modelName === undefined) add('name', 'name-required', "model configuration must specify 'name'");
   if (options.modelName !== undefined && name && name !== options.modelName) {
     add('name', 'name-matches-directory', `model name '${name}' does not match its directory '${options.modelName}'`);
   }
-  const backend = config.backend || PLATFORM_BACKENDS[platform] || '';
-  if (!platform && !config.backend) {
-    add('', 'platform-or-backend-required', `must specify 'platform' or 'backend' for '${name}'`);
-  } else if (!backend && platform !== 'ensemble') {
+  const backend =
+    config.backend || PLATFORM_BACKENDS[platform] || backendOfModelFile(config.defaultModelFilename) || '';
+  // Neither platform nor backend: Triton picks the backend from the files in the version directory, which the
+  // store checks; the config alone is not wrong.
+  if (platform && !backend && platform !== 'ensemble') {
     add('platform', 'platform-unknown', `unexpected platform type '${platform}' for ${name}`);
+  } else if (
+    platform &&
+    !config.backend &&
+    backend &&
+    PLATFORM_BACKENDS[platform] !== backend &&
+    platform !== 'ensemble'
+  ) {
+    add(
+      'platform',
+      'platform-backend-mismatch',
+      `unexpected 'platform' and 'backend' pair, got:${platform}, ${backend}`,
+    );
   } else if (platform === 'ensemble' && config.backend) {
     add(
       'backend',
@@ -162,6 +199,11 @@ export function validateModelConfig(config: ModelConfig, options: ValidateOption
       'platform-backend-mismatch',
       `unexpected 'platform' and 'backend' pair, got:${platform}, ${config.backend}`,
     );
+  }
+  // TritonModel::ResolveBackendPaths: the runtime library must stay inside the backend directory.
+  const runtime = config.runtime ?? '';
+  if (runtime.startsWith('/') || runtime.split('/').includes('..')) {
+    add('runtime', 'runtime-escapes', `backend library name '${runtime}' escapes backend directory`);
   }
   if (maxBatch < 0)
     add('max_batch_size', 'max-batch-size-negative', `'max_batch_size' must be non-negative value for ${name}`);
@@ -225,7 +267,8 @@ function validateVersionPolicy(config: ModelConfig, add: Add): void {
 /** ValidateModelInput / ValidateModelOutput / ValidateIOShape / ValidateNonLinearFormatIO. */
 function validateIo(config: ModelConfig, add: Add): void {
   const maxBatch = config.maxBatchSize ?? 0;
-  const platform = config.platform ?? '';
+  // Platform-dependent checks wait until the platform is known (it may come from the model file).
+  const platform = effectivePlatform(config);
   const check = (io: ModelInput | ModelOutput, path: string, what: 'input' | 'output', names: Set<string>) => {
     const label = `model ${what} '${io.name ?? ''}'`;
     if (!io.name) add(`${path}.name`, 'io-name-required', `model ${what} must specify 'name'`);
@@ -251,7 +294,7 @@ function validateIo(config: ModelConfig, add: Add): void {
     if ('format' in io && (io.format === 'FORMAT_NHWC' || io.format === 'FORMAT_NCHW') && dims.length !== 3) {
       add(`${path}.format`, 'io-format-dims', 'model input NHWC/NCHW require 3 dims');
     }
-    if (io.isShapeTensor && platform !== 'tensorrt_plan') {
+    if (io.isShapeTensor && platform && platform !== 'tensorrt_plan') {
       add(
         `${path}.is_shape_tensor`,
         'io-shape-tensor-platform',
@@ -259,7 +302,7 @@ function validateIo(config: ModelConfig, add: Add): void {
       );
     }
     if (io.isNonLinearFormatIo) {
-      if (platform !== 'tensorrt_plan') {
+      if (platform && platform !== 'tensorrt_plan') {
         add(
           `${path}.is_non_linear_format_io`,
           'io-non-linear-format',
@@ -727,7 +770,8 @@ function validateInstanceGroups(config: ModelConfig, options: ValidateOptions, a
       });
     }
     group.profile?.forEach((profile, j) => {
-      if (config.platform !== 'tensorrt_plan') {
+      const platform = effectivePlatform(config);
+      if (platform && platform !== 'tensorrt_plan') {
         add(
           `${p}.profile[${j}]`,
           'instance-group-profile',

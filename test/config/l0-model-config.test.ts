@@ -31,6 +31,8 @@ const TRITON_MESSAGES: [RegExp, ConfigRule][] = [
   [/must specify '(input_map|output_map|model_name)' in step/, 'ensemble-steps'],
   [/ensemble tensor '.*' is unused in ensemble/, 'ensemble-tensor-unused'],
   [/ensemble input '.*' for ensemble .* is not used/, 'ensemble-io-unused'],
+  [/unexpected 'platform' and 'backend' pair/, 'platform-backend-mismatch'],
+  [/escapes backend directory/, 'runtime-escapes'],
 ];
 
 /** GPUs of the serving machine assumed for the suite (Triton's CI machines have fewer than 42). */
@@ -96,6 +98,23 @@ test('autofill_noplatform: the cases that are pure config rules agree too', () =
   assert.ok(checked >= 8, `only ${checked} ensemble cases were mapped`);
   process.stdout.write(
     `# L0_model_config/autofill_noplatform/ensemble: ${checked}/${all.length} cases are config rules and agree\n`,
+  );
+});
+
+test('special_cases: the config rules agree; a missing backend library is the server’s check', () => {
+  const all = cases(path.join(l0, 'special_cases'));
+  for (const c of all.filter((x) => ruleFor(x.expected))) {
+    const config = parseModelConfig(readFileSync(path.join(c.dir, 'config.pbtxt'), 'utf8'));
+    const rule = ruleFor(c.expected);
+    assert.ok(
+      validateModelConfig(config, { modelName: c.name }).some((p) => p.rule === rule),
+      `${c.name}: expected ${rule}`,
+    );
+  }
+  assert.deepEqual(
+    all.filter((c) => !ruleFor(c.expected)).map((c) => c.name),
+    ['invalid_runtime'],
+    'only the case about the server’s backend directory is outside a config check',
   );
 });
 

@@ -21,6 +21,11 @@ describe('validateModelConfig', () => {
     assert.deepEqual(problems(valid, { modelName: 'm', gpus: [0] }), []);
   });
 
+  test('a missing name is filled from the directory, as Triton does', () => {
+    assert.deepEqual(problems('platform: "onnxruntime_onnx"', { modelName: 'm' }), []);
+    assert.deepEqual(problems('platform: "onnxruntime_onnx"'), ['name-required @ name']);
+  });
+
   test('reports every problem at once, each with its path', () => {
     const text = `name: "m" platform: "onnxruntime_onnx" max_batch_size: 2
 input { name: "x" dims: [0, 3] }
@@ -41,7 +46,14 @@ dynamic_batching { preferred_batch_size: [0, 4] }`;
   });
 
   test('platform and backend', () => {
-    assert.deepEqual(problems('name: "m"'), ['platform-or-backend-required @ ']);
+    // Neither: Triton takes the backend from the model file; a profile check waits for the platform too.
+    assert.deepEqual(problems('name: "m" instance_group { profile: "0" }'), []);
+    assert.deepEqual(problems('name: "m" backend: "onnxruntime" instance_group { profile: "0" }'), [
+      'instance-group-profile @ instance_group[0].profile[0]',
+    ]);
+    assert.deepEqual(problems('name: "m" backend: "python" runtime: "../x/libtriton_python.so"'), [
+      'runtime-escapes @ runtime',
+    ]);
     assert.deepEqual(problems('name: "m" platform: "caffe2_netdef"'), ['platform-unknown @ platform']);
     assert.deepEqual(problems('name: "m" platform: "onnxruntime_onnx" backend: "tensorrt"'), [
       'platform-backend-mismatch @ backend',
