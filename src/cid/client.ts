@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { CidError } from './errors.js';
 import { checkMillis, checkModelName, MAX_UINT64, parseId } from './names.js';
-import { ACQUIRE, LIST, RELEASE, RENEW } from './scripts.js';
+import { ACQUIRE, LIST, RELEASE, RELEASE_MEMORY_MS, RENEW } from './scripts.js';
 
 /** Triton's two correlation-ID kinds (`CONTROL_SEQUENCE_CORRID` `data_type` TYPE_UINT64 or TYPE_STRING). */
 export type IdKind = 'uint64' | 'string';
@@ -161,7 +161,7 @@ export class CorrelationIds {
     const defs: [string, string, number][] = [
       ['msbCidAcquire', ACQUIRE, 4],
       ['msbCidRenew', RENEW, 3],
-      ['msbCidRelease', RELEASE, 3],
+      ['msbCidRelease', RELEASE, 4],
       ['msbCidList', LIST, 1],
     ];
     for (const [name, lua, numberOfKeys] of defs) this.redis.defineCommand(name, { lua, numberOfKeys });
@@ -249,15 +249,24 @@ export class CorrelationIds {
   }
 
   /**
-   * Ends a lease; its ID is quarantined for `reuseDelay` ms. Releasing again with the same token is answered like
-   * the first release (so a command resent after a reconnect is harmless). Throws `MSB_CID_NOT_HELD` when the token
+   * Ends a lease; its ID is quarantined for `reuseDelay` ms. Releasing again with the same token within 60 s is
+   * answered like the first release (ioredis resends a command whose reply a dropped connection lost). Throws `MSB_CID_NOT_HELD` when the token
    * does not hold the ID, `MSB_CID_EXPIRED` when the lease had already run out.
    * @returns the server time of the release
    */
   async release(lease: LeaseRef): Promise<{ releasedAt: number }> {
     const { model, id, k } = this.ref(lease);
     const r = this.check(
-      await this.commands.msbCidRelease(k.leases, k.live, k.busy, id, lease.token, this.reuseDelay),
+      await this.commands.msbCidRelease(
+        k.leases,
+        k.live,
+        k.busy,
+        `${k.base}:released:${lease.token}`,
+        id,
+        lease.token,
+        this.reuseDelay,
+        RELEASE_MEMORY_MS,
+      ),
       model,
       id,
     );
@@ -352,7 +361,7 @@ export class CorrelationIds {
 
   private keys(model: string) {
     const base = `${this.prefix}:{${model}}`;
-    return { leases: `${base}:leases`, live: `${base}:live`, busy: `${base}:busy`, next: `${base}:next` };
+    return { base, leases: `${base}:leases`, live: `${base}:live`, busy: `${base}:busy`, next: `${base}:next` };
   }
 
   private ref(lease: LeaseRef) {

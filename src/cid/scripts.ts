@@ -5,7 +5,8 @@
  *
  * Keys of one model (all share the hash tag `{model}`, so a cluster keeps them on one slot):
  * - `leases` (hash): ID → `token ttl acquiredAt expiresAt state` (`L` live, `R` released). An entry stays until the
- *   ID's quarantine ends, so a repeated release by the same holder is recognised and answered OK.
+ *   ID's quarantine ends.
+ * - `released:<token>` (string, expiring): the release time of a released lease, kept {@link RELEASE_MEMORY_MS}.
  * - `live` (sorted set): ID → expiresAt, for the cap (expired members are trimmed before counting).
  * - `busy` (sorted set): ID → the server time before which the ID must not be handed out again: expiresAt +
  *   reuseDelay for a live lease, releasedAt + reuseDelay for a released one.
@@ -16,6 +17,9 @@
  * AOF as their effects (the ZADD/HSET/SET with the literal times and IDs), so a replay after a restart rebuilds
  * exactly the acknowledged state.
  */
+
+/** How long a release is remembered, so that the same release repeated (resent after a reconnect) is answered OK. */
+export const RELEASE_MEMORY_MS = 60_000;
 
 const PRELUDE = `
 if redis.replicate_commands then redis.replicate_commands() end
@@ -91,19 +95,25 @@ redis.call('ZADD', KEYS[3], exp + delay, id)
 return {'OK', now, exp}
 `;
 
-/** KEYS: leases live busy. ARGV: id token reuseDelay. → {'OK', releasedAt} | {'NOT_HELD'} | {'EXPIRED', expiresAt} */
+/**
+ * KEYS: leases live busy tombstone. ARGV: id token reuseDelay remember. → {'OK', releasedAt} | {'NOT_HELD'} |
+ * {'EXPIRED', expiresAt}. The tombstone (a key named after the token, expiring after \`remember\` ms) answers a
+ * repeated release OK even after the ID's record is gone or the ID went to someone else: a client resends a command
+ * whose reply a dropped connection lost, and that release did happen.
+ */
 export const RELEASE = `${PRELUDE}
-local id, token, delay = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local id, token, delay, remember = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local gone = redis.call('GET', KEYS[4])
+if gone then return {'OK', tonumber(gone)} end
 local v = redis.call('HGET', KEYS[1], id)
 if not v then return {'NOT_HELD'} end
 local tok, ttl, acq, exp, st = parse(v)
-if tok ~= token then return {'NOT_HELD'} end
--- a repeated release (e.g. resent by the client after a reconnect) is answered like the first one
-if st == 'R' then return {'OK', exp} end
+if tok ~= token or st ~= 'L' then return {'NOT_HELD'} end
 if exp <= now then return {'EXPIRED', exp} end
 redis.call('HSET', KEYS[1], id, enc(token, ttl, acq, now, 'R'))
 redis.call('ZREM', KEYS[2], id)
 redis.call('ZADD', KEYS[3], now + delay, id)
+redis.call('SET', KEYS[4], now, 'PX', remember)
 return {'OK', now}
 `;
 
