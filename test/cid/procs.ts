@@ -26,14 +26,14 @@ export function startWorker(config: WorkerConfig, timeoutMs = 60_000): Worker {
   );
   const lines: string[] = [];
   let err = '';
-  proc.stderr?.setEncoding('utf8').on('data', (d: string) => {
+  proc.stderr.setEncoding('utf8').on('data', (d: string) => {
     err += d;
   });
   let onReady: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => {
     onReady = resolve;
   });
-  createInterface({ input: proc.stdout! }).on('line', (line) => {
+  createInterface({ input: proc.stdout }).on('line', (line) => {
     lines.push(line);
     if (line === 'ready') onReady();
   });
@@ -70,11 +70,10 @@ export function conflicts(all: LeaseRecord[], gap: number): [LeaseRecord, LeaseR
   const bad: [LeaseRecord, LeaseRecord][] = [];
   for (const list of byId.values()) {
     list.sort((a, b) => a.acquiredAt - b.acquiredAt);
-    for (let i = 1; i < list.length; i++) {
-      const prev = list[i - 1]!;
-      const cur = list[i]!;
-      if (cur.acquiredAt < prev.end + gap) bad.push([prev, cur]);
-    }
+    list.forEach((cur, i) => {
+      const prev = list[i - 1];
+      if (prev && cur.acquiredAt < prev.end + gap) bad.push([prev, cur]);
+    });
   }
   return bad;
 }
