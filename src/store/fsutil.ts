@@ -1,17 +1,11 @@
 import { constants } from 'node:fs';
 import { copyFile, link, lstat, mkdir, open, readdir, readlink, realpath, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { syncDir } from './atomic.js';
 import { StoreError } from './errors.js';
 
-/** Flushes a file or directory to disk. Directory fsync makes a rename or create inside it durable. */
-export async function fsyncPath(p: string): Promise<void> {
-  const fh = await open(p, constants.O_RDONLY);
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
+/** fsync of a file or directory (a directory: makes a rename or create inside it durable). */
+export const fsyncPath = syncDir;
 
 /** Writes `data` to a new file (fails if it exists) and fsyncs it. */
 export async function writeNewFile(p: string, data: string | Uint8Array): Promise<void> {

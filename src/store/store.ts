@@ -2,8 +2,8 @@ import type { ModelConfig } from '../config/index.js';
 import { StoreError } from './errors.js';
 import type { LockOptions } from './lock.js';
 import { type AddVersionOptions, parseStored, renderConfig, StoredModel, VERSION_RECORD } from './model.js';
-import { checkName, checkVersion } from './names.js';
-import { LocalStorage, type RepositoryStorage, type StagingArea } from './storage.js';
+import { checkName, checkVersion, tritonVersionOf } from './names.js';
+import { LocalStorage, type RepositoryStorage, type ResolvedSource, type StagingArea } from './storage.js';
 import { type RepositoryProblem, validateRepository } from './validate.js';
 
 export interface OpenOptions {
@@ -32,6 +32,8 @@ export interface CreateModelOptions {
    * loadable version in one rename (Triton never sees a model without versions). Default: none.
    */
   version?: { source: string | undefined } & AddVersionOptions;
+  /** Files for the model directory itself, name → source path (e.g. the labels file a `label_filename` names). */
+  files?: Record<string, string>;
 }
 
 /**
@@ -95,6 +97,15 @@ export class ModelStore {
       ...(options.platform !== undefined ? { platform: options.platform } : {}),
       ...(options.backend !== undefined ? { backend: options.backend } : {}),
     };
+    const modelFiles: [string, ResolvedSource][] = [];
+    for (const [file, src] of Object.entries(options.files ?? {})) {
+      if (checkName('model directory file', file) === 'config.pbtxt' || tritonVersionOf(file).kind !== 'not-numeric') {
+        throw new StoreError('MSB_STORE_INVALID_NAME', `${file} cannot be a file of the model directory`, {
+          name: file,
+        });
+      }
+      modelFiles.push([file, await this.storage.resolve(src)]);
+    }
     for (let n = -1; ; n++) {
       const candidate = n < 0 ? name : checkName('model', `${name}_${n}`);
       const config: ModelConfig = { ...base, name: candidate };
@@ -110,6 +121,7 @@ export class ModelStore {
       const created = await this.storage.publish(
         candidate,
         async (stage) => {
+          for (const [file, src] of modelFiles) await stage.putSource(file, src, 'copy');
           await stage.writeFile('config.pbtxt', text);
           if (stageVersion) await stageVersion(prefixed(stage, String(version)));
         },
