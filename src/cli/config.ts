@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { registerConfigCheckCommands } from './config-check.js';
 import { registerConfigCodecCommands } from './config-codec.js';
+import { registerConfigGenerateCommands } from './config-generate.js';
 
 /** `msb config …`: the config group; each responsibility attaches its own subcommands. */
 export function registerConfigCommands(program: Command): Command {
@@ -9,5 +10,6 @@ export function registerConfigCommands(program: Command): Command {
     .description('read, check, format, convert and generate Triton config.pbtxt files');
   registerConfigCodecCommands(config);
   registerConfigCheckCommands(config);
+  registerConfigGenerateCommands(config);
   return config;
 }

@@ -1,3 +1,73 @@
 import type { Command } from 'commander';
+import { inspectModel, type ModelSignature, parseTensorOption, type TensorSignature } from '../inspect/index.js';
+import { action, printJson, printTable } from './common.js';
 
-export function registerInspectCommands(_program: Command): void {}
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** The options shared by `msb inspect` and `msb config generate` that state a model's interface. */
+export interface SignatureCliOptions {
+  input: string[];
+  output: string[];
+  signature?: string;
+}
+
+/** Adds `--input`, `--output` (repeatable, NAME:TYPE:DIMS) and `--signature` to a command. */
+export function withSignatureOptions(cmd: Command): Command {
+  return cmd
+    .option(
+      '--input <NAME:TYPE:DIMS>',
+      'an input, e.g. images:FP32:-1,3,224,224 (full shape, -1 = dynamic; repeat per input)',
+      collect,
+      [],
+    )
+    .option('--output <NAME:TYPE:DIMS>', 'an output, same syntax (repeat per output)', collect, [])
+    .option('--signature <NAME>', 'SavedModel SignatureDef to read (default serving_default)');
+}
+
+/** Inspects TARGET with the tensors and signature the user stated. */
+export function inspectWithOptions(target: string, opts: SignatureCliOptions): Promise<ModelSignature> {
+  const inputs = opts.input.map(parseTensorOption);
+  const outputs = opts.output.map(parseTensorOption);
+  return inspectModel(target, {
+    ...(inputs.length ? { inputs } : {}),
+    ...(outputs.length ? { outputs } : {}),
+    ...(opts.signature !== undefined ? { signatureName: opts.signature } : {}),
+  });
+}
+
+const showDims = (t: TensorSignature) =>
+  `[${t.dims.map((d, i) => (d === -1 && t.dimParams?.[i] ? t.dimParams[i] : String(d))).join(', ')}]`;
+
+export function registerInspectCommands(program: Command): void {
+  withSignatureOptions(
+    program
+      .command('inspect')
+      .description("show a model's format, Triton platform/backend, inputs, outputs and metadata (no GPU needed)")
+      .argument('<model>', 'model file or directory (ONNX, TensorRT plan, SavedModel, GraphDef, TorchScript, ...)')
+      .option('--json', 'print the signature as JSON'),
+  ).action(
+    action(async (target: string, opts: SignatureCliOptions & { json?: boolean }) => {
+      const sig = await inspectWithOptions(target, opts);
+      if (opts.json) {
+        printJson(sig);
+        return;
+      }
+      const facts: [string, string][] = [
+        ['format', sig.format],
+        ['platform', sig.platform ?? ''],
+        ['backend', sig.backend],
+        ['batch dimension', sig.batchDim ? 'yes' : 'no'],
+      ];
+      if (sig.maxBatchSize !== undefined) facts.push(['max batch size', String(sig.maxBatchSize)]);
+      for (const [k, v] of Object.entries(sig.metadata)) facts.push([k, v]);
+      printTable(['property', 'value'], facts);
+      printTable(
+        ['io', 'name', 'type', 'dims'],
+        [
+          ...sig.inputs.map((t) => ['input', t.name, String(t.dataType), showDims(t)]),
+          ...sig.outputs.map((t) => ['output', t.name, String(t.dataType), showDims(t)]),
+        ],
+      );
+    }),
+  );
+}

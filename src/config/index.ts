@@ -9,6 +9,7 @@ import { modelConfigType } from './schema.js';
 import { parseTextFormat } from './textformat/parser.js';
 import { printTextFormat } from './textformat/printer.js';
 
+export * from './generate.js';
 export * from './model-config.js';
 export { modelConfigProtoPath } from './schema.js';
 export { TextFormatError } from './textformat/errors.js';

@@ -1,0 +1,62 @@
+import path from 'node:path';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { generateModelConfig, printModelConfig } from '../config/index.js';
+import { action } from './common.js';
+import { readConfigFile } from './config-codec.js';
+import { inspectWithOptions, type SignatureCliOptions, withSignatureOptions } from './inspect.js';
+
+function nonNegativeInt(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a non-negative integer');
+  return Number(value);
+}
+
+function positiveInt(value: string): number {
+  const n = nonNegativeInt(value);
+  if (n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+interface GenerateCliOptions extends SignatureCliOptions {
+  name?: string;
+  maxBatchSize?: number;
+  concurrency?: number;
+  kind?: 'KIND_GPU' | 'KIND_CPU' | 'KIND_AUTO';
+  labels?: string;
+  dynamicBatching: boolean;
+  partial?: string;
+}
+
+/** `msb config generate`: a model file (+ options, + an optional partial config) → config.pbtxt on stdout. */
+export function registerConfigGenerateCommands(config: Command): void {
+  withSignatureOptions(
+    config
+      .command('generate')
+      .description('write the config.pbtxt Triton needs for a model file, completed as Triton auto-completes it')
+      .argument('<model>', 'model file or directory')
+      .option('--name <name>', 'model name (default: the partial config name, else the file name without extension)')
+      .option('--max-batch-size <n>', 'max_batch_size (default: from the model)', nonNegativeInt)
+      .option('--concurrency <n>', 'instances per device (an instance_group with this count)', positiveInt)
+      .addOption(
+        new Option('--kind <kind>', 'kind of the instance group').choices(['KIND_GPU', 'KIND_CPU', 'KIND_AUTO']),
+      )
+      .option('--labels <file>', 'label_filename of the first output')
+      .option('--no-dynamic-batching', 'do not turn on the dynamic batcher')
+      .option('--partial <config.pbtxt>', 'a partial config to complete: only what it lacks is filled in'),
+  ).action(
+    action(async (target: string, opts: GenerateCliOptions) => {
+      const partial = opts.partial ? await readConfigFile(opts.partial) : undefined;
+      const signature = await inspectWithOptions(target, opts);
+      const name = opts.name ?? partial?.name ?? path.basename(target).replace(/\.[^.]*$/, '');
+      const generated = generateModelConfig(signature, {
+        name,
+        ...(opts.maxBatchSize !== undefined ? { maxBatchSize: opts.maxBatchSize } : {}),
+        ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
+        ...(opts.kind !== undefined ? { instanceKind: opts.kind } : {}),
+        ...(opts.labels !== undefined ? { labels: opts.labels } : {}),
+        ...(opts.dynamicBatching === false ? { dynamicBatching: false } : {}),
+        ...(partial ? { partial } : {}),
+      });
+      process.stdout.write(printModelConfig(generated));
+    }),
+  );
+}

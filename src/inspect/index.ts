@@ -1,0 +1,79 @@
+/**
+ * Model files → `ModelSignature`: what a model is (format, Triton platform/backend) and its interface (inputs,
+ * outputs, batch dimension), read without a GPU. See each format's module for what its files reveal.
+ */
+import { InspectError } from './errors.js';
+import { inspectGraphDef } from './graphdef.js';
+import { inspectPlan } from './plan.js';
+import { inspectSavedModel } from './savedmodel.js';
+import { detectFormat, type ModelSignature, signatureFromOptions, type TensorSignature } from './signature.js';
+import { inspectTorchScript } from './torchscript.js';
+
+export { InspectError } from './errors.js';
+export {
+  type PlanHeader,
+  type PlanSidecar,
+  planSidecarPath,
+  readPlanHeader,
+  readPlanSidecar,
+  writePlanSidecar,
+} from './plan.js';
+export {
+  type DetectedModel,
+  detectFormat,
+  FORMAT_TRITON,
+  type ModelFormat,
+  type ModelSignature,
+  signatureFromOptions,
+  type TensorSignature,
+} from './signature.js';
+export { parseTensorOption } from './tensor-option.js';
+
+export interface InspectOptions {
+  /** Inputs stated by the user (`--input`): required where the format does not describe them. */
+  inputs?: TensorSignature[];
+  /** Outputs stated by the user (`--output`). */
+  outputs?: TensorSignature[];
+  /** SavedModel: the SignatureDef to read. Default: `serving_default`. */
+  signatureName?: string;
+}
+
+function requireNames(tensors: TensorSignature[] | undefined, format: string): void {
+  if (tensors?.some((t) => t.name === '')) {
+    throw new InspectError(
+      'MSB_INSPECT_BAD_TENSOR_OPTION',
+      `a ${format} model names its tensors: give NAME:TYPE:DIMS (only TorchScript tensors may be left unnamed)`,
+      {},
+    );
+  }
+}
+
+/**
+ * Inspects a model file or directory. Formats that describe themselves (ONNX, SavedModel, plans with msb's record)
+ * are read; for the others the signature is built from `options.inputs`/`outputs`, and where it cannot be the error
+ * (`MSB_INSPECT_SIGNATURE_REQUIRED`) says what to give.
+ */
+export async function inspectModel(target: string, options: InspectOptions = {}): Promise<ModelSignature> {
+  const found = await detectFormat(target);
+  if (found.format !== 'torchscript') {
+    requireNames(options.inputs, found.format);
+    requireNames(options.outputs, found.format);
+  }
+  switch (found.format) {
+    case 'tensorrt_plan':
+      return inspectPlan(found.path, found.head, options);
+    case 'tf_savedmodel':
+      return inspectSavedModel(found.path, options);
+    case 'tf_graphdef':
+      return inspectGraphDef(found.path, options);
+    case 'torchscript':
+      return inspectTorchScript(found.path, options);
+    case 'onnx':
+      throw new InspectError('MSB_INSPECT_UNKNOWN_FORMAT', 'onnx: reader not wired yet', {});
+    default:
+      // Python, OpenVINO and custom backends: msb does not read these files, and Triton's backend completes the
+      // inputs and outputs it is not told about at load time (auto_complete_config, the OpenVINO/identity
+      // backends), so stated tensors are optional.
+      return signatureFromOptions(found.format, options.inputs ?? [], options.outputs ?? [], {}, found.backend);
+  }
+}

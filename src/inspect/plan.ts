@@ -1,0 +1,200 @@
+/**
+ * TensorRT plans (serialized engines) without TensorRT.
+ *
+ * A plan's layout is private to TensorRT and undocumented. What its header reveals, how sure we are and why:
+ *
+ * - Bytes 0..3 are the ASCII magic "ftrt". Sure for TensorRT 8 and later: Torch-TensorRT tells a raw engine from a
+ *   base64 one by `startswith(b"ftrt")` (pytorch/TensorRT, py/torch_tensorrt serialization), and TensorRT refuses
+ *   other files with "magicTag == kPLAN_MAGIC_TAG failed" (NVIDIA/TensorRT issues #2915, #1384).
+ * - Byte 8 is the engine serialization version, which TensorRT compares with its own when deserializing ("Version
+ *   tag does not match. Current Version: 213, Serialized Engine Version: 232"). Observed values: 205 = 8.2,
+ *   213 = 8.4, 232 = 8.5/8.6, 239 and 240 = 10.x (NVIDIA/TensorRT #3073, #2041; FunGen #36). Fairly sure of the
+ *   offset (reported by users, consistent with those messages), not of any mapping beyond those observations, so
+ *   we report the raw number only.
+ * - Bytes 24, 25, 26 are the major, minor and patch version of the TensorRT that built the plan, per an NVIDIA
+ *   engineer's answer in NVIDIA/TensorRT #3073 (comment 1599934548), relied on by autoware_universe's
+ *   tensorrt_common (TRT_MAJOR_IDX = 24). Applies to TensorRT >= 8.6 (including 10 and 11); older plans hold other
+ *   bytes there, so the version is reported only when it looks like a TensorRT release (major 8..20).
+ * - Nothing about inputs, outputs, shapes or optimization profiles can be read without deserializing the engine.
+ *   Hence the full signature comes from msb's sidecar, the addon, or the user (see `planSignature`).
+ */
+import { readFile, rename, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { InspectError } from './errors.js';
+import { type ModelSignature, PLAN_MAGIC, signatureFromOptions, type TensorSignature } from './signature.js';
+
+export interface PlanHeader {
+  /** The file starts with "ftrt". */
+  magic: boolean;
+  /** Byte 8: TensorRT's engine serialization version (e.g. 232, 240). */
+  serializationVersion?: number;
+  /** "major.minor.patch" from bytes 24..26 (TensorRT >= 8.6). */
+  tensorrtVersion?: string;
+}
+
+/** Reads what the first bytes of a plan reveal (see the module comment for sources and certainty). */
+export function readPlanHeader(head: Uint8Array): PlanHeader {
+  const magic = PLAN_MAGIC.every((b, i) => head[i] === b);
+  if (!magic) return { magic };
+  const header: PlanHeader = { magic };
+  if (head.length > 8) header.serializationVersion = head[8];
+  const [major, minor, patch] = [head[24], head[25], head[26]];
+  if (major !== undefined && minor !== undefined && patch !== undefined && major >= 8 && major <= 20) {
+    header.tensorrtVersion = `${major}.${minor}.${patch}`;
+  }
+  return header;
+}
+
+/** What msb's builder records next to every plan it builds (`model.plan` → `model.plan.msb.json`). */
+export interface PlanSidecar {
+  msb: 1;
+  signature: ModelSignature;
+  /** TensorRT version that built the plan, e.g. "10.3.0". */
+  tensorrt: string;
+  /** Compute capability of the GPU it was built on, e.g. "8.0". */
+  computeCapability: string;
+  buildOptions?: Record<string, unknown>;
+  /** Size of the plan the record belongs to; a sidecar whose plan was since replaced is refused. */
+  planBytes?: number;
+}
+
+const tensorSchema = z.object({
+  name: z.string().min(1),
+  dataType: z.string().startsWith('TYPE_'),
+  dims: z.array(z.number().int().min(-1)),
+  dimParams: z.array(z.string().nullable()).optional(),
+});
+
+const sidecarSchema = z.object({
+  msb: z.literal(1),
+  signature: z.object({
+    format: z.literal('tensorrt_plan'),
+    platform: z.string().optional(),
+    backend: z.string(),
+    inputs: z.array(tensorSchema),
+    outputs: z.array(tensorSchema),
+    batchDim: z.boolean(),
+    maxBatchSize: z.number().int().min(0).optional(),
+    metadata: z.record(z.string(), z.string()),
+  }),
+  tensorrt: z.string(),
+  computeCapability: z.string(),
+  buildOptions: z.record(z.string(), z.unknown()).optional(),
+  planBytes: z.number().int().min(0).optional(),
+});
+
+export function planSidecarPath(planPath: string): string {
+  return `${planPath}.msb.json`;
+}
+
+/**
+ * Writes the sidecar atomically (temp file + rename), so a reader sees the old record or the new one. `planBytes`
+ * is filled from the plan on disk when absent.
+ */
+export async function writePlanSidecar(planPath: string, record: PlanSidecar): Promise<void> {
+  const full: PlanSidecar = { ...record, planBytes: record.planBytes ?? (await stat(planPath)).size };
+  const target = planSidecarPath(planPath);
+  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.tmp`);
+  await writeFile(tmp, `${JSON.stringify(full, null, 2)}\n`);
+  await rename(tmp, target);
+}
+
+/**
+ * The sidecar of a plan, or undefined when there is none. A sidecar that is not valid JSON of the right shape, or
+ * that records a different plan size, is an error (`MSB_INSPECT_SIDECAR_INVALID`, `MSB_INSPECT_SIDECAR_STALE`):
+ * trusting it would describe some other engine.
+ */
+export async function readPlanSidecar(planPath: string): Promise<PlanSidecar | undefined> {
+  const file = planSidecarPath(planPath);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  let parsed: z.infer<typeof sidecarSchema>;
+  try {
+    parsed = sidecarSchema.parse(JSON.parse(text));
+  } catch (err) {
+    const why =
+      err instanceof z.ZodError ? err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : String(err);
+    throw new InspectError(
+      'MSB_INSPECT_SIDECAR_INVALID',
+      `${file}: not a valid msb plan record: ${why}`,
+      { path: file },
+      {
+        cause: err,
+      },
+    );
+  }
+  if (parsed.planBytes !== undefined) {
+    const size = (await stat(planPath)).size;
+    if (size !== parsed.planBytes) {
+      throw new InspectError(
+        'MSB_INSPECT_SIDECAR_STALE',
+        `${file} records a plan of ${parsed.planBytes} bytes but ${planPath} has ${size}: the plan was replaced; ` +
+          'rebuild it with msb or remove the stale record',
+        { path: file },
+      );
+    }
+  }
+  return parsed as PlanSidecar;
+}
+
+export interface PlanSignatureOptions {
+  inputs?: TensorSignature[];
+  outputs?: TensorSignature[];
+}
+
+/**
+ * The signature of a plan, from (1) msb's sidecar, (2) the TensorRT addon when TensorRT is installed,
+ * (3) explicit inputs and outputs. The header's facts go into `metadata` in every case.
+ */
+export async function inspectPlan(
+  planPath: string,
+  head: Uint8Array,
+  options: PlanSignatureOptions,
+): Promise<ModelSignature> {
+  const header = readPlanHeader(head);
+  const metadata: Record<string, string> = { planMagic: header.magic ? 'ftrt' : 'unrecognised' };
+  if (header.serializationVersion !== undefined) metadata.serializationVersion = String(header.serializationVersion);
+  if (header.tensorrtVersion) metadata.tensorrtVersion = header.tensorrtVersion;
+
+  const sidecar = await readPlanSidecar(planPath);
+  if (sidecar) {
+    return {
+      ...sidecar.signature,
+      metadata: {
+        ...sidecar.signature.metadata,
+        ...metadata,
+        tensorrtVersion: sidecar.tensorrt,
+        computeCapability: sidecar.computeCapability,
+        signatureSource: 'sidecar',
+      },
+    };
+  }
+
+  const fromAddon = await signatureFromAddon(planPath);
+  if (fromAddon) return { ...fromAddon, metadata: { ...fromAddon.metadata, ...metadata, signatureSource: 'tensorrt' } };
+
+  if (options.inputs?.length && options.outputs?.length) {
+    return signatureFromOptions('tensorrt_plan', options.inputs, options.outputs, metadata);
+  }
+  throw new InspectError(
+    'MSB_INSPECT_SIGNATURE_REQUIRED',
+    `${planPath}: a TensorRT plan does not reveal its inputs and outputs without TensorRT` +
+      `${header.tensorrtVersion ? ` (built by TensorRT ${header.tensorrtVersion})` : ''}. Either rebuild it with msb ` +
+      `(which records ${path.basename(planSidecarPath(planPath))} beside it), run msb where TensorRT is installed, ` +
+      'or give every tensor with --input NAME:TYPE:DIMS and --output NAME:TYPE:DIMS',
+    { path: planPath },
+  );
+}
+
+/** The addon's reading of the engine, only when TensorRT is present (the module is loaded on demand). */
+async function signatureFromAddon(planPath: string): Promise<ModelSignature | undefined> {
+  const trt = await import('../tensorrt/index.js');
+  if (!trt.tensorrt.status().available) return undefined;
+  return trt.engineToModelSignature(await trt.inspectEngine(planPath));
+}
