@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { CidError } from './errors.js';
@@ -183,7 +183,8 @@ export class CorrelationIds {
       });
     }
     const cap = checkCount('cap', options.cap ?? this.cap, 0);
-    const token = randomBytes(16).toString('hex');
+    // randomUUID draws from a cached entropy pool: far cheaper per call than randomBytes
+    const token = randomUUID();
     const k = this.keys(model);
     const r = await this.commands.msbCidAcquire(
       k.leases,

@@ -13,7 +13,7 @@
  * - `next` (string): the last ID handed out, as decimal text (Lua numbers are doubles: no INCR arithmetic, so IDs
  *   stay exact up to 2^64-1).
  *
- * Times are Redis server milliseconds from `TIME`, never a client clock. Scripts are replicated and written to the
+ * Times are Redis server milliseconds from `TIME`, never a client clock. Scripts are replicated (Redis >= 5) and written to the
  * AOF as their effects (the ZADD/HSET/SET with the literal times and IDs), so a replay after a restart rebuilds
  * exactly the acknowledged state.
  */
@@ -22,7 +22,6 @@
 export const RELEASE_MEMORY_MS = 60_000;
 
 const PRELUDE = `
-if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local function parse(v)

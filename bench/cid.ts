@@ -1,0 +1,75 @@
+/**
+ * Correlation-ID throughput: acquire+release pairs per second from 50 concurrent clients (each its own connection),
+ * against `redis-benchmark -t incr -c 50` (50 connections, one INCR per round trip) on the same Redis in the same
+ * run. Usage: npm run bench:cid [-- --seconds N] [--aof] (AOF with appendfsync always, as in production).
+ */
+import { execFileSync } from 'node:child_process';
+import { Redis } from 'ioredis';
+import { CorrelationIds } from '../src/cid/index.js';
+import { TestRedis } from '../test/helpers/redis.js';
+
+const arg = (name: string) => process.argv.indexOf(name);
+const seconds = Number(process.argv[arg('--seconds') + 1]) || 5;
+const aof = arg('--aof') >= 0;
+const CLIENTS = 50;
+
+const redis = await TestRedis.start({ aof });
+try {
+  const incr = () => {
+    const out = execFileSync(
+      'redis-benchmark',
+      ['-p', String(redis.port), '-t', 'incr', '-c', String(CLIENTS), '-n', '200000', '-q'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    const m = /INCR: ([\d.]+) requests per second/.exec(out.replace(/\r/g, '\n'));
+    if (!m?.[1]) throw new Error(`unexpected redis-benchmark output: ${out}`);
+    return Number(m[1]);
+  };
+  const baselineBefore = incr();
+
+  const connections = Array.from({ length: CLIENTS }, () => new Redis(redis.url));
+  const clients = connections.map((c) => new CorrelationIds(c, { reuseDelay: 1000 }));
+  const models = ['bench-a', 'bench-b'];
+  /** Runs `op` in a loop on every client for `ms` and returns completed ops per second. */
+  const rate = async (ms: number, op: (i: number) => Promise<unknown>) => {
+    let done = 0;
+    const start = performance.now();
+    const deadline = start + ms;
+    await Promise.all(
+      clients.map(async (_, i) => {
+        while (performance.now() < deadline) {
+          await op(i);
+          done++;
+        }
+      }),
+    );
+    return done / ((performance.now() - start) / 1000);
+  };
+  const pair = async (i: number) => {
+    const ids = clients[i] as CorrelationIds;
+    await ids.release(await ids.acquire(models[i % models.length] ?? 'bench'));
+  };
+  const nodeIncr = (i: number) => (connections[i] as Redis).incr('bench:counter');
+  await rate(500, pair); // warm-up: connections, script cache, JIT
+  const pairRate = await rate(seconds * 1000, pair);
+  // the same 50 connections from this Node process doing bare INCRs: what the client side alone can drive
+  const nodeIncrRate = await rate(seconds * 1000, nodeIncr);
+  for (const c of connections) c.disconnect();
+
+  const baselineAfter = incr();
+  const baseline = (baselineBefore + baselineAfter) / 2;
+  const row = (name: string, rate: number) => `${name.padEnd(44)} ${rate.toFixed(0).padStart(10)} /s`;
+  console.log(
+    `redis ${execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).split(' ')[2]}, aof ${aof ? 'always' : 'off'}, ${CLIENTS} clients, ${seconds} s`,
+  );
+  console.log(row('redis-benchmark -t incr -c 50 (before/after)', baselineBefore));
+  console.log(row('', baselineAfter));
+  console.log(row('ioredis INCR, 50 connections, this process', nodeIncrRate));
+  console.log(row('cid acquire+release pairs', pairRate));
+  console.log(`ratio pairs / redis-benchmark INCR: ${(pairRate / baseline).toFixed(2)} (target >= 0.3)`);
+  console.log(`ratio pairs / ioredis INCR: ${(pairRate / nodeIncrRate).toFixed(2)} (a pair is two round trips)`);
+} finally {
+  await redis.stop();
+}
