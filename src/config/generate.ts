@@ -201,12 +201,13 @@ function resolveMaxBatchSize(signature: ModelSignature, options: GenerateOptions
 type Tensor = ModelInput | ModelOutput;
 
 /** The dims Triton's config states for a tensor: the batch dimension dropped when batching; a scalar as [1]. */
-function configShape(t: TensorSignature, batching: boolean): { dims: number[]; reshape?: { shape: number[] } } {
+function configShape(t: TensorSignature, batching: boolean): { dims: number[]; reshape?: { shape?: number[] } } {
   const dims = batching ? t.dims.slice(1) : [...t.dims];
   if (dims.length > 0) return { dims };
   // onnxruntime_backend AutoCompleteIO: a scalar becomes dims [1] with an empty reshape, except without batching,
   // where an empty reshape would describe a scalar Triton cannot serve.
-  return batching ? { dims: [1], reshape: { shape: [] } } : { dims: [1] };
+  // An empty repeated field is absent, so the empty reshape is `{}` (what parsing `reshape { }` gives).
+  return batching ? { dims: [1], reshape: {} } : { dims: [1] };
 }
 
 function dimsAgree(config: readonly Int64[], model: readonly number[]): boolean {
@@ -247,7 +248,7 @@ function mergeTensors(
       if (expected.reshape && !merged.reshape) merged.reshape = expected.reshape;
     } else {
       // With a reshape, the model sees reshape.shape; without, it sees dims (plus the batch dimension).
-      const seen = merged.reshape?.shape ?? merged.dims;
+      const seen = merged.reshape ? (merged.reshape.shape ?? []) : merged.dims;
       const modelDims = merged.reshape ? (batching ? sig.dims.slice(1) : sig.dims) : expected.dims;
       if (!dimsAgree(seen, modelDims)) {
         throw conflict(
