@@ -42,10 +42,12 @@ export class ProgressTracker {
       return undefined;
     } else if (event.type === 'step') {
       phase.done = Math.min(phase.steps, event.step + 1);
+      // The finished step contains its nested phases: they no longer add a fraction of the next one.
+      phase.child = undefined;
     } else {
       phase.done = phase.steps;
+      // Stays its parent's child (counted as complete) until the parent's step completes, so percent never drops.
       this.phases.delete(event.phase);
-      if (phase.parent?.child === phase) phase.parent.child = undefined;
     }
     const report: BuildProgress = { phase: phase.name, step: phase.done, steps: phase.steps, percent: this.percent() };
     if (phase.parent) report.parentPhase = phase.parent.name;
