@@ -236,32 +236,38 @@ export class StoredModel {
   async addVersion(source: string | undefined, options: AddVersionOptions = {}): Promise<number> {
     if (options.version !== undefined) checkVersion(options.version);
     const plan = await this.stageVersionFor(source, options);
-    return this.withLock(async () => {
-      if (options.publishKey !== undefined) {
-        const existing = await this.findPublished(options.publishKey);
-        if (existing !== undefined) return existing;
-      }
-      const taken = await this.versionDirs();
-      let version = options.version ?? (taken.at(-1)?.version ?? 0) + 1;
-      if (options.version !== undefined && taken.some((t) => t.version === version)) {
-        throw new StoreError('MSB_STORE_EXISTS', `version ${version} of model ${this.name} already exists`, {
-          model: this.name,
-          version,
-        });
-      }
-      for (;;) {
-        const ok = await this.storage.publish(`${this.name}/${version}`, (stage) => plan(stage), 'version-staged');
-        if (ok) return version;
-        // Another writer that does not honour our lock took the number: never overwrite, take the next one.
-        if (options.version !== undefined) {
-          throw new StoreError('MSB_STORE_EXISTS', `version ${version} of model ${this.name} already exists`, {
-            model: this.name,
-            version,
-          });
+    if (options.publishKey !== undefined) {
+      // A retry after a completed publish costs no copy.
+      const existing = await this.findPublished(options.publishKey);
+      if (existing !== undefined) return existing;
+    }
+    // The copy happens before the lock is taken; only the choice of number and the rename are serialised.
+    const staged = await this.storage.stage(plan, 'version-staged');
+    try {
+      return await this.withLock(async () => {
+        if (options.publishKey !== undefined) {
+          const existing = await this.findPublished(options.publishKey);
+          if (existing !== undefined) return existing;
         }
-        version++;
-      }
-    });
+        const taken = await this.versionDirs();
+        let version = options.version ?? (taken.at(-1)?.version ?? 0) + 1;
+        for (;;) {
+          if (options.version === undefined || !taken.some((t) => t.version === version)) {
+            if (await staged.commit(`${this.name}/${version}`)) return version;
+          }
+          // Taken (by a writer that does not honour our lock, or given explicitly): never overwrite.
+          if (options.version !== undefined) {
+            throw new StoreError('MSB_STORE_EXISTS', `version ${version} of model ${this.name} already exists`, {
+              model: this.name,
+              version,
+            });
+          }
+          version++;
+        }
+      });
+    } finally {
+      await staged.discard();
+    }
   }
 
   /** Checks names and sources up front (before the lock, before anything is written) and returns the stager. */

@@ -36,6 +36,12 @@ export interface StagingArea {
   putSource(rel: string, source: ResolvedSource, transfer: Transfer): Promise<void>;
 }
 
+/** A staged tree waiting to appear in the repository. */
+export interface StagedTree {
+  commit(key: string): Promise<boolean>;
+  discard(): Promise<void>;
+}
+
 /**
  * What the store needs from where a repository lives. Keys are `/`-separated paths relative to the repository root
  * built only from checked names. The local directory is the one implementation today; an object store can implement
@@ -53,9 +59,12 @@ export interface RepositoryStorage {
   deleteFile(key: string): Promise<void>;
   resolve(sourcePath: string): Promise<ResolvedSource>;
   /**
-   * Assembles a tree privately with `build` and makes it appear at `key` at once. Returns false (and discards the
-   * tree) when `key` already exists; never replaces anything.
+   * Assembles a tree privately with `build` (no lock needed: nothing is visible yet); `pauseStep` names the
+   * crash-test step after staging. `commit(key)` then makes it appear at `key` at once, or returns false when `key`
+   * exists (never replacing anything); `discard()` removes whatever was not committed.
    */
+  stage(build: (stage: StagingArea) => Promise<void>, pauseStep: string): Promise<StagedTree>;
+  /** `stage`, `commit(key)` and `discard` in one. */
   publish(key: string, build: (stage: StagingArea) => Promise<void>, pauseStep: string): Promise<boolean>;
   /** Makes `key` disappear at once, then deletes its content. False when it did not exist. */
   removeTree(key: string): Promise<boolean>;
@@ -210,7 +219,7 @@ export class LocalStorage implements RepositoryStorage {
     return { path: path.resolve(sourcePath), ...r };
   }
 
-  async publish(key: string, build: (stage: StagingArea) => Promise<void>, pauseStep: string): Promise<boolean> {
+  async stage(build: (stage: StagingArea) => Promise<void>, pauseStep: string): Promise<StagedTree> {
     const dir = this.stagePath();
     await mkdir(dir);
     try {
@@ -227,14 +236,30 @@ export class LocalStorage implements RepositoryStorage {
         },
       });
       await fsyncDirs(dir);
-      await pausePoint(pauseStep);
-      const dest = this.abs(key);
-      if (!(await renameNoReplace(dir, dest))) return false;
-      await pausePoint(`${pauseStep.split('-')[0]}-renamed`);
-      await fsyncPath(path.dirname(dest));
-      return true;
-    } finally {
+    } catch (err) {
       await removeTree(dir);
+      throw err;
+    }
+    await pausePoint(pauseStep);
+    const renamedStep = `${pauseStep.split('-')[0]}-renamed`;
+    return {
+      commit: async (key) => {
+        const dest = this.abs(key);
+        if (!(await renameNoReplace(dir, dest))) return false;
+        await pausePoint(renamedStep);
+        await fsyncPath(path.dirname(dest));
+        return true;
+      },
+      discard: () => removeTree(dir),
+    };
+  }
+
+  async publish(key: string, build: (stage: StagingArea) => Promise<void>, pauseStep: string): Promise<boolean> {
+    const staged = await this.stage(build, pauseStep);
+    try {
+      return await staged.commit(key);
+    } finally {
+      await staged.discard();
     }
   }
 
