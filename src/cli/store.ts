@@ -1,3 +1,297 @@
-import type { Command } from 'commander';
+import path from 'node:path';
+import { type Command, Option } from 'commander';
+import { printModelConfig } from '../config/index.js';
+import { addModel } from '../store/add.js';
+import { ModelStore, StoreError } from '../store/index.js';
+import { action, EXIT_PROBLEMS, printJson, printTable } from './common.js';
 
-export function registerStoreCommands(_program: Command): void {}
+/** Where `msb add` puts models when no store is named. */
+export const DEFAULT_STORE = './model-store';
+
+export function openStoreForCli(root: string, create = false): Promise<ModelStore> {
+  return ModelStore.open(root, { create });
+}
+
+const parseVersion = (v: string): number => {
+  if (!/^[1-9]\d*$/.test(v)) {
+    throw new StoreError(
+      'MSB_STORE_INVALID_NAME',
+      `invalid version ${JSON.stringify(v)}: a positive integer is needed`,
+    );
+  }
+  return Number(v);
+};
+
+/** `msb init|ls|show|rm|version|labels|validate|add`: the model store. */
+export function registerStoreCommands(program: Command): void {
+  program
+    .command('init')
+    .description('create an empty model store (a Triton model repository)')
+    .argument('<store>', 'repository directory')
+    .action(
+      action(async (root: string) => {
+        const store = await openStoreForCli(root, true);
+        process.stdout.write(`model store ready at ${store.root}\n`);
+      }),
+    );
+
+  program
+    .command('ls')
+    .description('list the models of a store with their versions')
+    .argument('<store>', 'repository directory')
+    .option('--json', 'machine-readable output')
+    .action(
+      action(async (root: string, opts: { json?: boolean }) => {
+        const store = await openStoreForCli(root);
+        const rows = await listStore(store);
+        if (opts.json) return printJson(rows);
+        printTable(
+          ['MODEL', 'PLATFORM/BACKEND', 'VERSIONS', 'LABELS'],
+          rows.map((r) => [r.model, r.platform ?? r.backend ?? '', r.versions.join(',') || '-', r.labels.join(',')]),
+        );
+      }),
+    );
+
+  program
+    .command('show')
+    .description('show a model: config, versions with their files, labels')
+    .argument('<store>', 'repository directory')
+    .argument('<model>', 'model name')
+    .option('--json', 'machine-readable output')
+    .action(
+      action(async (root: string, name: string, opts: { json?: boolean }) => {
+        const store = await openStoreForCli(root);
+        const info = await (await store.getModel(name)).describe();
+        if (opts.json) return printJson(info);
+        process.stdout.write(`${printModelConfig(info.config)}\n`);
+        printTable(
+          ['VERSION', 'FILE', 'BYTES', 'PUBLISH KEY'],
+          info.versions.flatMap((v) =>
+            (v.files.length ? v.files : [{ path: '-', size: 0 }]).map((f) => [
+              v.version,
+              f.path,
+              f.size,
+              v.publishKey ?? '',
+            ]),
+          ),
+        );
+      }),
+    );
+
+  program
+    .command('rm')
+    .description('remove a model, or one version of it')
+    .argument('<store>', 'repository directory')
+    .argument('<model>', 'model name')
+    .option('--version <v>', 'remove only this version', parseVersion)
+    .action(
+      action(async (root: string, name: string, opts: { version?: number }) => {
+        const store = await openStoreForCli(root);
+        if (opts.version === undefined) await store.removeModel(name);
+        else await (await store.getModel(name)).removeVersion(opts.version);
+      }),
+    );
+
+  const version = program.command('version').description('add, remove and list versions of a model');
+  version
+    .command('add')
+    .description('publish a model file (or directory) as a new version')
+    .argument('<store>', 'repository directory')
+    .argument('<model>', 'model name')
+    .argument('[file]', 'model file or directory (none for an ensemble)')
+    .option('--version <v>', 'version number (default: one above the highest)', parseVersion)
+    .option('--publish-key <key>', 'idempotency key: a second publish with this key returns the first version')
+    .option('--link', 'hardlink instead of copying (only for files nothing will rewrite in place)')
+    .option('--json', 'machine-readable output')
+    .action(
+      action(
+        async (
+          root: string,
+          name: string,
+          file: string | undefined,
+          opts: { version?: number; publishKey?: string; link?: boolean; json?: boolean },
+        ) => {
+          const store = await openStoreForCli(root);
+          const v = await (await store.getModel(name)).addVersion(file, {
+            ...(opts.version !== undefined ? { version: opts.version } : {}),
+            ...(opts.publishKey !== undefined ? { publishKey: opts.publishKey } : {}),
+            transfer: opts.link ? 'link' : 'copy',
+          });
+          if (opts.json) printJson({ model: name, version: v });
+          else process.stdout.write(`${name} version ${v}\n`);
+        },
+      ),
+    );
+  version
+    .command('rm')
+    .description('remove a version')
+    .argument('<store>', 'repository directory')
+    .argument('<model>', 'model name')
+    .argument('<version>', 'version number', parseVersion)
+    .action(
+      action(async (root: string, name: string, v: number) => {
+        await (await (await openStoreForCli(root)).getModel(name)).removeVersion(v);
+      }),
+    );
+  version
+    .command('ls')
+    .description('list the versions of a model')
+    .argument('<store>', 'repository directory')
+    .argument('<model>', 'model name')
+    .option('--json', 'machine-readable output')
+    .action(
+      action(async (root: string, name: string, opts: { json?: boolean }) => {
+        const info = await (await (await openStoreForCli(root)).getModel(name)).describe();
+        if (opts.json) return printJson(info.versions);
+        printTable(
+          ['VERSION', 'FILES', 'BYTES', 'PUBLISHED', 'PUBLISH KEY'],
+          info.versions.map((v) => [
+            v.version,
+            v.files.map((f) => f.path).join(','),
+            v.files.reduce((n, f) => n + f.size, 0),
+            v.publishedAt ?? '',
+            v.publishKey ?? '',
+          ]),
+        );
+      }),
+    );
+
+  const labels = program.command('labels').description("set or remove an output's labels file");
+  labels
+    .command('set')
+    .description('write a labels file (one label per line) and point the output at it')
+    .argument('<store>', 'repository directory')
+    .argument('<model>', 'model name')
+    .argument('<output>', 'output tensor name')
+    .argument('<file>', 'labels file')
+    .option('--file-name <name>', 'name in the model directory (default: the current one, else <output>_labels.txt)')
+    .action(
+      action(async (root: string, name: string, output: string, file: string, opts: { fileName?: string }) => {
+        const model = await (await openStoreForCli(root)).getModel(name);
+        const placed = await model.setLabels(
+          output,
+          { file },
+          opts.fileName !== undefined ? { fileName: opts.fileName } : {},
+        );
+        process.stdout.write(`${name}/${placed}\n`);
+      }),
+    );
+  labels
+    .command('rm')
+    .description("remove an output's labels file and its label_filename")
+    .argument('<store>', 'repository directory')
+    .argument('<model>', 'model name')
+    .argument('<output>', 'output tensor name')
+    .action(
+      action(async (root: string, name: string, output: string) => {
+        await (await (await openStoreForCli(root)).getModel(name)).removeLabels(output);
+      }),
+    );
+
+  program
+    .command('validate')
+    .description('check the store as Triton would load it; exit 1 when Triton would fail on something')
+    .argument('<store>', 'repository directory')
+    .option('--json', 'machine-readable output')
+    .action(
+      action(async (root: string, opts: { json?: boolean }) => {
+        const problems = await (await openStoreForCli(root)).validate();
+        if (opts.json) printJson(problems);
+        else if (problems.length === 0) process.stdout.write('ok\n');
+        else
+          printTable(
+            ['SEVERITY', 'PATH', 'RULE', 'PROBLEM'],
+            problems.map((p) => [p.severity, p.path, p.rule, p.message]),
+          );
+        if (problems.some((p) => p.severity === 'error')) process.exitCode = EXIT_PROBLEMS;
+      }),
+    );
+
+  registerAddCommand(program);
+}
+
+async function listStore(store: ModelStore) {
+  const rows: {
+    model: string;
+    platform?: string;
+    backend?: string;
+    versions: number[];
+    labels: string[];
+    error?: string;
+  }[] = [];
+  for (const name of await store.listModels()) {
+    try {
+      const info = await (await store.getModel(name)).describe();
+      rows.push({
+        model: name,
+        ...(info.config.platform ? { platform: info.config.platform } : {}),
+        ...(info.config.backend ? { backend: info.config.backend } : {}),
+        versions: info.versions.map((v) => v.version),
+        labels: info.labels.map((l) => l.file),
+      });
+    } catch (err) {
+      // A model Triton would not load is still listed: `ls` shows what is there, `validate` says what is wrong.
+      rows.push({ model: name, versions: [], labels: [], error: (err as Error).message });
+    }
+  }
+  return rows;
+}
+
+function registerAddCommand(program: Command): void {
+  program
+    .command('add')
+    .description('add a model file to a store: inspect it, generate its config, publish it as a version')
+    .option('--store-path <dir>', 'model store directory', DEFAULT_STORE)
+    .addOption(new Option('--engine <file>', 'TensorRT plan').conflicts(['onnx', 'model']))
+    .addOption(new Option('--onnx <file>', 'ONNX model').conflicts(['model']))
+    .option('--model <path>', 'any model file or directory msb can inspect')
+    .option('--name <name>', 'model name (default: the file name without extension)')
+    .option('--version <v>', 'version number (default: one above the highest)', parseVersion)
+    .option('--concurrency <n>', 'model instances per GPU (instance_group count)', (v) => Number.parseInt(v, 10))
+    .option('--platform <platform>', 'Triton platform (or backend) the model must be served by')
+    .option('--max-batch-size <n>', 'max_batch_size (default: from the model)', (v) => Number.parseInt(v, 10))
+    .option('--labels <file>', 'labels file for the first output')
+    .option('--force', 'when the model exists: replace its config (and the version, if --version names one)')
+    .option('--input <spec>', 'input tensor NAME:TYPE:DIMS, repeatable', (v, acc: string[]) => [...acc, v], [])
+    .option('--output <spec>', 'output tensor NAME:TYPE:DIMS, repeatable', (v, acc: string[]) => [...acc, v], [])
+    .option('--json', 'machine-readable output')
+    .action(
+      action(async (opts: AddCliOptions) => {
+        const source = opts.engine ?? opts.onnx ?? opts.model;
+        if (!source) throw new StoreError('MSB_STORE_BAD_SOURCE', 'name the model with --engine, --onnx or --model');
+        const result = await addModel({
+          storePath: opts.storePath,
+          source,
+          kind: opts.engine ? 'engine' : opts.onnx ? 'onnx' : 'model',
+          name: opts.name ?? path.basename(source).replace(/\.[^.]*$/, ''),
+          inputs: opts.input,
+          outputs: opts.output,
+          force: opts.force ?? false,
+          ...(opts.version !== undefined ? { version: opts.version } : {}),
+          ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
+          ...(opts.platform !== undefined ? { platform: opts.platform } : {}),
+          ...(opts.maxBatchSize !== undefined ? { maxBatchSize: opts.maxBatchSize } : {}),
+          ...(opts.labels !== undefined ? { labels: opts.labels } : {}),
+        });
+        if (opts.json) printJson(result);
+        else process.stdout.write(`published ${result.model} version ${result.version} in ${result.store}\n`);
+      }),
+    );
+}
+
+interface AddCliOptions {
+  storePath: string;
+  engine?: string;
+  onnx?: string;
+  model?: string;
+  name?: string;
+  version?: number;
+  concurrency?: number;
+  platform?: string;
+  maxBatchSize?: number;
+  labels?: string;
+  force?: boolean;
+  input: string[];
+  output: string[];
+  json?: boolean;
+}
