@@ -3,6 +3,8 @@
  * follow), written so that a polling Triton never sees a partial model, version or config, by several processes at
  * once, surviving kill -9 at any step.
  */
+
+export { type AddModelOptions, type AddModelResult, addModel } from './add.js';
 export { StoreError } from './errors.js';
 export type { Transfer } from './fsutil.js';
 export type { LockOptions } from './lock.js';

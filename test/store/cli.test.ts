@@ -221,6 +221,6 @@ test('store commands: init, version add/ls/rm, show, labels, config get/set/edit
   const missing = await cli(['show', store, 'nope']);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /MSB_STORE_NOT_FOUND/);
-  const escape = await cli(['show', store, '../etc']);
-  assert.match(escape.stderr, /MSB_STORE_INVALID_NAME/);
+  const traversal = await cli(['show', store, '../etc']);
+  assert.match(traversal.stderr, /MSB_STORE_INVALID_NAME/);
 });
