@@ -158,6 +158,8 @@ export class CorrelationIds {
     this.maxTries = checkCount('maxTries', options.maxTries ?? 1000, 1);
     this.owned = typeof connection === 'string';
     this.redis = typeof connection === 'string' ? new Redis(connection) : connection;
+    // ioredis reconnects by itself and fails the affected commands; without a listener it also logs every attempt
+    if (this.owned) this.redis.on('error', () => undefined);
     const defs: [string, string, number][] = [
       ['msbCidAcquire', ACQUIRE, 4],
       ['msbCidRenew', RENEW, 3],
@@ -311,31 +313,35 @@ export class CorrelationIds {
     const controller = new AbortController();
     const context: SequenceContext<K> = { signal: controller.signal, lease };
     const stop = new AbortController();
+    const lost = (cause: unknown) =>
+      new CidError(
+        'MSB_CID_LEASE_LOST',
+        `lease on ${model} ID ${lease.id} could not be renewed before it could expire`,
+        { model, id: String(lease.id) },
+        { cause },
+      );
     const renewing = (async () => {
       while (!stop.signal.aborted && !controller.signal.aborted) {
         await sleep(renewEvery, undefined, { signal: stop.signal }).catch(() => undefined);
         if (stop.signal.aborted) return;
         const before = performance.now();
+        // A renewal stuck in ioredis' reconnect queue must not outlive the lease unnoticed.
+        const expiry = new AbortController();
         try {
-          lease = await this.renew(lease);
+          lease = await Promise.race([
+            this.renew(lease),
+            sleep(Math.max(0, deadline - before), undefined, { signal: expiry.signal }).then(() => {
+              throw lost(new Error('renewal still pending at the lease deadline'));
+            }),
+          ]);
           context.lease = lease;
           deadline = before + ttl;
         } catch (err) {
           if (err instanceof CidError) return controller.abort(err);
           // Redis unreachable: keep trying while the lease may still be live.
-          if (performance.now() >= deadline) {
-            return controller.abort(
-              new CidError(
-                'MSB_CID_LEASE_LOST',
-                `lease on ${model} ID ${lease.id} could not be renewed in time`,
-                {
-                  model,
-                  id: String(lease.id),
-                },
-                { cause: err },
-              ),
-            );
-          }
+          if (performance.now() >= deadline) return controller.abort(lost(err));
+        } finally {
+          expiry.abort();
         }
       }
     })();
@@ -348,11 +354,12 @@ export class CorrelationIds {
     stop.abort();
     await renewing;
     let releaseError: unknown;
-    if (!controller.signal.aborted) await this.release(lease).catch((err: unknown) => (releaseError = err));
+    // released even after a lost lease: a renewal that went through late may have kept it alive
+    await this.release(lease).catch((err: unknown) => (releaseError = err));
     // fn's own error first, then a lost lease, then a failed release
     if (!outcome.ok) throw outcome.error;
     if (controller.signal.aborted) throw controller.signal.reason;
-    if (releaseError !== undefined) throw releaseError;
+    if (releaseError !== undefined) throw releaseError; // only reached when the lease was never lost
     return outcome.value;
   }
 

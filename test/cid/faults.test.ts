@@ -102,3 +102,35 @@ test('Redis killed (-9) and restarted with AOF during a run: no live ID handed o
     await redis.stop();
   }
 });
+
+test('withSequence aborts fn with MSB_CID_LEASE_LOST when Redis is unreachable until the lease could expire', {
+  timeout: 30_000,
+}, async () => {
+  const redis = await TestRedis.start({ aof: true });
+  const ids = new CorrelationIds(redis.url, { reuseDelay: 0 });
+  try {
+    let abortedAfter = Number.NaN;
+    await assert.rejects(
+      ids.withSequence(
+        'unreachable',
+        async (_id, { signal }) => {
+          await redis.kill();
+          const t0 = performance.now();
+          await Promise.race([
+            new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true })),
+            sleep(10_000),
+          ]);
+          abortedAfter = performance.now() - t0;
+          await redis.start();
+        },
+        { ttl: 600 },
+      ),
+      (err) => isMsbError(err, 'MSB_CID_LEASE_LOST'),
+    );
+    assert.ok(abortedAfter <= 1000, `aborted ${abortedAfter.toFixed(0)} ms after Redis went away (ttl 600 ms)`);
+    assert.deepEqual(await ids.list('unreachable'), []);
+  } finally {
+    await ids.close();
+    await redis.stop();
+  }
+});
