@@ -40,8 +40,8 @@ export interface GenerateOptions {
   /** label_filename of the first output. */
   labels?: string;
   /**
-   * Turn on the dynamic batcher. Default: on when the model batches (max_batch_size > 1) and no scheduler is
-   * configured, as Triton's auto-complete does; false leaves it off.
+   * Turn on the dynamic batcher. Default: on when the model batches (max_batch_size > 1), no scheduler is
+   * configured and the backend's auto-complete would turn it on (see `BATCHER_RULE`); false leaves it off.
    */
   dynamicBatching?: boolean;
   /** The user's partial config: only what it lacks is filled in; a contradiction with the model is an error. */
@@ -52,11 +52,20 @@ export interface GenerateOptions {
 export const DEFAULT_MAX_BATCH_SIZE = 4;
 
 /**
- * Backends whose auto-complete does nothing when the config already lists inputs and outputs (onnxruntime_backend
- * `AutoCompleteConfig`: "skipping model configuration auto-complete ... inputs and outputs already specified"), so
- * no dynamic batcher is added to such a config either.
+ * When each backend's auto-complete turns on the dynamic batcher (given max_batch_size > 1 and no scheduler):
+ * - tensorrt, tensorflow: always (tensorflow_backend `AutoCompleteHelper`: "Turn on dynamic batch scheduler if batch
+ *   size is greater than 1"; Triton's expected config for qa tensorrt/no_name_platform, whose user set 8).
+ * - onnxruntime: unless the config already lists inputs and outputs, in which case the backend skips auto-complete
+ *   altogether (onnxruntime_backend `AutoCompleteConfig`/`AutoCompleteMaxBatch`).
+ * - others (openvino, python, pytorch, custom): only when max_batch_size was derived rather than stated (Triton's
+ *   expected configs for openvino/dynamic_batch vs openvino/partial_config; Python's model.py decides for itself,
+ *   which msb cannot see, so it gets the same rule).
  */
-const SKIPS_WHEN_IO_GIVEN = new Set(['onnxruntime']);
+const BATCHER_RULE: Record<string, 'always' | 'unless-io-given'> = {
+  tensorrt: 'always',
+  tensorflow: 'always',
+  onnxruntime: 'unless-io-given',
+};
 
 function conflict(what: string, configValue: string, modelValue: string, hint = ''): ConfigGenerateError {
   return new ConfigGenerateError(
@@ -98,6 +107,7 @@ export function generateModelConfig(signature: ModelSignature, options: Generate
   }
 
   const ioGivenBefore = (config.input?.length ?? 0) > 0 && (config.output?.length ?? 0) > 0;
+  const derivedMaxBatch = config.maxBatchSize === undefined && options.maxBatchSize === undefined;
   const maxBatchSize = resolveMaxBatchSize(signature, options, config);
   if (maxBatchSize > 0 || config.maxBatchSize !== undefined) config.maxBatchSize = maxBatchSize;
   const batching = maxBatchSize > 0;
@@ -133,13 +143,9 @@ export function generateModelConfig(signature: ModelSignature, options: Generate
       {},
     );
   }
-  const autoComplete = !(SKIPS_WHEN_IO_GIVEN.has(backend) && ioGivenBefore);
-  if (
-    !scheduled &&
-    maxBatchSize > 1 &&
-    options.dynamicBatching !== false &&
-    (autoComplete || options.dynamicBatching)
-  ) {
+  const rule = BATCHER_RULE[backend];
+  const tritonWould = rule === 'always' || (rule === 'unless-io-given' ? !ioGivenBefore : derivedMaxBatch);
+  if (!scheduled && maxBatchSize > 1 && options.dynamicBatching !== false && (tritonWould || options.dynamicBatching)) {
     config.dynamicBatching = {};
   }
 
