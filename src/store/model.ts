@@ -106,10 +106,14 @@ export class StoredModel {
     return this.ctx.storage;
   }
 
-  /** Runs `fn` holding this model's cross-process lock. */
+  /** Runs `fn` holding this model's cross-process lock; `MSB_STORE_NOT_FOUND` when the model is gone. */
   async withLock<T>(fn: () => Promise<T>): Promise<T> {
     const lock = await this.storage.lock(this.name, this.ctx.lockOptions);
     try {
+      // The model may have been removed while we waited for its lock.
+      if ((await this.storage.list(this.name)) === undefined) {
+        throw new StoreError('MSB_STORE_NOT_FOUND', `model ${this.name} does not exist`, { model: this.name });
+      }
       return await fn();
     } finally {
       await lock.release();

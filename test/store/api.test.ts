@@ -72,6 +72,13 @@ test('versions: next free, given, taken, idempotent publishKey, remove, describe
   await assert.rejects(m.addVersion(onnx, { version: 0 }), code('MSB_STORE_INVALID_NAME'));
   await store.removeModel('m');
   assert.deepEqual(await store.listModels(), []);
+  // A writer holding a model object that another one removed gets a typed error, and nothing is recreated.
+  await assert.rejects(m.addVersion(onnx), code('MSB_STORE_NOT_FOUND'));
+  await assert.rejects(
+    m.update((c) => c),
+    code('MSB_STORE_NOT_FOUND'),
+  );
+  assert.deepEqual(await store.listModels(), []);
   await assert.rejects(store.getModel('m'), code('MSB_STORE_NOT_FOUND'));
 });
 
