@@ -262,10 +262,9 @@ void deliver(Napi::Env env, Napi::Function onEvent, Job* job, Event* event) {
     }
     onEvent.Call({o});
   } catch (const Napi::Error& e) {
-    // The JS layer wraps user callbacks, so this is a bug there; keep it visible without crashing the build.
-    e.Value();  // clears the pending exception
-    if (!std::holds_alternative<DoneEvent>(*owned)) return;
-    job->deferred.Reject(e.Value());
+    // node-addon-api already took the exception off the JS side. src/tensorrt wraps the user's callbacks, so this
+    // is a bug there: drop the event, but never leave the promise unsettled.
+    if (std::holds_alternative<DoneEvent>(*owned)) job->deferred.Reject(e.Value());
   } catch (const std::exception& e) {
     if (std::holds_alternative<DoneEvent>(*owned)) job->deferred.Reject(Napi::Error::New(env, e.what()).Value());
   }
@@ -340,7 +339,7 @@ template <Napi::Value (*F)(const Napi::CallbackInfo&)>
 Napi::Value guarded(const Napi::CallbackInfo& info) {
   try {
     return F(info);
-  } catch (const Napi::Error& e) {
+  } catch (const Napi::Error&) {
     throw;
   } catch (const std::exception& e) {
     throw Napi::Error::New(info.Env(), std::string("msb native addon: ") + e.what());

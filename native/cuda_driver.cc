@@ -108,14 +108,20 @@ CudaDevices queryCudaDevices() {
     CUuuid uuid = {};
     const char* call = "cuDeviceGet";
     CUresult r = d.cuDeviceGet(&handle, i);
-    if (r == kCudaSuccess) r = d.cuDeviceGetName(name, static_cast<int>(sizeof name) - 1, handle), call = "cuDeviceGetName";
-    if (r == kCudaSuccess) {
-      call = "cuDeviceGetAttribute";
-      r = d.cuDeviceGetAttribute(&dev.computeMajor, kAttrComputeCapabilityMajor, handle);
-      if (r == kCudaSuccess) r = d.cuDeviceGetAttribute(&dev.computeMinor, kAttrComputeCapabilityMinor, handle);
-    }
-    if (r == kCudaSuccess) r = d.cuDeviceTotalMem(&memory, handle), call = "cuDeviceTotalMem_v2";
-    if (r == kCudaSuccess) r = d.cuDeviceGetUuid(&uuid, handle), call = "cuDeviceGetUuid";
+    const auto next = [&](const char* name, auto&& query) {
+      if (r != kCudaSuccess) return;
+      call = name;
+      r = query();
+    };
+    next("cuDeviceGetName", [&] { return d.cuDeviceGetName(name, static_cast<int>(sizeof name) - 1, handle); });
+    next("cuDeviceGetAttribute", [&] {
+      return d.cuDeviceGetAttribute(&dev.computeMajor, kAttrComputeCapabilityMajor, handle);
+    });
+    next("cuDeviceGetAttribute", [&] {
+      return d.cuDeviceGetAttribute(&dev.computeMinor, kAttrComputeCapabilityMinor, handle);
+    });
+    next("cuDeviceTotalMem_v2", [&] { return d.cuDeviceTotalMem(&memory, handle); });
+    next("cuDeviceGetUuid", [&] { return d.cuDeviceGetUuid(&uuid, handle); });
     if (r != kCudaSuccess) {
       out.devices.clear();
       out.reason = describe(d, call, r) + " for device " + std::to_string(i);
