@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <system_error>
 #include <thread>
 #include <variant>
 
@@ -284,7 +285,13 @@ Napi::Value start(Napi::Env env, std::unique_ptr<Job> job, Napi::Function onEven
   std::shared_ptr<std::atomic<bool>> cancel = raw->cancel;
   handle.Set("cancel", Napi::Function::New(env, [cancel](const Napi::CallbackInfo&) { cancel->store(true); },
                                            "cancel"));
-  raw->thread = std::thread([raw] { raw->run(); });
+  try {
+    raw->thread = std::thread([raw] { raw->run(); });
+  } catch (const std::system_error& e) {
+    // No thread: settle here and release the channel so that its finalizer frees the job.
+    raw->deferred.Reject(Napi::Error::New(env, std::string("msb native addon: cannot start a thread: ") + e.what()).Value());
+    raw->channel.Release();
+  }
   return handle;
 }
 

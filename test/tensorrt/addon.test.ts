@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { isMsbError } from '../../src/errors.js';
 import { buildEngine, cuda, inspectEngine, tensorrt } from '../../src/tensorrt/index.js';
-import { addonPath } from '../../src/tensorrt/native.js';
+import { addonPath, loadAddon } from '../../src/tensorrt/native.js';
 import { runCli } from '../helpers/cli.js';
 import { testdata } from '../helpers/paths.js';
 
@@ -145,5 +145,15 @@ describe('msb tensorrt / msb devices', () => {
     const r = await runCli(['tensorrt', 'inspect', '/nonexistent/model.plan']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /MSB_TENSORRT_INVALID_ARGUMENT: TensorRT plan \/nonexistent\/model\.plan: no such file/);
+  });
+});
+
+describe('native boundary', () => {
+  it('a malformed request from the TS layer becomes a JS exception, not a crash', () => {
+    const loaded = loadAddon();
+    assert.ok('addon' in loaded);
+    const noop = () => {};
+    assert.throws(() => loaded.addon.buildEngine({} as never, noop), Error);
+    assert.throws(() => loaded.addon.inspectEngine('plan' as never, noop), Error);
   });
 });
