@@ -39,6 +39,12 @@ export function modelFileName(config: ModelConfig): string | undefined {
   return undefined;
 }
 
+/**
+ * Every default model file name: with neither platform nor backend in the config, Triton's auto-complete picks the
+ * backend by which of these a version holds.
+ */
+export const DEFAULT_MODEL_FILES = [...new Set([...Object.values(PLATFORM_FILES), ...Object.values(BACKEND_FILES)])];
+
 /** Platforms and backends msb knows by name (anything else is a custom backend, which is allowed). */
 export const KNOWN_PLATFORMS = [...Object.keys(PLATFORM_FILES), 'ensemble'];
 

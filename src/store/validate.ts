@@ -1,7 +1,8 @@
 import { type ModelConfig, parseModelConfig, TextFormatError, validateModelConfig } from '../config/index.js';
+import { VERSION_RECORD, type VersionRecord } from './model.js';
 import { tritonVersionOf } from './names.js';
-import { isDirectoryModel, isEnsemble, modelFileName } from './platforms.js';
-import type { RepositoryStorage } from './storage.js';
+import { DEFAULT_MODEL_FILES, isDirectoryModel, modelFileName } from './platforms.js';
+import type { RepositoryStorage, StorageEntry } from './storage.js';
 
 /** One reason Triton would not load (part of) the repository, or would load it differently than intended. */
 export interface RepositoryProblem {
@@ -118,12 +119,15 @@ async function validateModel(storage: RepositoryStorage, name: string, add: Add)
   }
   const file = modelFileName(config);
   const ccFiles = Object.values(config.ccModelFilenames ?? {});
+  const guessed = !config.platform && !config.backend;
+  let anyDefault = false;
   for (const v of loaded) {
     for (const dir of versions.get(v) ?? []) {
       const vEntries = (await storage.list(`${name}/${dir}`)) ?? [];
-      const has = (f: string, wantDir: boolean) =>
-        vEntries.some((x) => x.name === f && x.type === (wantDir ? 'dir' : 'file'));
-      if (file !== undefined && !has(file, isDirectoryModel(file))) {
+      const has = (f: string) =>
+        vEntries.some((x) => x.name === f && x.type === (isDirectoryModel(f) ? 'dir' : 'file'));
+      anyDefault ||= DEFAULT_MODEL_FILES.some(has);
+      if (file !== undefined && !has(file)) {
         add(
           `${name}/${dir}/${file}`,
           'model-file-missing',
@@ -132,7 +136,7 @@ async function validateModel(storage: RepositoryStorage, name: string, add: Add)
         );
       }
       for (const f of ccFiles) {
-        if (!has(f, isDirectoryModel(f)))
+        if (!has(f))
           add(
             `${name}/${dir}/${f}`,
             'cc-model-file-missing',
@@ -140,9 +144,45 @@ async function validateModel(storage: RepositoryStorage, name: string, add: Add)
             `version ${v} of ${name} has no ${f} (cc_model_filenames)`,
           );
       }
-      if (file === undefined && !isEnsemble(config) && !config.backend && !config.platform) {
-        add(`${configPath}`, 'platform-unknown', 'warning', `model ${name} names no platform or backend`);
-      }
+      await checkRecord(storage, `${name}/${dir}`, vEntries, add);
+    }
+  }
+  if (guessed && !anyDefault) {
+    add(
+      configPath,
+      'backend-unknown',
+      'error',
+      `${name} names no platform or backend and no version holds a default model file Triton could tell it from`,
+    );
+  }
+}
+
+/** A version whose files no longer match msb's publish record was changed after publishing (e.g. a hardlinked source rewritten). */
+async function checkRecord(storage: RepositoryStorage, dir: string, entries: StorageEntry[], add: Add): Promise<void> {
+  if (!entries.some((e) => e.name === VERSION_RECORD)) return;
+  let record: VersionRecord;
+  try {
+    record = JSON.parse((await storage.readFile(`${dir}/${VERSION_RECORD}`))?.toString('utf8') ?? '') as VersionRecord;
+  } catch {
+    add(
+      `${dir}/${VERSION_RECORD}`,
+      'version-record-unreadable',
+      'warning',
+      `${dir}/${VERSION_RECORD} is not msb's JSON record`,
+    );
+    return;
+  }
+  for (const f of record.files ?? []) {
+    const parts = f.path.split('/');
+    const listed = await storage.list([dir, ...parts.slice(0, -1)].join('/'));
+    const now = listed?.find((e) => e.name === parts.at(-1));
+    if (now?.size !== f.size) {
+      add(
+        `${dir}/${f.path}`,
+        'version-changed',
+        'warning',
+        `${dir}/${f.path} is ${now ? `${now.size} bytes` : 'gone'}; ${f.size} bytes were published`,
+      );
     }
   }
 }

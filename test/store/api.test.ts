@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { link, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { appendFile, link, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { parseModelConfig } from '../../src/config/index.js';
@@ -278,9 +278,19 @@ test('validate() reads the repository with Triton rules and reports every proble
     'policy/config.pbtxt',
     'name: "policy"\nplatform: "onnxruntime_onnx"\nversion_policy { specific { versions: [9] } }\n',
   );
+  // No platform or backend: Triton tells the backend from a default model file, and fails without one.
+  await d('guessed/1');
+  await w('guessed/config.pbtxt', 'name: "guessed"\n');
+  await w('guessed/1/model.onnx', 'x');
+  await d('unguessable/1');
+  await w('unguessable/config.pbtxt', 'name: "unguessable"\n');
+  await w('unguessable/1/weights.bin', 'x');
+  // A published file changed afterwards (what a rewritten hardlinked source would do).
+  await appendFile(path.join(root, 'good', '2', 'model.onnx'), 'tampered');
   const problems = await store.validate();
   const got = problems.map((p) => `${p.severity} ${p.rule} ${p.path}`).sort();
   assert.deepEqual(got, [
+    'error backend-unknown unguessable/config.pbtxt',
     'error config-invalid:max-batch-size-negative invalid/config.pbtxt:max_batch_size',
     'error config-missing .staging/config.pbtxt',
     'error config-missing noconfig/config.pbtxt',
@@ -291,12 +301,11 @@ test('validate() reads the repository with Triton rules and reports every proble
     'error name-mismatch renamed/config.pbtxt:name',
     'error policy-loads-nothing policy/config.pbtxt:version_policy',
     'error version-duplicate odd/2,2abc',
+    'warning version-changed good/2/model.onnx',
     'warning version-inexact odd/2abc',
     'warning version-leading-zero odd/01',
     'warning version-not-numeric odd/abc',
   ]);
-  // The store's own models are clean.
-  assert.ok(!problems.some((p) => p.path.startsWith('good')));
   // Reading a broken model gives a typed error.
   await assert.rejects(store.getModel('broken'), code('MSB_STORE_CONFIG'));
   // Remove works even on a model whose config does not parse.
