@@ -1,6 +1,8 @@
 import path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { generateModelConfig, printModelConfig } from '../config/index.js';
+import { MsbError } from '../errors.js';
+import { type ModelSignature, parseTensorOption, signatureFromOptions } from '../inspect/index.js';
 import { action } from './common.js';
 import { readConfigFile } from './config-codec.js';
 import { inspectWithOptions, type SignatureCliOptions, withSignatureOptions } from './inspect.js';
@@ -32,7 +34,7 @@ export function registerConfigGenerateCommands(config: Command): void {
     config
       .command('generate')
       .description('write the config.pbtxt Triton needs for a model file, completed as Triton auto-completes it')
-      .argument('<model>', 'model file or directory')
+      .argument('[model]', 'model file or directory (none for an ensemble: give --partial with platform "ensemble")')
       .option('--name <name>', 'model name (default: the partial config name, else the file name without extension)')
       .option('--max-batch-size <n>', 'max_batch_size (default: from the model)', nonNegativeInt)
       .option('--concurrency <n>', 'instances per device (an instance_group with this count)', positiveInt)
@@ -43,10 +45,24 @@ export function registerConfigGenerateCommands(config: Command): void {
       .option('--no-dynamic-batching', 'do not turn on the dynamic batcher')
       .option('--partial <config.pbtxt>', 'a partial config to complete: only what it lacks is filled in'),
   ).action(
-    action(async (target: string, opts: GenerateCliOptions) => {
+    action(async (target: string | undefined, opts: GenerateCliOptions) => {
       const partial = opts.partial ? await readConfigFile(opts.partial) : undefined;
-      const signature = await inspectWithOptions(target, opts);
-      const name = opts.name ?? partial?.name ?? path.basename(target).replace(/\.[^.]*$/, '');
+      let signature: ModelSignature;
+      if (target !== undefined) signature = await inspectWithOptions(target, opts);
+      else if (partial?.platform === 'ensemble') {
+        signature = signatureFromOptions(
+          'ensemble',
+          opts.input.map(parseTensorOption),
+          opts.output.map(parseTensorOption),
+        );
+      } else {
+        throw new MsbError(
+          'MSB_CLI_USAGE',
+          'give a model file or directory (only an ensemble, given by --partial with platform "ensemble", has none)',
+        );
+      }
+      const name = opts.name ?? partial?.name ?? path.basename(target ?? '').replace(/\.[^.]*$/, '');
+      if (!name) throw new MsbError('MSB_CLI_USAGE', 'name the model with --name (or in the partial config)');
       const generated = generateModelConfig(signature, {
         name,
         ...(opts.maxBatchSize !== undefined ? { maxBatchSize: opts.maxBatchSize } : {}),

@@ -3,7 +3,6 @@
  * their `dtype` and `shape` attrs. A GraphDef does not say which nodes are outputs, so those come from the user;
  * when they are missing, the error lists the graph's sink nodes as candidates.
  */
-import { readFile } from 'node:fs/promises';
 import { InspectError } from './errors.js';
 import { leadingDynamicDim, type ModelSignature, type TensorSignature } from './signature.js';
 import {
@@ -11,6 +10,7 @@ import {
   decodeOrCorrupt,
   forEachField,
   type Reader,
+  readProtoFile,
   readShape,
   subMessageEnd,
   tritonType,
@@ -98,7 +98,7 @@ export async function inspectGraphDef(
   file: string,
   options: { inputs?: TensorSignature[]; outputs?: TensorSignature[] },
 ): Promise<ModelSignature> {
-  const bytes = await readFile(file);
+  const bytes = await readProtoFile(file, 'TensorFlow GraphDef');
   const nodes = decodeOrCorrupt(file, 'TensorFlow GraphDef', () => decodeGraphDef(bytes));
   if (nodes.length === 0 || nodes.some((n) => n.name === '' || n.op === '')) {
     throw new InspectError('MSB_INSPECT_CORRUPT', `${file}: not a TensorFlow GraphDef (no named nodes)`, {

@@ -7,7 +7,7 @@
  * `__saved_model_init_op` nor `__saved_model_train_op`; each input/output is named by its SignatureDef map KEY
  * (the TensorInfo's own name, e.g. "serving_default_x:0", is only the in-graph name).
  */
-import { readFile } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { InspectError } from './errors.js';
 import { leadingDynamicDim, type ModelSignature, type TensorSignature } from './signature.js';
@@ -18,6 +18,7 @@ import {
   type Reader,
   readInt64,
   readMapEntry,
+  readProtoFile,
   readShape,
   subMessageEnd,
   tritonType,
@@ -131,7 +132,7 @@ export async function inspectSavedModel(
   options: { signatureName?: string } = {},
 ): Promise<ModelSignature> {
   const file = path.join(dir, 'saved_model.pb');
-  const bytes = await readFile(file).catch((err: NodeJS.ErrnoException) => {
+  await access(file).catch((err: NodeJS.ErrnoException) => {
     throw new InspectError(
       'MSB_INSPECT_NOT_FOUND',
       `${dir}: no saved_model.pb in this SavedModel directory`,
@@ -141,6 +142,7 @@ export async function inspectSavedModel(
       },
     );
   });
+  const bytes = await readProtoFile(file, 'SavedModel');
   const saved = decodeOrCorrupt(file, 'SavedModel', () => decodeSavedModel(bytes));
   if (saved.metaGraphs.length === 0) {
     throw new InspectError('MSB_INSPECT_CORRUPT', `${file}: a SavedModel without any MetaGraphDef`, { path: file });

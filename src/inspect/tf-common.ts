@@ -16,6 +16,7 @@
  *   AttrValue { oneof: list = 1, s = 2, i = 3, f = 4, b = 5, type = 6, shape = 7, tensor = 8, placeholder = 9, func = 10 }
  *   map entries: { key = 1; value = 2 }
  */
+import { readFile, stat } from 'node:fs/promises';
 import protobuf from 'protobufjs';
 import type { DataType } from '../config/index.js';
 import { InspectError } from './errors.js';
@@ -167,4 +168,20 @@ export const WIRE = { VARINT, LEN };
 
 export function createReader(bytes: Uint8Array): Reader {
   return protobuf.Reader.create(bytes);
+}
+
+/** Protobuf's own limit on a serialized message (2 GiB - 1): TensorFlow cannot write a larger GraphDef/SavedModel. */
+const PROTO_LIMIT = 2 ** 31 - 1;
+
+/** Reads a serialized TF message, refusing a file protobuf itself could never have written. */
+export async function readProtoFile(file: string, what: string): Promise<Buffer> {
+  const { size } = await stat(file);
+  if (size > PROTO_LIMIT) {
+    throw new InspectError(
+      'MSB_INSPECT_CORRUPT',
+      `${file}: ${size} bytes is beyond protobuf's 2 GiB message limit, so not a ${what}`,
+      { path: file },
+    );
+  }
+  return readFile(file);
 }

@@ -412,3 +412,19 @@ describe('TorchScript', () => {
     assert.equal(sig.platform, undefined);
   });
 });
+
+test('a 3 GB sparse file is refused quickly and typed, whatever its name', async () => {
+  const dir = await tempDir();
+  const { open: openFile } = await import('node:fs/promises');
+  for (const name of ['model.graphdef', 'model.pt', 'model.plan', 'junk.bin']) {
+    const file = path.join(dir, name);
+    const fh = await openFile(file, 'w');
+    await fh.truncate(3 * 2 ** 30);
+    await fh.close();
+    let caught: unknown;
+    await inspectModel(file).catch((e: unknown) => {
+      caught = e;
+    });
+    assert.ok(isMsbError(caught), `${name}: ${String(caught)}`);
+  }
+});
