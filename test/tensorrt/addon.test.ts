@@ -76,6 +76,26 @@ describe('native addon', () => {
     assert.match(result.reason, /libm\.so\.6 lacks a driver API entry point/);
   });
 
+  const compiledOut = tensorrt.status().compiledAgainst === undefined && 'the addon was built without TensorRT headers';
+
+  it('names the TensorRT library it tried (MSB_LIBNVINFER)', { skip: compiledOut }, () => {
+    const status = inChild(
+      "import { tensorrt } from './src/tensorrt/index.ts'; console.log(JSON.stringify(tensorrt.status()));",
+      { MSB_LIBNVINFER: '/nonexistent/libnvinfer.so.99' },
+    ) as { available: boolean; reason: string };
+    assert.equal(status.available, false);
+    assert.match(status.reason, /TensorRT library not found: \/nonexistent\/libnvinfer\.so\.99: cannot open/);
+  });
+
+  it('refuses a library that is not TensorRT', { skip: compiledOut }, () => {
+    const status = inChild(
+      "import { tensorrt } from './src/tensorrt/index.ts'; console.log(JSON.stringify(tensorrt.status()));",
+      { MSB_LIBNVINFER: 'libm.so.6' },
+    ) as { available: boolean; reason: string };
+    assert.equal(status.available, false);
+    assert.match(status.reason, /libm\.so\.6 lacks TensorRT's exported entry points/);
+  });
+
   it('buildEngine rejects with MSB_TENSORRT_UNAVAILABLE after checking its arguments', async () => {
     const logs: unknown[] = [];
     await assert.rejects(
