@@ -72,6 +72,8 @@ describe('buildEngine option types', () => {
     ['timing cache text', { onnx: alexnet, timingCache: 'abc' }, /timingCache/],
     ['signal not a signal', { onnx: alexnet, signal: {} }, /signal/],
     ['versionCompatible string', { onnx: alexnet, versionCompatible: 'yes' }, /versionCompatible/],
+    ['onLog not a function', { onnx: alexnet, onLog: 'console' }, /onLog/],
+    ['profiles not an array', { onnx: alexnet, profiles: { x: {} } }, /profiles/],
   ];
   for (const [name, options, pattern] of cases) {
     it(`rejects ${name}`, async () => {
