@@ -51,7 +51,8 @@ export interface CorrelationIdsOptions {
    * Quarantine in ms: an ID released at server time T (or whose lease expired at T) is not handed out again before
    * T + reuseDelay. Cover here whatever may still carry the old ID after its lease ends: requests already sent, a
    * holder that has not noticed its lease expired (up to one renewal interval), Triton's
-   * `max_sequence_idle_microseconds`. Only matters once a model's counter wraps around `maxId`.
+   * `max_sequence_idle_microseconds`. Only matters once a model's counter wraps around `maxId`. Applied when
+   * acquiring; give every client of a model the same value (with different ones, the shortest is what holds).
    * @default 30000
    */
   reuseDelay?: number;
@@ -161,9 +162,9 @@ export class CorrelationIds {
     // ioredis reconnects by itself and fails the affected commands; without a listener it also logs every attempt
     if (this.owned) this.redis.on('error', () => undefined);
     const defs: [string, string, number][] = [
-      ['msbCidAcquire', ACQUIRE, 4],
-      ['msbCidRenew', RENEW, 3],
-      ['msbCidRelease', RELEASE, 4],
+      ['msbCidAcquire', ACQUIRE, 3],
+      ['msbCidRenew', RENEW, 2],
+      ['msbCidRelease', RELEASE, 3],
       ['msbCidList', LIST, 1],
     ];
     for (const [name, lua, numberOfKeys] of defs) this.redis.defineCommand(name, { lua, numberOfKeys });
@@ -190,8 +191,7 @@ export class CorrelationIds {
     const k = this.keys(model);
     const r = await this.commands.msbCidAcquire(
       k.leases,
-      k.live,
-      k.busy,
+      k.ends,
       k.next,
       token,
       ttl,
@@ -237,11 +237,7 @@ export class CorrelationIds {
   async renew(lease: LeaseRef, options: { ttl?: number } = {}): Promise<Lease> {
     const ttl = checkMillis('MSB_CID_TTL', 'ttl', options.ttl ?? lease.ttl ?? this.ttl);
     const { model, id, k } = this.ref(lease);
-    const r = this.check(
-      await this.commands.msbCidRenew(k.leases, k.live, k.busy, id, lease.token, ttl, this.reuseDelay),
-      model,
-      id,
-    );
+    const r = this.check(await this.commands.msbCidRenew(k.leases, k.ends, id, lease.token, ttl), model, id);
     return {
       ...lease,
       kind: lease.kind ?? (typeof lease.id === 'string' ? 'string' : 'uint64'),
@@ -262,12 +258,10 @@ export class CorrelationIds {
     const r = this.check(
       await this.commands.msbCidRelease(
         k.leases,
-        k.live,
-        k.busy,
+        k.ends,
         `${k.base}:released:${lease.token}`,
         id,
         lease.token,
-        this.reuseDelay,
         RELEASE_MEMORY_MS,
       ),
       model,
@@ -369,7 +363,7 @@ export class CorrelationIds {
 
   private keys(model: string) {
     const base = `${this.prefix}:{${model}}`;
-    return { base, leases: `${base}:leases`, live: `${base}:live`, busy: `${base}:busy`, next: `${base}:next` };
+    return { base, leases: `${base}:leases`, ends: `${base}:ends`, next: `${base}:next` };
   }
 
   private ref(lease: LeaseRef) {

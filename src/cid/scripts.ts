@@ -4,18 +4,18 @@
  * them for another client.
  *
  * Keys of one model (all share the hash tag `{model}`, so a cluster keeps them on one slot):
- * - `leases` (hash): ID → `token ttl acquiredAt expiresAt state` (`L` live, `R` released). An entry stays until the
- *   ID's quarantine ends.
+ * - `leases` (hash): ID → `token ttl acquiredAt expiresAt` of the ID's live lease (or expired, until forgotten).
+ * - `ends` (sorted set): ID → expiresAt of a live lease, or the release time of a released one. The ID may be handed
+ *   out again once its score is at least `reuseDelay` in the past; then the ID is forgotten (both entries removed).
+ *   Live leases are exactly the members scored after now, which is what the cap counts.
  * - `released:<token>` (string, expiring): the release time of a released lease, kept {@link RELEASE_MEMORY_MS}.
- * - `live` (sorted set): ID → expiresAt, for the cap (expired members are trimmed before counting).
- * - `busy` (sorted set): ID → the server time before which the ID must not be handed out again: expiresAt +
- *   reuseDelay for a live lease, releasedAt + reuseDelay for a released one.
  * - `next` (string): the last ID handed out, as decimal text (Lua numbers are doubles: no INCR arithmetic, so IDs
  *   stay exact up to 2^64-1).
  *
- * Times are Redis server milliseconds from `TIME`, never a client clock. Scripts are replicated (Redis >= 5) and written to the
- * AOF as their effects (the ZADD/HSET/SET with the literal times and IDs), so a replay after a restart rebuilds
- * exactly the acknowledged state.
+ * Times are Redis server milliseconds from `TIME`, never a client clock. Scripts are replicated (Redis >= 5) and
+ * written to the AOF as their effects (the HSET/ZADD/SET with the literal times and IDs), so a replay after a
+ * restart rebuilds exactly the acknowledged state. Each script makes as few calls as it can: their cost inside
+ * Redis is what bounds throughput.
  */
 
 /** How long a release is remembered, so that the same release repeated (resent after a reconnect) is answered OK. */
@@ -25,27 +25,29 @@ const PRELUDE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local function parse(v)
-  local tok, ttl, acq, exp, st = string.match(v, '^(%S+) (%d+) (%d+) (%d+) (%a)$')
-  return tok, tonumber(ttl), tonumber(acq), tonumber(exp), st
+  local tok, ttl, acq, exp = string.match(v, '^(%S+) (%d+) (%d+) (%d+)$')
+  return tok, tonumber(ttl), tonumber(acq), tonumber(exp)
 end
-local function enc(tok, ttl, acq, exp, st)
-  return tok .. ' ' .. string.format('%d', ttl) .. ' ' .. string.format('%d', acq) .. ' ' ..
-    string.format('%d', exp) .. ' ' .. st
+local function enc(tok, ttl, acq, exp)
+  return tok .. ' ' .. string.format('%d', ttl) .. ' ' .. string.format('%d', acq) .. ' ' .. string.format('%d', exp)
 end
 `;
 
-/** KEYS: leases live busy next. ARGV: token ttl reuseDelay cap maxId maxTries. → {'OK', id, now, expiresAt} | {'CAP', live} | {'EXHAUSTED', tries} */
+/**
+ * KEYS: leases ends next. ARGV: token ttl reuseDelay cap maxId maxTries.
+ * → {'OK', id, now, expiresAt} | {'CAP', live} | {'EXHAUSTED', tries}
+ */
 export const ACQUIRE = `${PRELUDE}
 local token, ttl, delay, cap, maxId, maxTries = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+local stale = now - delay
 -- IDs whose quarantine is over are forgotten (bounded per call; the rest go on the next calls)
-local done = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 100)
+local done = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', stale, 'LIMIT', 0, 100)
 if #done > 0 then
-  redis.call('ZREM', KEYS[3], unpack(done))
+  redis.call('ZREM', KEYS[2], unpack(done))
   redis.call('HDEL', KEYS[1], unpack(done))
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 if cap > 0 then
-  local live = redis.call('ZCARD', KEYS[2])
+  local live = redis.call('ZCOUNT', KEYS[2], '(' .. string.format('%d', now), '+inf')
   if live >= cap then return {'CAP', live} end
 end
 local function incr(s)
@@ -62,57 +64,56 @@ local function le(a, b)
   if #a ~= #b then return #a < #b end
   return a <= b
 end
-local id = redis.call('GET', KEYS[4]) or '0'
+local id = redis.call('GET', KEYS[3]) or '0'
 for try = 1, maxTries do
   id = incr(id)
   if not le(id, maxId) then id = '1' end
-  local until_ = redis.call('ZSCORE', KEYS[3], id)
-  if not until_ or tonumber(until_) <= now then
+  local ended = redis.call('ZSCORE', KEYS[2], id)
+  if not ended or tonumber(ended) <= stale then
     local exp = now + ttl
-    redis.call('HSET', KEYS[1], id, enc(token, ttl, now, exp, 'L'))
+    redis.call('HSET', KEYS[1], id, enc(token, ttl, now, exp))
     redis.call('ZADD', KEYS[2], exp, id)
-    redis.call('ZADD', KEYS[3], exp + delay, id)
-    redis.call('SET', KEYS[4], id)
+    redis.call('SET', KEYS[3], id)
     return {'OK', id, now, exp}
   end
 end
 return {'EXHAUSTED', maxTries}
 `;
 
-/** KEYS: leases live busy. ARGV: id token ttl reuseDelay. → {'OK', now, expiresAt} | {'NOT_HELD'} | {'EXPIRED', expiresAt} */
+/** KEYS: leases ends. ARGV: id token ttl. → {'OK', now, expiresAt} | {'NOT_HELD'} | {'EXPIRED', expiresAt} */
 export const RENEW = `${PRELUDE}
-local id, token, ttl, delay = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local id, token, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local v = redis.call('HGET', KEYS[1], id)
 if not v then return {'NOT_HELD'} end
-local tok, _, acq, exp, st = parse(v)
-if tok ~= token or st ~= 'L' then return {'NOT_HELD'} end
+local tok, _, acq, exp = parse(v)
+if tok ~= token then return {'NOT_HELD'} end
 if exp <= now then return {'EXPIRED', exp} end
 exp = now + ttl
-redis.call('HSET', KEYS[1], id, enc(token, ttl, acq, exp, 'L'))
+redis.call('HSET', KEYS[1], id, enc(token, ttl, acq, exp))
 redis.call('ZADD', KEYS[2], exp, id)
-redis.call('ZADD', KEYS[3], exp + delay, id)
 return {'OK', now, exp}
 `;
 
 /**
- * KEYS: leases live busy tombstone. ARGV: id token reuseDelay remember. → {'OK', releasedAt} | {'NOT_HELD'} |
- * {'EXPIRED', expiresAt}. The tombstone (a key named after the token, expiring after \`remember\` ms) answers a
- * repeated release OK even after the ID's record is gone or the ID went to someone else: a client resends a command
- * whose reply a dropped connection lost, and that release did happen.
+ * KEYS: leases ends tombstone. ARGV: id token remember. → {'OK', releasedAt} | {'NOT_HELD'} | {'EXPIRED', expiresAt}.
+ * The tombstone (a key named after the token, expiring after \`remember\` ms) answers a repeated release OK even after
+ * the ID went to someone else: a client resends a command whose reply a dropped connection lost, and that release
+ * did happen.
  */
 export const RELEASE = `${PRELUDE}
-local id, token, delay, remember = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local gone = redis.call('GET', KEYS[4])
-if gone then return {'OK', tonumber(gone)} end
+local id, token, remember = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local v = redis.call('HGET', KEYS[1], id)
-if not v then return {'NOT_HELD'} end
-local tok, ttl, acq, exp, st = parse(v)
-if tok ~= token or st ~= 'L' then return {'NOT_HELD'} end
+local tok, _, _, exp
+if v then tok, _, _, exp = parse(v) end
+if tok ~= token then
+  local gone = redis.call('GET', KEYS[3])
+  if gone then return {'OK', tonumber(gone)} end
+  return {'NOT_HELD'}
+end
 if exp <= now then return {'EXPIRED', exp} end
-redis.call('HSET', KEYS[1], id, enc(token, ttl, acq, now, 'R'))
-redis.call('ZREM', KEYS[2], id)
-redis.call('ZADD', KEYS[3], now + delay, id)
-redis.call('SET', KEYS[4], now, 'PX', remember)
+redis.call('HDEL', KEYS[1], id)
+redis.call('ZADD', KEYS[2], now, id)
+redis.call('SET', KEYS[3], now, 'PX', remember)
 return {'OK', now}
 `;
 
@@ -121,8 +122,8 @@ export const LIST = `${PRELUDE}
 local out = {now}
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
-  local _, _, _, exp, st = parse(all[i + 1])
-  if st == 'L' and exp > now then
+  local _, _, _, exp = parse(all[i + 1])
+  if exp > now then
     out[#out + 1] = all[i]
     out[#out + 1] = all[i + 1]
   end
