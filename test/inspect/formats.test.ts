@@ -428,3 +428,40 @@ test('a 3 GB sparse file is refused quickly and typed, whatever its name', async
     assert.ok(isMsbError(caught), `${name}: ${String(caught)}`);
   }
 });
+
+test('mutated SavedModel and GraphDef bytes give a signature or a typed error, never a crash', async () => {
+  const fc = (await import('fast-check')).default;
+  const dir = await tempDir();
+  const saved = encodeTf('SavedModel', SAVED_MODEL);
+  const graph = encodeTf(
+    'GraphDef',
+    'node { name: "x" op: "Placeholder" attr { key: "dtype" value { type: DT_FLOAT } } attr { key: "shape" value { shape { dim { size: -1 } } } } }',
+  );
+  const smDir = path.join(dir, 'sm');
+  await mkdir(smDir);
+  const gd = path.join(dir, 'g.graphdef');
+  const outputs = [parseTensorOption('x:FP32:-1')];
+  let runs = 0;
+  await fc.assert(
+    fc.asyncProperty(
+      fc.boolean(),
+      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }),
+      fc.nat(),
+      async (isSaved, flips, cut) => {
+        runs++;
+        const bytes = Buffer.from(isSaved ? saved : graph);
+        for (const [at, value] of flips) bytes[at % bytes.length] = value;
+        const data = cut % 4 === 0 ? bytes.subarray(0, cut % bytes.length) : bytes;
+        if (isSaved) await writeFile(path.join(smDir, 'saved_model.pb'), data);
+        else await writeFile(gd, data);
+        try {
+          await inspectModel(isSaved ? smDir : gd, isSaved ? {} : { outputs });
+        } catch (err) {
+          if (!isMsbError(err)) throw err;
+        }
+      },
+    ),
+    { numRuns: 300, seed: 42 },
+  );
+  assert.equal(runs, 300);
+});
