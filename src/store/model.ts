@@ -203,13 +203,19 @@ export class StoredModel {
     return (await this.versionDirs()).map((v) => v.version);
   }
 
-  private async versionDirs(): Promise<{ dir: string; version: number }[]> {
+  /**
+   * Version directories, ascending. Directories Triton reads as a number they do not spell (`2abc`) are included
+   * only with `inexact` (to keep new numbers above them); validate() reports them.
+   */
+  private async versionDirs(inexact = false): Promise<{ dir: string; version: number }[]> {
     const entries = (await this.storage.list(this.name)) ?? [];
     const out: { dir: string; version: number }[] = [];
     for (const e of entries) {
       if (e.type !== 'dir') continue;
       const v = tritonVersionOf(e.name);
-      if (v.kind === 'version' && v.version > 0n) out.push({ dir: e.name, version: Number(v.version) });
+      if (v.kind === 'version' && v.version > 0n && (v.exact || inexact)) {
+        out.push({ dir: e.name, version: Number(v.version) });
+      }
     }
     return out.sort((a, b) => a.version - b.version);
   }
@@ -253,7 +259,7 @@ export class StoredModel {
           const existing = await this.findPublished(options.publishKey);
           if (existing !== undefined) return existing;
         }
-        const taken = await this.versionDirs();
+        const taken = await this.versionDirs(true);
         let version = options.version ?? (taken.at(-1)?.version ?? 0) + 1;
         for (;;) {
           if (options.version === undefined || !taken.some((t) => t.version === version)) {

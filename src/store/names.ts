@@ -40,17 +40,19 @@ export function checkVersion(version: unknown): number {
  * How Triton reads a version directory name (core `model_lifecycle.cc`, `VersionsToLoad`): `warmup`,
  * `initial_state` and `configs` are never versions; a name of more than one character starting with `0` is ignored
  * ("leading zeros"); otherwise `std::stoll` parses it, which skips leading whitespace, takes an optional sign and
- * the longest digit prefix ("12abc" is version 12) and throws (ignored with a warning) when no digit follows or the number is out of int64 range.
+ * the longest digit prefix ("12abc" is version 12) and throws (ignored with a warning) when no digit follows (out of int64 range it throws out_of_range, which Triton does not catch). Backends then open `<model>/<std::to_string(version)>`.
  */
 export function tritonVersionOf(
   dirName: string,
-): { kind: 'version'; version: bigint; exact: boolean } | { kind: 'reserved' | 'leading-zero' | 'not-numeric' } {
+):
+  | { kind: 'version'; version: bigint; exact: boolean }
+  | { kind: 'reserved' | 'leading-zero' | 'not-numeric' | 'out-of-range' } {
   if (dirName === 'warmup' || dirName === 'initial_state' || dirName === 'configs') return { kind: 'reserved' };
   if (dirName.length > 1 && dirName.startsWith('0')) return { kind: 'leading-zero' };
   const m = /^[ \t\n\v\f\r]*([+-]?\d+)/.exec(dirName);
   if (!m?.[1]) return { kind: 'not-numeric' };
-  // stoll throws out_of_range beyond int64; Triton then skips the directory like a non-numeric one.
+  // Beyond int64 stoll throws std::out_of_range, which VersionsToLoad does not catch (only invalid_argument).
   const v = BigInt(m[1]);
-  if (v > 0x7fffffffffffffffn || v < -0x8000000000000000n) return { kind: 'not-numeric' };
+  if (v > 0x7fffffffffffffffn || v < -0x8000000000000000n) return { kind: 'out-of-range' };
   return { kind: 'version', version: v, exact: m[0] === dirName && /^\d+$/.test(dirName) };
 }

@@ -87,21 +87,30 @@ async function validateModel(storage: RepositoryStorage, name: string, add: Add)
       add(p, 'version-leading-zero', 'warning', `${p} is ignored by Triton: leading zeros`);
     else if (v.kind === 'not-numeric')
       add(p, 'version-not-numeric', 'warning', `${p} is ignored by Triton: not a version number`);
+    else if (v.kind === 'out-of-range')
+      add(p, 'version-out-of-range', 'error', `${p} is beyond int64: Triton's std::stoll throws out_of_range`);
     else if (v.kind === 'version') {
-      if (!v.exact) add(p, 'version-inexact', 'warning', `Triton reads directory ${e.name} as version ${v.version}`);
       if (v.version <= 0n)
         add(p, 'version-not-positive', 'error', `${p} is version ${v.version}; versions are positive`);
-      versions.set(v.version, [...(versions.get(v.version) ?? []), e.name]);
+      if (v.exact) versions.set(v.version, [e.name, ...(versions.get(v.version) ?? [])]);
+      else versions.set(v.version, [...(versions.get(v.version) ?? []), e.name]);
     }
   }
+  // Triton keeps a set of numbers and backends open `<model>/<number>`: a directory read as a number it does not
+  // spell (`2abc`, ` 2`, `+2`) is shadowed by the exact one, or, alone, makes Triton open a directory that is not there.
   for (const [v, dirs] of versions) {
-    if (dirs.length > 1)
+    const exact = dirs[0] === String(v);
+    for (const d of exact ? dirs.slice(1) : dirs) {
       add(
-        `${name}/${dirs.join(',')}`,
-        'version-duplicate',
-        'error',
-        `directories ${dirs.join(', ')} are all version ${v}`,
+        `${name}/${d}`,
+        'version-inexact',
+        exact ? 'warning' : 'error',
+        exact
+          ? `${name}/${d} reads as version ${v} and is shadowed by ${name}/${v}`
+          : `${name}/${d} reads as version ${v}, but Triton loads ${name}/${v}, which does not exist`,
       );
+    }
+    versions.set(v, exact ? [String(v)] : []);
   }
   if (versions.size === 0) {
     add(name, 'no-versions', 'error', `model ${name} has no version directory`);

@@ -248,11 +248,13 @@ test('validate() reads the repository with Triton rules and reports every proble
   const d = (p: string) => mkdir(path.join(root, p), { recursive: true });
   // A hidden directory is a model to Triton.
   await d('.staging/1');
-  // Leading zeros, non-numeric, numeric prefix, reserved names, a duplicate version via prefix semantics.
+  // Leading zeros, non-numeric, numeric prefix (shadowed by the exact name, or alone), beyond int64, reserved names.
   await d('odd/01');
   await d('odd/abc');
   await d('odd/2abc');
   await d('odd/2');
+  await d('odd/3x');
+  await d('odd/99999999999999999999');
   await d('odd/warmup');
   await d('odd/configs');
   await w('odd/config.pbtxt', 'name: "odd"\nplatform: "onnxruntime_onnx"\nversion_policy { all {} }\n');
@@ -300,7 +302,8 @@ test('validate() reads the repository with Triton rules and reports every proble
     'error model-file-missing renamed/1/model.plan',
     'error name-mismatch renamed/config.pbtxt:name',
     'error policy-loads-nothing policy/config.pbtxt:version_policy',
-    'error version-duplicate odd/2,2abc',
+    'error version-inexact odd/3x',
+    'error version-out-of-range odd/99999999999999999999',
     'warning version-changed good/2/model.onnx',
     'warning version-inexact odd/2abc',
     'warning version-leading-zero odd/01',
