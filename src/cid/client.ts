@@ -97,6 +97,12 @@ export interface SequenceContext<K extends IdKind> {
 }
 
 type Reply = (string | number)[];
+interface ModelKeys {
+  base: string;
+  leases: string;
+  ends: string;
+  next: string;
+}
 interface CidCommands {
   msbCidAcquire(...args: (string | number)[]): Promise<Reply>;
   msbCidRenew(...args: (string | number)[]): Promise<Reply>;
@@ -135,6 +141,7 @@ export class CorrelationIds {
   private readonly maxId: string;
   private readonly cap: number;
   private readonly maxTries: number;
+  private readonly keyCache = new Map<string, ModelKeys>();
 
   /**
    * @param connection an ioredis client (left open by {@link close}) or a Redis URL (connection owned and closed by
@@ -156,7 +163,8 @@ export class CorrelationIds {
     }
     this.maxId = BigInt(maxId).toString();
     this.cap = checkCount('cap', options.cap ?? 0, 0);
-    this.maxTries = checkCount('maxTries', options.maxTries ?? 1000, 1);
+    // no point looking at more candidates than the range holds
+    this.maxTries = Math.min(checkCount('maxTries', options.maxTries ?? 1000, 1), Number(maxId));
     this.owned = typeof connection === 'string';
     this.redis = typeof connection === 'string' ? new Redis(connection) : connection;
     // ioredis reconnects by itself and fails the affected commands; without a listener it also logs every attempt
@@ -177,7 +185,7 @@ export class CorrelationIds {
 
   /** Leases an ID unique among the model's live leases. Throws `MSB_CID_CAP_REACHED` / `MSB_CID_EXHAUSTED` when none is free. */
   async acquire<K extends IdKind = 'uint64'>(model: string, options: AcquireOptions<K> = {}): Promise<Lease<K>> {
-    checkModelName(model);
+    const k = this.keys(model);
     const ttl = checkMillis('MSB_CID_TTL', 'ttl', options.ttl ?? this.ttl);
     const kind = (options.kind ?? 'uint64') as K;
     if (kind !== 'uint64' && kind !== 'string') {
@@ -188,7 +196,6 @@ export class CorrelationIds {
     const cap = checkCount('cap', options.cap ?? this.cap, 0);
     // randomUUID draws from a cached entropy pool: far cheaper per call than randomBytes
     const token = randomUUID();
-    const k = this.keys(model);
     const r = await this.commands.msbCidAcquire(
       k.leases,
       k.ends,
@@ -198,8 +205,7 @@ export class CorrelationIds {
       this.reuseDelay,
       cap,
       this.maxId,
-      // no point looking at more candidates than the range holds
-      BigInt(this.maxTries) < BigInt(this.maxId) ? this.maxTries : Number(this.maxId),
+      this.maxTries,
     );
     if (r[0] === 'CAP') {
       throw new CidError(
@@ -272,7 +278,6 @@ export class CorrelationIds {
 
   /** The model's live leases, by ID. */
   async list(model: string): Promise<LeaseInfo[]> {
-    checkModelName(model);
     const r = await this.commands.msbCidList(this.keys(model).leases);
     const out: LeaseInfo[] = [];
     for (let i = 1; i + 1 < r.length; i += 2) {
@@ -361,15 +366,23 @@ export class CorrelationIds {
     return this.redis as unknown as CidCommands;
   }
 
-  private keys(model: string) {
-    const base = `${this.prefix}:{${model}}`;
-    return { base, leases: `${base}:leases`, ends: `${base}:ends`, next: `${base}:next` };
+  /** The model's keys, built once its name passed {@link checkModelName}. */
+  private keys(model: string): ModelKeys {
+    let k = this.keyCache.get(model);
+    if (!k) {
+      checkModelName(model);
+      const base = `${this.prefix}:{${model}}`;
+      k = { base, leases: `${base}:leases`, ends: `${base}:ends`, next: `${base}:next` };
+      // a client serves a handful of models; the bound only stops a stream of names from growing it forever
+      if (this.keyCache.size >= 1024) this.keyCache.clear();
+      this.keyCache.set(model, k);
+    }
+    return k;
   }
 
   private ref(lease: LeaseRef) {
-    const model = checkModelName(lease.model);
-    const id = parseId(String(lease.id)).toString();
-    return { model, id, k: this.keys(model) };
+    const k = this.keys(lease.model);
+    return { model: lease.model, id: parseId(String(lease.id)).toString(), k };
   }
 
   private check(r: Reply, model: string, id: string): Reply {
