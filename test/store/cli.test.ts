@@ -56,7 +56,9 @@ test('msb add --engine exactly as the seed: without a signature it says to pass 
   const validated = await runCli(['validate', storePath]);
   assert.equal(validated.code, 0, validated.stdout + validated.stderr);
 
-  // Adding again is refused without --force; with --force the config is replaced and the version added.
+  // Adding again is refused without --force; with --force the config (and labels) are replaced and the version added.
+  const labelsFile = path.join(dir, 'classes.txt');
+  await writeFile(labelsFile, 'a\nb\n');
   const again = await runCli([...seed, '--input=input:FP32:-1,3,224,224', '--output=output:FP32:-1,1000']);
   assert.equal(again.code, 2);
   assert.match(again.stderr, /MSB_STORE_EXISTS/);
@@ -65,9 +67,16 @@ test('msb add --engine exactly as the seed: without a signature it says to pass 
     '--input=input:FP32:-1,3,224,224',
     '--output=output:FP32:-1,1000',
     '--max-batch-size=2',
+    `--labels=${labelsFile}`,
     '--force',
   ]);
   assert.equal(forced.code, 0, forced.stderr);
+  const forcedConfig = parseModelConfig(
+    await readFile(path.join(storePath, 'overridden-model-name', 'config.pbtxt'), 'utf8'),
+  );
+  assert.equal(forcedConfig.maxBatchSize, 2);
+  assert.equal(forcedConfig.output?.[0]?.labelFilename, 'classes.txt');
+  assert.equal(await readFile(path.join(storePath, 'overridden-model-name', 'classes.txt'), 'utf8'), 'a\nb\n');
   const ls = JSON.parse((await runCli(['ls', storePath, '--json'])).stdout);
   assert.deepEqual(ls, [
     {
@@ -75,9 +84,10 @@ test('msb add --engine exactly as the seed: without a signature it says to pass 
       platform: 'tensorrt_plan',
       backend: 'tensorrt',
       versions: [1337, 1338],
-      labels: [],
+      labels: ['classes.txt'],
     },
   ]);
+  assert.equal((await runCli(['validate', storePath])).code, 0);
 });
 
 test("msb add --engine with msb's own signature record needs no --input/--output and keeps the record", async () => {
