@@ -4,12 +4,14 @@
  */
 import { InspectError } from './errors.js';
 import { inspectGraphDef } from './graphdef.js';
+import { inspectOnnx } from './onnx.js';
 import { inspectPlan } from './plan.js';
 import { inspectSavedModel } from './savedmodel.js';
 import { detectFormat, type ModelSignature, signatureFromOptions, type TensorSignature } from './signature.js';
 import { inspectTorchScript } from './torchscript.js';
 
 export { InspectError } from './errors.js';
+export { inspectOnnx, type OnnxModelInfo } from './onnx.js';
 export {
   type PlanHeader,
   type PlanSidecar,
@@ -69,7 +71,7 @@ export async function inspectModel(target: string, options: InspectOptions = {})
     case 'torchscript':
       return inspectTorchScript(found.path, options);
     case 'onnx':
-      throw new InspectError('MSB_INSPECT_UNKNOWN_FORMAT', 'onnx: reader not wired yet', {});
+      return (await inspectOnnx(found.path)).signature;
     default:
       // Python, OpenVINO and custom backends: msb does not read these files, and Triton's backend completes the
       // inputs and outputs it is not told about at load time (auto_complete_config, the OpenVINO/identity
