@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFile, link, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { appendFile, link, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { parseModelConfig } from '../../src/config/index.js';
@@ -317,4 +317,35 @@ test('validate() reads the repository with Triton rules and reports every proble
     files: unknown[];
   };
   assert.equal(record.files.length, 1);
+});
+
+test('a staging directory on another filesystem is refused (versions could not appear by rename)', async (t) => {
+  const shm = await stat('/dev/shm').catch(() => undefined);
+  const tmp = await stat(await tempDir());
+  if (!shm || shm.dev === tmp.dev) return t.skip('no second filesystem here');
+  const { root } = await freshStore();
+  const other = await mkdtemp('/dev/shm/msb-staging-');
+  try {
+    await assert.rejects(ModelStore.open(root, { stagingDir: other }), code('MSB_STORE_STAGING'));
+  } finally {
+    await rm(other, { recursive: true, force: true });
+  }
+});
+
+test('link from another filesystem falls back to a copy', async (t) => {
+  const shm = await stat('/dev/shm').catch(() => undefined);
+  const { root, store } = await freshStore();
+  if (!shm || shm.dev === (await stat(root)).dev) return t.skip('no second filesystem here');
+  const dir = await mkdtemp('/dev/shm/msb-source-');
+  try {
+    const src = path.join(dir, 'model.onnx');
+    await writeFile(src, await readFile(onnx));
+    const m = await store.createModel('m', { platform: 'onnxruntime_onnx' });
+    const v = await m.addVersion(src, { transfer: 'link' });
+    const placed = path.join(root, 'm', String(v), 'model.onnx');
+    assert.notEqual((await stat(placed)).dev, (await stat(src)).dev);
+    assert.deepEqual(await readFile(placed), await readFile(onnx));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
