@@ -5,17 +5,7 @@
  */
 import { InspectError } from './errors.js';
 import { leadingDynamicDim, type ModelSignature, type TensorSignature } from './signature.js';
-import {
-  createReader,
-  decodeOrCorrupt,
-  forEachField,
-  type Reader,
-  readProtoFile,
-  readShape,
-  subMessageEnd,
-  tritonType,
-  WIRE,
-} from './tf-common.js';
+import { forEachField, readEnum, readShape, tritonType, WIRE, type WireReader, withProtoFile } from './tf-common.js';
 
 const PLACEHOLDER_OPS = new Set(['Placeholder', 'PlaceholderV2']);
 /** Ops that are never a served output. */
@@ -30,66 +20,64 @@ interface RawNode {
   hasShape: boolean;
 }
 
-function readAttr(r: Reader, end: number, node: RawNode, key: string): void {
-  forEachField(r, end, (field, wt) => {
-    if (key === 'dtype' && field === 6 && wt === WIRE.VARINT) node.dtype = r.int32();
-    else if (key === 'shape' && field === 7 && wt === WIRE.LEN) {
-      node.shape = readShape(r, subMessageEnd(r));
+/** Reads a Placeholder's `dtype` (AttrValue.type = 6) or `shape` (AttrValue.shape = 7) attr value. */
+async function readAttr(r: WireReader, end: number, node: RawNode, key: string): Promise<void> {
+  await forEachField(r, end, async (h) => {
+    if (key === 'dtype' && h.field === 6 && h.wireType === WIRE.VARINT) node.dtype = await readEnum(r, end);
+    else if (key === 'shape' && h.field === 7 && h.wireType === WIRE.LEN) {
+      node.shape = await readShape(r, await r.lengthEnd(end));
       node.hasShape = true;
     } else return false;
     return true;
   });
 }
 
-function readNode(r: Reader, end: number): RawNode {
+async function readNode(r: WireReader, end: number): Promise<RawNode> {
   const node: RawNode = { name: '', op: '', inputs: [], hasShape: false };
-  // Attrs may precede `op` on the wire; remember their spans and read them once the op is known.
+  // Attrs may precede `op` on the wire: note where they are, and read them only for placeholders (other nodes'
+  // attrs, constants' values among them, are never read).
   const attrs: { start: number; end: number }[] = [];
-  forEachField(r, end, (field, wt) => {
-    if (field === 1 && wt === WIRE.LEN) node.name = r.string();
-    else if (field === 2 && wt === WIRE.LEN) node.op = r.string();
-    else if (field === 3 && wt === WIRE.LEN) node.inputs.push(r.string());
-    else if (field === 5 && wt === WIRE.LEN) {
-      const e = subMessageEnd(r);
-      attrs.push({ start: r.pos, end: e });
-      r.pos = e;
+  await forEachField(r, end, async (h) => {
+    if (h.field === 1 && h.wireType === WIRE.LEN) node.name = await r.string(end);
+    else if (h.field === 2 && h.wireType === WIRE.LEN) node.op = await r.string(end);
+    else if (h.field === 3 && h.wireType === WIRE.LEN) node.inputs.push(await r.string(end));
+    else if (h.field === 5 && h.wireType === WIRE.LEN) {
+      const attrEnd = await r.lengthEnd(end);
+      attrs.push({ start: r.position, end: attrEnd });
+      r.position = attrEnd;
     } else return false;
     return true;
   });
-  if (PLACEHOLDER_OPS.has(node.op)) {
-    const after = r.pos;
-    for (const a of attrs) {
-      r.pos = a.start;
-      let key = '';
-      let valueAt: { start: number; end: number } | undefined;
-      forEachField(r, a.end, (field, wt) => {
-        if (field === 1 && wt === WIRE.LEN) key = r.string();
-        else if (field === 2 && wt === WIRE.LEN) {
-          const e = subMessageEnd(r);
-          valueAt = { start: r.pos, end: e };
-          r.pos = e;
-        } else return false;
-        return true;
-      });
-      if (valueAt && (key === 'dtype' || key === 'shape')) {
-        r.pos = valueAt.start;
-        readAttr(r, valueAt.end, node, key);
-      }
+  if (!PLACEHOLDER_OPS.has(node.op)) return node;
+  const after = r.position;
+  for (const a of attrs) {
+    r.position = a.start;
+    let key = '';
+    let value: { start: number; end: number } | undefined;
+    await forEachField(r, a.end, async (h) => {
+      if (h.field === 1 && h.wireType === WIRE.LEN) key = await r.string(a.end);
+      else if (h.field === 2 && h.wireType === WIRE.LEN) {
+        const valueEnd = await r.lengthEnd(a.end);
+        value = { start: r.position, end: valueEnd };
+        r.position = valueEnd;
+      } else return false;
+      return true;
+    });
+    if (value && (key === 'dtype' || key === 'shape')) {
+      r.position = value.start;
+      await readAttr(r, value.end, node, key);
     }
-    r.pos = after;
   }
+  r.position = after;
   return node;
 }
 
-export function decodeGraphDef(bytes: Uint8Array): RawNode[] {
-  const r = createReader(bytes);
+async function readGraphDef(r: WireReader): Promise<RawNode[]> {
   const nodes: RawNode[] = [];
-  forEachField(r, bytes.length, (field, wt) => {
-    if (field === 1 && wt === WIRE.LEN) {
-      nodes.push(readNode(r, subMessageEnd(r)));
-      return true;
-    }
-    return false;
+  await forEachField(r, r.size, async (h) => {
+    if (h.field !== 1 || h.wireType !== WIRE.LEN) return false;
+    nodes.push(await readNode(r, await r.lengthEnd(r.size)));
+    return true;
   });
   return nodes;
 }
@@ -98,8 +86,7 @@ export async function inspectGraphDef(
   file: string,
   options: { inputs?: TensorSignature[]; outputs?: TensorSignature[] },
 ): Promise<ModelSignature> {
-  const bytes = await readProtoFile(file, 'TensorFlow GraphDef');
-  const nodes = decodeOrCorrupt(file, 'TensorFlow GraphDef', () => decodeGraphDef(bytes));
+  const nodes = await withProtoFile(file, 'TensorFlow GraphDef', readGraphDef);
   if (nodes.length === 0 || nodes.some((n) => n.name === '' || n.op === '')) {
     throw new InspectError('MSB_INSPECT_CORRUPT', `${file}: not a TensorFlow GraphDef (no named nodes)`, {
       path: file,

@@ -12,17 +12,14 @@ import path from 'node:path';
 import { InspectError } from './errors.js';
 import { leadingDynamicDim, type ModelSignature, type TensorSignature } from './signature.js';
 import {
-  createReader,
-  decodeOrCorrupt,
   forEachField,
-  type Reader,
-  readInt64,
+  readEnum,
   readMapEntry,
-  readProtoFile,
   readShape,
-  subMessageEnd,
   tritonType,
   WIRE,
+  type WireReader,
+  withProtoFile,
 } from './tf-common.js';
 
 const SERVE_TAG = 'serve';
@@ -48,79 +45,69 @@ interface RawMetaGraph {
   signatures: RawSignature[];
 }
 
-function readTensorInfo(r: Reader, end: number, key: string): RawTensor {
+async function readTensorInfo(r: WireReader, end: number, key: string): Promise<RawTensor> {
   const t: RawTensor = { key, inGraphName: '', dtype: 0, dims: [], encoding: 'dense' };
-  forEachField(r, end, (field, wt) => {
-    if (field === 1 && wt === WIRE.LEN) t.inGraphName = r.string();
-    else if (field === 2 && wt === WIRE.VARINT) t.dtype = r.int32();
-    else if (field === 3 && wt === WIRE.LEN) t.dims = readShape(r, subMessageEnd(r));
-    else if (field === 4 && wt === WIRE.LEN) {
-      t.encoding = 'sparse';
+  await forEachField(r, end, async (h) => {
+    if (h.field === 1 && h.wireType === WIRE.LEN) t.inGraphName = await r.string(end);
+    else if (h.field === 2 && h.wireType === WIRE.VARINT) t.dtype = await readEnum(r, end);
+    else if (h.field === 3 && h.wireType === WIRE.LEN) t.dims = await readShape(r, await r.lengthEnd(end));
+    else {
+      if (h.field === 4) t.encoding = 'sparse';
+      if (h.field === 5) t.encoding = 'composite';
       return false;
-    } else if (field === 5 && wt === WIRE.LEN) {
-      t.encoding = 'composite';
-      return false;
-    } else return false;
+    }
     return true;
   });
   return t;
 }
 
-function readSignatureDef(r: Reader, end: number, key: string): RawSignature {
+async function readSignatureDef(r: WireReader, end: number, key: string): Promise<RawSignature> {
   const sig: RawSignature = { key, inputs: [], outputs: [], methodName: '' };
-  forEachField(r, end, (field, wt) => {
-    if ((field === 1 || field === 2) && wt === WIRE.LEN) {
-      let info: RawTensor | undefined;
-      const k = readMapEntry(r, (e) => {
-        info = readTensorInfo(r, e, '');
+  await forEachField(r, end, async (h) => {
+    if ((h.field === 1 || h.field === 2) && h.wireType === WIRE.LEN) {
+      let info: RawTensor = { key: '', inGraphName: '', dtype: 0, dims: [], encoding: 'dense' };
+      const k = await readMapEntry(r, end, async (e) => {
+        info = await readTensorInfo(r, e, '');
       });
-      const t = info ?? { key: k, inGraphName: '', dtype: 0, dims: [], encoding: 'dense' as const };
-      t.key = k;
-      (field === 1 ? sig.inputs : sig.outputs).push(t);
-      return true;
-    }
-    if (field === 3 && wt === WIRE.LEN) {
-      sig.methodName = r.string();
-      return true;
-    }
-    return false;
+      (h.field === 1 ? sig.inputs : sig.outputs).push({ ...info, key: k });
+    } else if (h.field === 3 && h.wireType === WIRE.LEN) sig.methodName = await r.string(end);
+    else return false;
+    return true;
   });
   return sig;
 }
 
-function readMetaGraph(r: Reader, end: number): RawMetaGraph {
+async function readMetaGraph(r: WireReader, end: number): Promise<RawMetaGraph> {
   const mg: RawMetaGraph = { tags: [], tensorflowVersion: '', signatures: [] };
-  forEachField(r, end, (field, wt) => {
-    if (field === 1 && wt === WIRE.LEN) {
-      forEachField(r, subMessageEnd(r), (f, w) => {
-        if (f === 4 && w === WIRE.LEN) mg.tags.push(r.string());
-        else if (f === 5 && w === WIRE.LEN) mg.tensorflowVersion = r.string();
+  await forEachField(r, end, async (h) => {
+    if (h.field === 1 && h.wireType === WIRE.LEN) {
+      const infoEnd = await r.lengthEnd(end);
+      await forEachField(r, infoEnd, async (f) => {
+        if (f.field === 4 && f.wireType === WIRE.LEN) mg.tags.push(await r.string(infoEnd));
+        else if (f.field === 5 && f.wireType === WIRE.LEN) mg.tensorflowVersion = await r.string(infoEnd);
         else return false;
         return true;
       });
-      return true;
-    }
-    if (field === 5 && wt === WIRE.LEN) {
-      let sig: RawSignature | undefined;
-      const key = readMapEntry(r, (e) => {
-        sig = readSignatureDef(r, e, '');
+    } else if (h.field === 5 && h.wireType === WIRE.LEN) {
+      let sig: RawSignature = { key: '', inputs: [], outputs: [], methodName: '' };
+      const key = await readMapEntry(r, end, async (e) => {
+        sig = await readSignatureDef(r, e, '');
       });
-      mg.signatures.push(sig ? { ...sig, key } : { key, inputs: [], outputs: [], methodName: '' });
-      return true;
-    }
-    return false; // graph_def (2) and the rest are skipped by length
+      mg.signatures.push({ ...sig, key });
+    } else return false; // graph_def (2) and the rest: skipped by seeking past them
+    return true;
   });
   return mg;
 }
 
-/** Decodes the MetaGraphDefs of a serialized SavedModel message. */
-export function decodeSavedModel(bytes: Uint8Array): { schemaVersion: number; metaGraphs: RawMetaGraph[] } {
-  const r = createReader(bytes);
+/** Reads the MetaGraphDefs of a serialized SavedModel message. */
+async function readSavedModel(r: WireReader): Promise<{ schemaVersion: number; metaGraphs: RawMetaGraph[] }> {
   let schemaVersion = 0;
   const metaGraphs: RawMetaGraph[] = [];
-  forEachField(r, bytes.length, (field, wt) => {
-    if (field === 1 && wt === WIRE.VARINT) schemaVersion = readInt64(r);
-    else if (field === 2 && wt === WIRE.LEN) metaGraphs.push(readMetaGraph(r, subMessageEnd(r)));
+  await forEachField(r, r.size, async (h) => {
+    if (h.field === 1 && h.wireType === WIRE.VARINT) schemaVersion = Number(await r.int64(r.size));
+    else if (h.field === 2 && h.wireType === WIRE.LEN)
+      metaGraphs.push(await readMetaGraph(r, await r.lengthEnd(r.size)));
     else return false;
     return true;
   });
@@ -142,8 +129,7 @@ export async function inspectSavedModel(
       },
     );
   });
-  const bytes = await readProtoFile(file, 'SavedModel');
-  const saved = decodeOrCorrupt(file, 'SavedModel', () => decodeSavedModel(bytes));
+  const saved = await withProtoFile(file, 'SavedModel', readSavedModel);
   if (saved.metaGraphs.length === 0) {
     throw new InspectError('MSB_INSPECT_CORRUPT', `${file}: a SavedModel without any MetaGraphDef`, { path: file });
   }

@@ -1,7 +1,7 @@
 /**
- * The few TensorFlow protobuf messages msb reads, decoded field by field on the wire with protobufjs's Reader: only
- * the fields named here are decoded, every other field (graph constants, function libraries) is skipped by its
- * length prefix without being copied.
+ * The few TensorFlow protobuf messages msb reads, decoded field by field with the streaming wire reader
+ * (`protowire.ts`): only the fields named here are read; every other field (graph constants, function libraries) is
+ * skipped by seeking past its length prefix, so a large graph costs a few reads, not its size in memory.
  *
  * Field numbers, checked against tensorflow/tensorflow `core/protobuf/meta_graph.proto` (commit 732e2b9),
  * `core/protobuf/saved_model.proto`, `core/framework/{graph,node_def,attr_value,tensor_shape,types}.proto` (as
@@ -16,92 +16,66 @@
  *   AttrValue { oneof: list = 1, s = 2, i = 3, f = 4, b = 5, type = 6, shape = 7, tensor = 8, placeholder = 9, func = 10 }
  *   map entries: { key = 1; value = 2 }
  */
-import { readFile, stat } from 'node:fs/promises';
-import protobuf from 'protobufjs';
+import { stat } from 'node:fs/promises';
 import type { DataType } from '../config/index.js';
 import { InspectError } from './errors.js';
+import { type FieldHeader, WIRE, WireReader } from './protowire.js';
 
-export type Reader = protobuf.Reader;
+export { type FieldHeader, WIRE, WireReader };
 
-/** Wire types. */
-const VARINT = 0;
-const LEN = 2;
-
-/**
- * Calls `onField(field, wireType, reader)` for each field of the message in `r` up to `end`; the callback reads the
- * value or returns false to have it skipped. Malformed input surfaces as MSB_INSPECT_CORRUPT.
- */
-export function forEachField(
-  r: Reader,
+/** Calls `onField` for each field of the message ending at `end`; fields it returns false for are skipped. */
+export async function forEachField(
+  r: WireReader,
   end: number,
-  onField: (field: number, wireType: number) => boolean | undefined,
-): void {
-  while (r.pos < end) {
-    const tag = r.uint32();
-    const field = tag >>> 3;
-    const wireType = tag & 7;
-    if (field === 0) throw new RangeError('field number 0');
-    if (!onField(field, wireType)) r.skipType(wireType);
+  onField: (h: FieldHeader) => Promise<boolean> | boolean,
+): Promise<void> {
+  for (let h = await r.next(end); h; h = await r.next(end)) {
+    if (!(await onField(h))) await r.skip(h, end);
   }
-  if (r.pos !== end) throw new RangeError('a field runs past the end of its message');
 }
 
-/** Position of the end of the length-delimited field the reader is at (after reading its length). */
-export function subMessageEnd(r: Reader): number {
-  const len = r.uint32();
-  const end = r.pos + len;
-  if (end > r.len) throw new RangeError('length prefix beyond the end of the data');
-  return end;
-}
-
-export function readInt64(r: Reader): number {
-  const v = r.int64() as unknown as number | { toNumber(): number };
-  return typeof v === 'number' ? v : v.toNumber();
-}
-
-/** Reads a `map<string, M>` entry: returns the key and calls `onValue` for the value message. */
-export function readMapEntry(r: Reader, onValue: (end: number) => void): string {
-  const end = subMessageEnd(r);
+/** A `map<string, M>` entry at the reader: its key, with `onValue(end)` called on the value message. */
+export async function readMapEntry(
+  r: WireReader,
+  end: number,
+  onValue: (end: number) => Promise<void>,
+): Promise<string> {
+  const entryEnd = await r.lengthEnd(end);
   let key = '';
-  forEachField(r, end, (field, wt) => {
-    if (field === 1 && wt === LEN) {
-      key = r.string();
-      return true;
-    }
-    if (field === 2 && wt === LEN) {
-      onValue(subMessageEnd(r));
-      return true;
-    }
-    return false;
+  await forEachField(r, entryEnd, async (h) => {
+    if (h.field === 1 && h.wireType === WIRE.LEN) key = await r.string(entryEnd);
+    else if (h.field === 2 && h.wireType === WIRE.LEN) await onValue(await r.lengthEnd(entryEnd));
+    else return false;
+    return true;
   });
   return key;
 }
 
 /** A TensorShapeProto: dims with -1 for unknown sizes; undefined when the rank itself is unknown. */
-export function readShape(r: Reader, end: number): number[] | undefined {
+export async function readShape(r: WireReader, end: number): Promise<number[] | undefined> {
   const dims: number[] = [];
   let unknownRank = false;
-  forEachField(r, end, (field, wt) => {
-    if (field === 2 && wt === LEN) {
-      const dimEnd = subMessageEnd(r);
-      let size = 0;
-      forEachField(r, dimEnd, (f, w) => {
-        if (f === 1 && w === VARINT) {
-          size = readInt64(r);
-          return true;
-        }
-        return false;
+  await forEachField(r, end, async (h) => {
+    if (h.field === 2 && h.wireType === WIRE.LEN) {
+      const dimEnd = await r.lengthEnd(end);
+      let size = 0n;
+      await forEachField(r, dimEnd, async (d) => {
+        if (d.field !== 1 || d.wireType !== WIRE.VARINT) return false;
+        size = await r.int64(dimEnd);
+        return true;
       });
-      dims.push(size < 0 ? -1 : size);
-      return true;
-    }
-    if (field === 3 && wt === VARINT) {
-      unknownRank = r.bool();
-      return true;
-    }
-    return false;
+      dims.push(size < 0n ? -1 : Number(size));
+    } else if (h.field === 3 && h.wireType === WIRE.VARINT) {
+      unknownRank = (await r.varint(end)) !== 0n;
+    } else return false;
+    return true;
   });
   return unknownRank ? undefined : dims;
+}
+
+/** An enum or int32 field's value. */
+export async function readEnum(r: WireReader, end: number): Promise<number> {
+  return Number(BigInt.asIntN(32, await r.varint(end)));
 }
 
 /** TensorFlow DataType enum → Triton, as Triton's TensorFlow backend converts it (`ConvertDataType`). */
@@ -147,34 +121,14 @@ export function tritonType(dtype: number, tensor: string, file: string): DataTyp
   );
 }
 
-/** Runs a decoder over bytes, turning wire-format errors into MSB_INSPECT_CORRUPT. */
-export function decodeOrCorrupt<T>(file: string, what: string, decode: () => T): T {
-  try {
-    return decode();
-  } catch (err) {
-    if (err instanceof InspectError) throw err;
-    throw new InspectError(
-      'MSB_INSPECT_CORRUPT',
-      `${file}: not a valid ${what}: ${(err as Error).message}`,
-      { path: file },
-      {
-        cause: err,
-      },
-    );
-  }
-}
-
-export const WIRE = { VARINT, LEN };
-
-export function createReader(bytes: Uint8Array): Reader {
-  return protobuf.Reader.create(bytes);
-}
-
 /** Protobuf's own limit on a serialized message (2 GiB - 1): TensorFlow cannot write a larger GraphDef/SavedModel. */
 const PROTO_LIMIT = 2 ** 31 - 1;
 
-/** Reads a serialized TF message, refusing a file protobuf itself could never have written. */
-export async function readProtoFile(file: string, what: string): Promise<Buffer> {
+/**
+ * Opens a serialized TF message, refusing a file protobuf itself could never have written; runs `read` and closes
+ * the file whatever happens.
+ */
+export async function withProtoFile<T>(file: string, what: string, read: (r: WireReader) => Promise<T>): Promise<T> {
   const { size } = await stat(file);
   if (size > PROTO_LIMIT) {
     throw new InspectError(
@@ -183,5 +137,10 @@ export async function readProtoFile(file: string, what: string): Promise<Buffer>
       { path: file },
     );
   }
-  return readFile(file);
+  const r = await WireReader.open(file);
+  try {
+    return await read(r);
+  } finally {
+    await r.close();
+  }
 }

@@ -241,3 +241,29 @@ describe('generateModelConfig', () => {
     assert.equal(c.backend, 'python');
   });
 });
+
+test('every real ONNX model in the test data: the generated config passes our validator and protoc', async () => {
+  const { readFile: read } = await import('node:fs/promises');
+  const { testdata } = await import('../helpers/paths.js');
+  const rows = (await read(testdata('onnx', 'PROVENANCE.tsv'), 'utf8')).trim().split('\n').slice(1);
+  let generated = 0;
+  const refused: string[] = [];
+  for (const row of rows) {
+    const rel = row.split('\t')[0] ?? '';
+    let sig: ModelSignature;
+    try {
+      sig = await inspectModel(testdata('onnx', rel));
+    } catch (err) {
+      // Models Triton cannot serve (sequence/map types, ...) are refused by inspect with a typed error.
+      assert.ok(isMsbError(err), `${rel}: ${String(err)}`);
+      refused.push(rel);
+      continue;
+    }
+    const name = path.basename(rel, '.onnx').replace(/[^A-Za-z0-9_-]/g, '_');
+    generate(sig, { name, concurrency: 2, labels: 'labels.txt' });
+    generated++;
+  }
+  // The corpus holds only models Triton can serve.
+  assert.deepEqual(refused, []);
+  assert.equal(generated, rows.length);
+});
