@@ -10,6 +10,7 @@ import {
   printModelConfig,
   validateModelConfig,
 } from '../config/index.js';
+import { isMsbError } from '../errors.js';
 import { StoreError } from './errors.js';
 import type { Transfer } from './fsutil.js';
 import type { LockOptions } from './lock.js';
@@ -280,7 +281,10 @@ export class StoredModel {
     }
   }
 
-  /** Checks names and sources up front (before the lock, before anything is written) and returns the stager. */
+  /**
+   * Checks names and sources up front (before the lock, before anything is written) and returns the stager.
+   * @internal used by addVersion and ModelStore.createModel
+   */
   async stageVersionFor(
     source: string | undefined,
     options: AddVersionOptions,
@@ -298,11 +302,14 @@ export class StoredModel {
         );
       }
       placed.push({ name, src });
-      const bin = `${src.path.slice(0, -path.extname(src.path).length)}.bin`;
-      if (name.endsWith('.xml') && !options.files?.[name.replace(/\.xml$/, '.bin')]) {
+      const weightsName = name.replace(/\.xml$/, '.bin');
+      if (name.endsWith('.xml') && /\.xml$/i.test(src.path) && !options.files?.[weightsName]) {
         // OpenVINO's IR is two files: the weights sit next to the graph with the same stem.
-        const weights = await this.storage.resolve(bin).catch(() => undefined);
-        if (weights) placed.push({ name: name.replace(/\.xml$/, '.bin'), src: weights });
+        const weights = await this.storage.resolve(src.path.replace(/\.xml$/i, '.bin')).catch((err: unknown) => {
+          if (isMsbError(err, 'MSB_STORE_NOT_FOUND')) return undefined;
+          throw err;
+        });
+        if (weights) placed.push({ name: weightsName, src: weights });
       }
     } else if (!isEnsemble(this.config) && fileName !== undefined) {
       throw new StoreError(
