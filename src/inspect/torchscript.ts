@@ -91,9 +91,14 @@ export async function inspectTorchScript(
 ): Promise<ModelSignature> {
   const names = await listZipEntries(file);
   if (!isTorchScriptLayout(names)) {
+    // torch.save() writes the same zip layout minus code/ and constants.pkl: weights without the program.
+    const checkpoint = names.some((n) => /^[^/]+\/data\.pkl$/.test(n));
     throw new InspectError(
       'MSB_INSPECT_UNKNOWN_FORMAT',
-      `${file}: a zip archive, but not a TorchScript one (no <archive>/data.pkl with code/ or constants.pkl)`,
+      checkpoint
+        ? `${file}: a torch.save() checkpoint (weights, no TorchScript code); Triton's PyTorch backend needs a ` +
+            'module saved with torch.jit.save(torch.jit.script(model)) or torch.jit.trace'
+        : `${file}: a zip archive, but not a TorchScript one (no <archive>/data.pkl with code/ or constants.pkl)`,
       { path: file },
     );
   }

@@ -392,6 +392,8 @@ describe('TorchScript', () => {
   test('another zip is not TorchScript; a truncated one is corrupt', async () => {
     const other = await torchArchive(['readme.txt', 'a/b.txt'], 'x.pt');
     await rejectsWith(inspectModel(other), 'MSB_INSPECT_UNKNOWN_FORMAT', /not a TorchScript one/);
+    const checkpoint = await torchArchive(['ckpt/data.pkl', 'ckpt/data/0', 'ckpt/version', 'ckpt/byteorder'], 'w.pt');
+    await rejectsWith(inspectModel(checkpoint), 'MSB_INSPECT_UNKNOWN_FORMAT', /torch\.save\(\) checkpoint/);
     const file = await torchArchive(['m/data.pkl', 'm/code/x.py']);
     const { readFile } = await import('node:fs/promises');
     const bytes = await readFile(file);
