@@ -3,7 +3,11 @@
  * time, so on a machine without them `tensorrt.status()` and `cuda.devices()` say why, and every TensorRT call
  * rejects with `MSB_TENSORRT_UNAVAILABLE` after its arguments were checked.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { isMsbError } from '../errors.js';
+import { inspectOnnx } from '../inspect/onnx.js';
 import { TensorrtError, type TensorrtErrorCode } from './errors.js';
 import { loadAddon, type NativeAddon, type NativeEvent, type NativeHandle } from './native.js';
 import {
@@ -200,27 +204,48 @@ async function requireFile(file: string, what: string): Promise<void> {
   }
 }
 
-/** Options for {@link buildEngine} that are checked against the model before TensorRT runs. */
-export interface ModelCheckOptions {
-  /** The ONNX model's inputs (from `inspectOnnx`); when given, profiles are checked against them. */
-  modelInputs?: ModelInputShape[];
+/**
+ * The model's inputs as msb's own ONNX reader sees them, so that profiles are checked before TensorRT parses the
+ * model. Bytes are read through a temporary file (the reader streams files and skips weights by seeking).
+ */
+async function onnxInputs(onnx: string | Uint8Array): Promise<ModelInputShape[]> {
+  const read = async (file: string) => {
+    try {
+      return (await inspectOnnx(file)).signature.inputs;
+    } catch (err) {
+      if (!isMsbError(err)) throw err;
+      throw new TensorrtError(
+        'MSB_TENSORRT_INVALID_ARGUMENT',
+        `the ONNX model ${typeof onnx === 'string' ? onnx : '(bytes)'} cannot be read: ${err.message}`,
+        { path: typeof onnx === 'string' ? onnx : undefined, cause: err.code },
+        { cause: err },
+      );
+    }
+  };
+  if (typeof onnx === 'string') return read(onnx);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'msb-onnx-'));
+  try {
+    const file = path.join(dir, 'model.onnx');
+    await writeFile(file, onnx);
+    return await read(file);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /**
- * Builds a serialized TensorRT engine (a plan) from an ONNX model, off the JS thread. Every option is checked first
- * (`MSB_TENSORRT_INVALID_ARGUMENT`); then a missing TensorRT rejects with `MSB_TENSORRT_UNAVAILABLE`.
+ * Builds a serialized TensorRT engine (a plan) from an ONNX model, off the JS thread. Every option is checked first,
+ * profiles also against the model's inputs (`MSB_TENSORRT_INVALID_ARGUMENT`); then a missing TensorRT rejects with
+ * `MSB_TENSORRT_UNAVAILABLE`.
  */
-export async function buildEngine(
-  options: BuildEngineOptions,
-  check: ModelCheckOptions = {},
-): Promise<BuildEngineResult> {
+export async function buildEngine(options: BuildEngineOptions): Promise<BuildEngineResult> {
   const opts = parseBuildOptions(options);
   checkProfiles(opts.profiles ?? []);
   const a = addon();
   const major = a instanceof TensorrtError ? undefined : a.status().compiledVersion?.[0];
   if (major !== undefined) checkForMajor(opts, major);
   if (typeof opts.onnx === 'string') await requireFile(opts.onnx, 'ONNX model');
-  if (check.modelInputs) checkProfilesAgainstModel(opts.profiles ?? [], check.modelInputs);
+  checkProfilesAgainstModel(opts.profiles ?? [], await onnxInputs(opts.onnx));
   if (opts.signal?.aborted) throw cancelledError();
   if (a instanceof TensorrtError) throw a;
   const raw = await runNative((onEvent) => a.buildEngine(toNativeRequest(opts), onEvent), opts);

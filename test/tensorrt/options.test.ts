@@ -3,6 +3,7 @@
  * model's inputs (read by the reference `onnx` package from real models), options a TensorRT major does not honour.
  */
 import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { isMsbError } from '../../src/errors.js';
@@ -128,9 +129,31 @@ describe('profiles against the model', () => {
       );
     const profiles = [profile([1, 4, 8]), profile([8, 16, 32])];
     checkProfilesAgainstModel(profiles, inputs);
-    await assert.rejects(buildEngine({ onnx: model, profiles }, { modelInputs: inputs }), (err: unknown) =>
-      isMsbError(err, 'MSB_TENSORRT_UNAVAILABLE'),
+    const unavailable = (err: unknown) => isMsbError(err, 'MSB_TENSORRT_UNAVAILABLE');
+    await assert.rejects(buildEngine({ onnx: model, profiles }), unavailable);
+    await assert.rejects(buildEngine({ onnx: await readFile(model), profiles }), unavailable);
+  });
+
+  it('buildEngine checks profiles against the model it is given (path or bytes)', async () => {
+    const model = await dynamicBatchCopy(alexnet);
+    for (const onnx of [model, await readFile(model)]) {
+      await assert.rejects(buildEngine({ onnx }), invalidArgument(/dynamic inputs \(data_0 \[-1,3,224,224\]\)/));
+      const wrong = { data_0: { min: [1, 3, 224, 224], opt: [1, 3, 224, 224], max: [2, 3, 225, 224] } };
+      await assert.rejects(buildEngine({ onnx, profiles: [wrong] }), invalidArgument(/dimension 2 is fixed at 224/));
+    }
+    await assert.rejects(
+      buildEngine({
+        onnx: alexnet,
+        profiles: [{ data_0: { min: [2, 3, 224, 224], opt: [2, 3, 224, 224], max: [2, 3, 224, 224] } }],
+      }),
+      invalidArgument(/dimension 0 is fixed at 1 in the model, the profile gives 2\/2\/2/),
     );
+  });
+
+  it('buildEngine refuses a file that is not an ONNX model before TensorRT', async () => {
+    const notOnnx = path.join(await tempDir(), 'model.onnx');
+    await writeFile(notOnnx, 'definitely not a protobuf model\n');
+    await assert.rejects(buildEngine({ onnx: notOnnx }), invalidArgument(/cannot be read/));
   });
 
   it('rejects dynamic inputs without profiles, unknown inputs, wrong ranks, changed fixed dims, gaps', async () => {
