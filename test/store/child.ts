@@ -40,7 +40,7 @@ if (task.op === 'add-versions') {
       .update(await readFile(p))
       .digest('hex');
   while (!existsSync(task.stopFile)) {
-    polls++;
+    if (polls++ === 1) process.stderr.write('msb-poller-ready\n');
     for (const m of await readdir(task.root)) {
       const dir = path.join(task.root, m);
       if (!(await stat(dir).catch(() => undefined))?.isDirectory()) continue;
@@ -59,9 +59,10 @@ if (task.op === 'add-versions') {
         if (tritonVersionOf(v).kind !== 'version' || verified.has(key)) continue;
         const file = path.join(dir, v, task.fileName);
         const h = await sha(file).catch(() => 'missing');
-        if (!Object.values(task.hashes).includes(h))
+        if (!Object.values(task.hashes).includes(h)) {
+          if (problems.length === 0) process.stderr.write('msb-poller-saw-problem\n');
           problems.push(`${key}: ${task.fileName} is ${h === 'missing' ? 'missing' : 'partial'}`);
-        else {
+        } else {
           verified.add(key);
           versionsSeen++;
         }

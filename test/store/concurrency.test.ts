@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { ModelStore } from '../../src/store/index.js';
 import { testdata } from '../helpers/paths.js';
 import { tempDir } from '../helpers/tmp.js';
-import { startChild } from './helpers.js';
+import { startChild, waitForStderr } from './helpers.js';
 
 const onnx = testdata('onnx', 'onnx-backend', 'light', 'light_resnet50.onnx');
 
@@ -44,7 +44,7 @@ test('a poller in another process never sees a partial version or config while v
   }
   const stopFile = path.join(dir, 'stop');
   const poller = startChild({ op: 'poll', root, stopFile, hashes, fileName: 'model.onnx' });
-  await new Promise((r) => setTimeout(r, 1500)); // let the poller start (tsx start-up)
+  await waitForStderr(poller, 'msb-poller-ready');
   const first = sources[0] as string;
   const model = await store.createModel('polled', { platform: 'onnxruntime_onnx', version: { source: first } });
   for (const [i, s] of sources.entries()) {
@@ -74,13 +74,12 @@ test('the poller does catch a version written in place (the check can fail)', as
     hashes: { src: createHash('sha256').update(data).digest('hex') },
     fileName: 'model.onnx',
   });
-  await new Promise((r) => setTimeout(r, 1500));
+  await waitForStderr(poller, 'msb-poller-ready');
   // What msb never does: create the version directory in the repository and write the file in two halves.
   await mkdir(path.join(root, 'naive', '2'));
   await writeFile(path.join(root, 'naive', '2', 'model.onnx'), data.subarray(0, data.length / 2));
-  await new Promise((r) => setTimeout(r, 500));
+  await waitForStderr(poller, 'msb-poller-saw-problem');
   await appendFile(path.join(root, 'naive', '2', 'model.onnx'), data.subarray(data.length / 2));
-  await new Promise((r) => setTimeout(r, 200));
   await writeFile(stopFile, '');
   const report = JSON.parse(await poller.output) as { problems: string[] };
   assert.ok(

@@ -5,7 +5,9 @@ import { fileURLToPath } from 'node:url';
 const childScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'child.ts');
 
 /** Starts test/store/child.ts with a task in its own process. */
-export function startChild(task: unknown, env: NodeJS.ProcessEnv = {}): ChildProcess & { output: Promise<string> } {
+export type Child = ChildProcess & { output: Promise<string>; stderrText: () => string };
+
+export function startChild(task: unknown, env: NodeJS.ProcessEnv = {}): Child {
   const child = spawn(process.execPath, ['--import', 'tsx', childScript, JSON.stringify(task)], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -27,26 +29,33 @@ export function startChild(task: unknown, env: NodeJS.ProcessEnv = {}): ChildPro
     });
   });
   output.catch(() => {});
-  return Object.assign(child, { output });
+  return Object.assign(child, { output, stderrText: () => err });
 }
 
-/** Resolves when the child prints `msb-store-paused:<step>` on stderr (it then waits to be killed). */
-export function waitForPause(child: ChildProcess, step: string, timeoutMs = 30_000): Promise<void> {
+/** Resolves when the child has written `text` to stderr (at any time since it started). */
+export function waitForStderr(child: Child, text: string, timeoutMs = 30_000): Promise<void> {
   return new Promise((resolve, reject) => {
-    let seen = '';
-    const timer = setTimeout(() => reject(new Error(`child never paused at ${step}: ${seen}`)), timeoutMs);
-    child.stderr?.on('data', (d: string) => {
-      seen += d;
-      if (seen.includes(`msb-store-paused:${step}`)) {
+    const check = () => {
+      if (!child.stderrText().includes(text)) return false;
+      clearTimeout(timer);
+      resolve();
+      return true;
+    };
+    const timer = setTimeout(() => reject(new Error(`child never wrote ${text}: ${child.stderrText()}`)), timeoutMs);
+    if (check()) return;
+    child.stderr?.on('data', check);
+    child.on('close', () => {
+      if (!check()) {
         clearTimeout(timer);
-        resolve();
+        reject(new Error(`child exited before writing ${text}: ${child.stderrText()}`));
       }
     });
-    child.on('close', () => {
-      clearTimeout(timer);
-      reject(new Error(`child exited before pausing at ${step}: ${seen}`));
-    });
   });
+}
+
+/** Resolves when the child stops at a crash-test step (`msb-store-paused:<step>`); it then waits to be killed. */
+export function waitForPause(child: Child, step: string): Promise<void> {
+  return waitForStderr(child, `msb-store-paused:${step}`);
 }
 
 /** SIGKILL and wait for the exit. */
