@@ -1,3 +1,224 @@
+import { readFile } from 'node:fs/promises';
+import { Queue } from 'bullmq';
 import type { Command } from 'commander';
+import { Counter, Gauge, Histogram } from 'prom-client';
+import { MsbError } from '../errors.js';
+import { ConversionClient, ConversionWorker, type JobInfo, type JobSpecInput, runDemo } from '../jobs/index.js';
+import { Registry, startOpsServer } from '../server/index.js';
+import { action, printJson, printTable } from './common.js';
 
-export function registerJobCommands(_program: Command): void {}
+const DEFAULT_REDIS = 'redis://127.0.0.1:6379';
+
+function redisOption(cmd: Command): Command {
+  return cmd.option('--redis <url>', `Redis URL (default: $REDIS_URL or ${DEFAULT_REDIS})`);
+}
+
+function redisUrl(opts: { redis?: string }): string {
+  return opts.redis ?? process.env.REDIS_URL ?? DEFAULT_REDIS;
+}
+
+function parseTarget(text: string): { tensorrt: string; gpu: string } {
+  const m = /^(\d+\.\d+)\/(\d+\.\d+|ampere\+)$/.exec(text);
+  if (!m)
+    throw new MsbError('MSB_CLI_ARGUMENT', `--target takes TENSORRT/GPU, e.g. 10.8/8.6 or 10.8/ampere+, got '${text}'`);
+  return { tensorrt: m[1] as string, gpu: m[2] as string };
+}
+
+function describeJob(j: JobInfo): (string | number)[] {
+  const model = j.result?.model ? `${j.result.model}${j.result.version ? `/${j.result.version}` : ''}` : '';
+  const note = j.failedReason ?? j.unserved ?? '';
+  return [j.id.slice(0, 12), j.kind, j.queue, j.state, model, note];
+}
+
+export function registerJobCommands(program: Command): void {
+  redisOption(program.command('worker'))
+    .description(
+      'run a conversion worker: pulls jobs from Redis, builds/inspects with TensorRT, publishes to the store',
+    )
+    .requiredOption('--store <path>', 'model store to publish to')
+    .option('--gpu <index>', 'CUDA device this worker builds on', '0')
+    .option('--metrics-port <port>', 'serve /healthz and /metrics on this port (0: none)', '0')
+    .option('--grace <seconds>', 'on SIGTERM, how long the current job may finish before it is handed back', '30')
+    .action(
+      action(async (opts: { redis?: string; store: string; gpu: string; metricsPort: string; grace: string }) => {
+        const url = redisUrl(opts);
+        const worker = await ConversionWorker.start({
+          redis: url,
+          store: opts.store,
+          gpu: Number(opts.gpu),
+          graceMs: Number(opts.grace) * 1000,
+        });
+        process.stderr.write(
+          `msb worker ${worker.id}: ${worker.identity.tensorrt ? `TensorRT ${worker.identity.tensorrtVersion}, sm ${worker.identity.computeCapability}` : `no TensorRT (${worker.identity.reason})`}; queues ${worker.queues.join(', ')}\n`,
+        );
+        const registry = new Registry();
+        const jobs = new Counter({
+          name: 'msb_jobs_total',
+          help: 'Jobs finished by this worker',
+          labelNames: ['queue', 'outcome'],
+          registers: [registry],
+        });
+        const buildSeconds = new Histogram({
+          name: 'msb_build_seconds',
+          help: 'TensorRT build time',
+          buckets: [1, 10, 30, 60, 300, 900, 3600],
+          registers: [registry],
+        });
+        const queues = worker.queues.map((q) => new Queue(q, { connection: { url } }));
+        new Gauge({
+          name: 'msb_queue_jobs',
+          help: 'Jobs in the queues this worker serves, by state',
+          labelNames: ['queue', 'state'],
+          registers: [registry],
+          async collect() {
+            for (const q of queues) {
+              const counts = await q.getJobCounts('waiting', 'active', 'delayed', 'failed');
+              for (const [state, n] of Object.entries(counts)) this.set({ queue: q.name, state }, n);
+            }
+          },
+        });
+        worker.on((e) => {
+          jobs.inc({ queue: e.queue, outcome: e.type });
+          if (e.type === 'completed' && e.result.buildSeconds) buildSeconds.observe(e.result.buildSeconds);
+          process.stderr.write(
+            `${e.type} ${e.job.slice(0, 12)} ${e.type === 'completed' ? JSON.stringify(e.result) : e.error}\n`,
+          );
+        });
+        const server =
+          Number(opts.metricsPort) > 0
+            ? await startOpsServer({
+                port: Number(opts.metricsPort),
+                host: '0.0.0.0',
+                registry,
+                health: () => ({ ok: true, worker: worker.id, queues: worker.queues }),
+              })
+            : undefined;
+        await new Promise<void>((resolve) => {
+          for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
+        });
+        process.stderr.write('msb worker: stopping (finishing the current job)\n');
+        await worker.close();
+        await Promise.all(queues.map((q) => q.close()));
+        await server?.close();
+      }),
+    );
+
+  redisOption(program.command('enqueue'))
+    .description('enqueue a conversion job: import (publish as-is), build (ONNX → TensorRT plan) or inspect (plan)')
+    .argument('<kind>', 'import | build | inspect')
+    .argument('<source>', 'model file')
+    .option('--model <name>', 'model to publish to (import, build)')
+    .option('--version <n>', 'version number (default: next)')
+    .option('--target <trt/gpu>', 'build/inspect target, e.g. 10.8/8.6 or 10.8/ampere+')
+    .option('--max-batch-size <n>', 'max_batch_size of the generated config')
+    .option('--spec <file>', 'a full job spec as JSON instead of the options')
+    .option('--wait', 'wait for the result')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (kind: string, source: string, opts: Record<string, string | boolean | undefined>) => {
+        const spec: JobSpecInput = opts.spec
+          ? (JSON.parse(await readFile(opts.spec as string, 'utf8')) as JobSpecInput)
+          : ({
+              kind,
+              source,
+              ...(kind !== 'inspect'
+                ? {
+                    output: {
+                      model: opts.model,
+                      ...(opts.version ? { version: Number(opts.version) } : {}),
+                      ...(opts.maxBatchSize ? { maxBatchSize: Number(opts.maxBatchSize) } : {}),
+                    },
+                  }
+                : {}),
+              ...(opts.target ? { target: parseTarget(opts.target as string) } : {}),
+            } as JobSpecInput);
+        const client = new ConversionClient({ redis: redisUrl(opts as { redis?: string }) });
+        try {
+          const handle = await client.enqueue(spec);
+          const info = await handle.info();
+          const out: Record<string, unknown> = {
+            id: handle.id,
+            queue: handle.queue,
+            deduplicated: handle.deduplicated,
+            state: info?.state,
+          };
+          if (info?.unserved) out.waiting = info.unserved;
+          if (opts.wait) out.result = await handle.result();
+          if (opts.json) printJson(out);
+          else
+            process.stdout.write(
+              `${Object.entries(out)
+                .map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`)
+                .join('\n')}\n`,
+            );
+        } finally {
+          await client.close();
+        }
+      }),
+    );
+
+  const jobs = program.command('jobs').description('list, show, cancel and retry conversion jobs');
+  const withClient = async (opts: { redis?: string }, fn: (c: ConversionClient) => Promise<void>) => {
+    const client = new ConversionClient({ redis: redisUrl(opts) });
+    try {
+      await fn(client);
+    } finally {
+      await client.close();
+    }
+  };
+  redisOption(jobs.command('ls'))
+    .description('all jobs, newest first')
+    .option('--json', 'print JSON')
+    .action(
+      action((opts: { redis?: string; json?: boolean }) =>
+        withClient(opts, async (c) => {
+          const list = await c.list();
+          if (opts.json) printJson(list);
+          else printTable(['id', 'kind', 'queue', 'state', 'model', 'note'], list.map(describeJob));
+        }),
+      ),
+    );
+  redisOption(jobs.command('show'))
+    .argument('<id>', 'job id (full)')
+    .option('--json', 'print JSON')
+    .action(
+      action((id: string, opts: { redis?: string; json?: boolean }) =>
+        withClient(opts, async (c) => {
+          const info = await c.get(id);
+          if (!info) throw new MsbError('MSB_JOB_NOT_FOUND', `no job ${id}`);
+          if (opts.json) printJson(info);
+          else
+            for (const [k, v] of Object.entries(info))
+              process.stdout.write(`${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}\n`);
+        }),
+      ),
+    );
+  redisOption(jobs.command('cancel'))
+    .argument('<id>', 'job id (full)')
+    .action(action((id: string, opts: { redis?: string }) => withClient(opts, (c) => c.cancel(id))));
+  redisOption(jobs.command('retry'))
+    .argument('<id>', 'job id (full)')
+    .action(action((id: string, opts: { redis?: string }) => withClient(opts, (c) => c.retry(id))));
+
+  program
+    .command('demo')
+    .description('the main job on the embedded defaults: local Redis, a worker, sample models → ./model-store')
+    .option('--store <path>', 'model store', 'model-store')
+    .option('--keep', 'leave the worker running after the demo')
+    .action(
+      action(async (opts: { store: string; keep?: boolean }) => {
+        const result = await runDemo({
+          store: opts.store,
+          ...(process.env.REDIS_URL ? { redisUrl: process.env.REDIS_URL } : {}),
+          ...(opts.keep ? { keep: true } : {}),
+        });
+        if (result.stop) {
+          const stop = result.stop;
+          await new Promise<void>((resolve) => {
+            for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
+          });
+          await stop();
+        }
+      }),
+    );
+}

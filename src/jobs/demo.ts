@@ -1,0 +1,228 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import cliProgress from 'cli-progress';
+import { MsbError } from '../errors.js';
+import { ModelStore } from '../store/index.js';
+import { ConversionClient, type ConversionHandle } from './client.js';
+import { writeSampleModels } from './samples.js';
+import type { BuildTarget } from './spec.js';
+import { ConversionWorker } from './worker.js';
+
+export interface DemoOptions {
+  /** Store to publish to. Default: ./model-store. */
+  store?: string;
+  /** Redis to use; when absent a local redis-server is started for the demo and stopped after. */
+  redisUrl?: string;
+  /** Leave the worker (and the Redis the demo started) running after the demo. */
+  keep?: boolean;
+  /** Where progress and the summary go. Default: stdout. */
+  out?: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+export interface DemoResult {
+  published: { model: string; version: number; source: string }[];
+  waiting: { model: string; job: string; reason: string }[];
+  repositoryProblems: number;
+  /** With `keep`: call to stop what the demo left running. */
+  stop?: () => Promise<void>;
+}
+
+/** The target a TensorRT worker would need for the demo's build job, when this machine has none. */
+const DEFAULT_TARGET: BuildTarget = { tensorrt: '10.8', gpu: '8.6' };
+
+/**
+ * The main job on the embedded defaults: a Redis (started here unless given), a store, a worker, and conversions
+ * of sample models msb writes itself: ONNX imports (served here) and a TensorRT build (built when this machine has
+ * TensorRT and a GPU, else left waiting for a worker that has them).
+ */
+export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
+  const out = options.out ?? process.stdout;
+  const say = (line: string) => out.write(`${line}\n`);
+  const storePath = path.resolve(options.store ?? 'model-store');
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'msb-demo-'));
+  const cleanups: (() => Promise<void>)[] = [() => rm(tmp, { recursive: true, force: true })];
+  const cleanup = async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => {});
+  };
+  try {
+    let redisUrl = options.redisUrl;
+    if (!redisUrl) {
+      const redis = await startRedis(tmp);
+      redisUrl = redis.url;
+      cleanups.push(redis.stop);
+      say(`redis:   started redis-server at ${redisUrl}`);
+    } else {
+      say(`redis:   ${redisUrl}`);
+    }
+    await ModelStore.open(storePath, { create: true });
+    say(`store:   ${storePath}`);
+
+    const worker = await ConversionWorker.start({ redis: redisUrl, store: storePath, graceMs: 5000 });
+    cleanups.push(() => worker.close());
+    const trt = worker.identity.tensorrt
+      ? `TensorRT ${worker.identity.tensorrtVersion} on sm ${worker.identity.computeCapability}`
+      : `no TensorRT (${worker.identity.reason})`;
+    say(`worker:  ${trt}; serving ${worker.queues.join(', ')}`);
+    const client = new ConversionClient({ redis: redisUrl });
+    cleanups.push(() => client.close());
+
+    const samples = await writeSampleModels(tmp);
+    const target: BuildTarget =
+      worker.identity.tensorrt && worker.identity.computeCapability
+        ? { tensorrt: worker.identity.tensorrt, gpu: worker.identity.computeCapability }
+        : DEFAULT_TARGET;
+    const imports = await Promise.all(
+      samples.map((s) => client.enqueue({ kind: 'import', source: s.file, output: { model: s.name } })),
+    );
+    const linear = samples[0]?.file as string;
+    const build = await client.enqueue({
+      kind: 'build',
+      source: linear,
+      target,
+      output: { model: 'linear_classifier_trt' },
+    });
+    say(
+      `enqueued ${imports.length} imports and 1 TensorRT build (target TensorRT ${target.tensorrt}, GPU ${target.gpu})`,
+    );
+
+    await followProgress(
+      out,
+      imports,
+      samples.map((s) => s.name),
+    );
+    const published: DemoResult['published'] = [];
+    for (const [i, handle] of imports.entries()) {
+      const r = await handle.result(60_000);
+      published.push({ model: r.model as string, version: r.version as number, source: samples[i]?.file as string });
+    }
+    const waiting: DemoResult['waiting'] = [];
+    const info = await client.get(build.id);
+    if (info?.unserved) {
+      waiting.push({ model: 'linear_classifier_trt', job: build.id, reason: info.unserved });
+    } else {
+      const r = await build.result(10 * 60_000);
+      published.push({ model: r.model as string, version: r.version as number, source: linear });
+    }
+
+    const problems = await (await ModelStore.open(storePath)).validate();
+    say('');
+    for (const p of published) say(`published ${p.model} version ${p.version}  (${path.basename(p.source)})`);
+    for (const w of waiting) say(`waiting   ${w.model}: job ${w.job.slice(0, 12)}… ${w.reason}`);
+    say(
+      `repository ${storePath}: ${problems.length === 0 ? 'valid, as Triton would load it' : `${problems.length} problems (msb validate ${storePath})`}`,
+    );
+
+    const result: DemoResult = { published, waiting, repositoryProblems: problems.length };
+    if (options.keep) {
+      say('--keep: the worker keeps running; stop it with Ctrl-C');
+      result.stop = cleanup;
+      return result;
+    }
+    await cleanup();
+    return result;
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+/** Progress bars in a terminal, plain lines elsewhere. */
+async function followProgress(
+  out: DemoOptions['out'] & object,
+  handles: ConversionHandle[],
+  names: string[],
+): Promise<void> {
+  if (!out.isTTY) {
+    for (const [i, h] of handles.entries()) h.on('progress', (p) => out.write(`  ${names[i]}: ${JSON.stringify(p)}\n`));
+    return;
+  }
+  const bars = new cliProgress.MultiBar(
+    {
+      format: '  {bar} {percentage}% {name} {phase}',
+      hideCursor: true,
+      clearOnComplete: false,
+      stream: out as NodeJS.WritableStream,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  const done = handles.map((h, i) => {
+    const bar = bars.create(100, 0, { name: names[i], phase: 'queued' });
+    h.on('progress', (p) => {
+      const { percent, phase } = p as { percent: number; phase: string };
+      bar.update(percent, { phase });
+    });
+    return h.result(60_000).then(
+      () => bar.update(100, { phase: 'published' }),
+      () => bar.update(0, { phase: 'failed' }),
+    );
+  });
+  await Promise.all(done);
+  bars.stop();
+}
+
+/** Starts a private redis-server on a free loopback port, data in `dir`, nothing persisted. */
+async function startRedis(dir: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  const port = await new Promise<number>((resolve, reject) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port: p } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(p));
+    });
+    srv.on('error', reject);
+  });
+  let proc: ChildProcess;
+  try {
+    proc = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'],
+      {
+        stdio: 'ignore',
+      },
+    );
+  } catch (err) {
+    throw new MsbError(
+      'MSB_DEMO_REDIS',
+      `cannot start redis-server: ${(err as Error).message}; install it or set REDIS_URL`,
+    );
+  }
+  const failed = new Promise<never>((_, reject) =>
+    proc.once('error', (err) =>
+      reject(
+        new MsbError(
+          'MSB_DEMO_REDIS',
+          `cannot start redis-server (${err.message}); install it (apt-get install redis-server) or set REDIS_URL`,
+        ),
+      ),
+    ),
+  );
+  await Promise.race([waitForRedis(port), failed]);
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (proc.exitCode !== null) return resolve();
+        proc.once('exit', () => resolve());
+        proc.kill('SIGTERM');
+      }),
+  };
+}
+
+async function waitForRedis(port: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => s.write('PING\r\n'));
+      s.once('data', (d) => {
+        s.destroy();
+        resolve(d.toString().startsWith('+PONG'));
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new MsbError('MSB_DEMO_REDIS', `redis-server did not answer on port ${port}`);
+}
