@@ -106,17 +106,21 @@ export function generateModelConfig(signature: ModelSignature, options: Generate
     config.backend = signature.backend;
   }
 
+  // Formats whose signature the user stated (Python, custom backends): the model may have tensors we cannot see,
+  // so tensors the config names beyond the signature are kept, as Triton's Python auto-complete keeps them.
+  const strict = signature.metadata.signatureSource !== 'options';
+  if (strict) {
+    checkNamesKnown('input', config.input ?? [], signature.inputs);
+    checkNamesKnown('output', config.output ?? [], signature.outputs);
+  }
   const ioGivenBefore = (config.input?.length ?? 0) > 0 && (config.output?.length ?? 0) > 0;
   const derivedMaxBatch = config.maxBatchSize === undefined && options.maxBatchSize === undefined;
   const maxBatchSize = resolveMaxBatchSize(signature, options, config);
   if (maxBatchSize > 0 || config.maxBatchSize !== undefined) config.maxBatchSize = maxBatchSize;
   const batching = maxBatchSize > 0;
 
-  // Formats whose signature the user stated (Python, custom backends): the model may have tensors we cannot see,
-  // so tensors the config names beyond the signature are kept, as Triton's Python auto-complete keeps them.
-  const strict = signature.metadata.signatureSource !== 'options';
-  config.input = mergeTensors('input', config.input ?? [], signature.inputs, batching, strict) as ModelInput[];
-  config.output = mergeTensors('output', config.output ?? [], signature.outputs, batching, strict) as ModelOutput[];
+  config.input = mergeTensors('input', config.input ?? [], signature.inputs, batching) as ModelInput[];
+  config.output = mergeTensors('output', config.output ?? [], signature.outputs, batching) as ModelOutput[];
   if (config.input.length === 0) delete config.input;
   if (config.output.length === 0) delete config.output;
 
@@ -193,14 +197,34 @@ function resolveMaxBatchSize(signature: ModelSignature, options: GenerateOptions
     return asked;
   }
   if (!signature.batchDim) return 0;
-  // Triton's TensorRT auto-complete reads a config whose dims keep the leading -1 (full rank) as the user's hint
-  // that the model does not batch (qa/L0_model_config autofill_noplatform_success/tensorrt/hint_for_no_batch).
+  // The shapes a partial config states are a hint (tensorrt_backend ModelState::AutoCompleteConfigHelper and
+  // ExtractBatchHintFromIOConfig): a tensor stated one dimension short of the model's, or allowing ragged batches,
+  // hints batching; stated shapes none of which hint it mean no batching (qa autofill_noplatform_success/tensorrt/
+  // hint_for_no_batch, whose dims keep the leading -1).
   const all = [...signature.inputs, ...signature.outputs];
-  const hintNoBatch = [...(config.input ?? []), ...(config.output ?? [])].some((t) => {
+  let ragged = false;
+  const batchHinted: string[] = [];
+  const noBatchHinted: string[] = [];
+  for (const t of [...(config.input ?? []), ...(config.output ?? [])]) {
     const sig = all.find((s) => s.name === t.name);
-    return sig !== undefined && t.dims !== undefined && t.dims.length > 0 && t.dims.length === sig.dims.length;
-  });
-  if (hintNoBatch) return 0;
+    if (!sig) continue;
+    if ('allowRaggedBatch' in t && t.allowRaggedBatch) {
+      ragged = true;
+      continue;
+    }
+    const shape = t.reshape ? (t.reshape.shape ?? []) : (t.dims ?? []);
+    if (shape.length === 0) continue;
+    (shape.length === sig.dims.length - 1 ? batchHinted : noBatchHinted).push(t.name ?? '');
+  }
+  if (batchHinted.length > 0 && noBatchHinted.length > 0) {
+    throw new ConfigGenerateError(
+      'MSB_CONFIG_CONFLICT',
+      `the config's shapes contradict each other on batching: ${batchHinted.join(', ')} leave out the model's first ` +
+        `dimension (batching) but ${noBatchHinted.join(', ')} keep it (no batching)`,
+      { field: 'dims' },
+    );
+  }
+  if (noBatchHinted.length > 0 && !ragged) return 0;
   return signature.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE;
 }
 
@@ -225,23 +249,13 @@ function mergeTensors(
   given: Tensor[],
   model: TensorSignature[],
   batching: boolean,
-  strict: boolean,
 ): Tensor[] {
   const out: Tensor[] = [];
   given.forEach((t, i) => {
     const where = `${kind}[${i}]${t.name ? ` '${t.name}'` : ''}`;
     const sig = model.find((m) => m.name === t.name);
     if (!sig) {
-      if (strict) {
-        throw new ConfigGenerateError(
-          'MSB_CONFIG_CONFLICT',
-          `${where}: the config names ${kind} '${t.name ?? ''}' but the model's ${kind}s are ${
-            model.map((m) => `'${m.name}'`).join(', ') || 'none'
-          }`,
-          { field: `${kind}[${i}].name` },
-        );
-      }
-      out.push(t);
+      out.push(t); // only where the signature is not the whole truth: see checkNamesKnown
       return;
     }
     const expected = configShape(sig, batching);
@@ -271,6 +285,20 @@ function mergeTensors(
     out.push({ name: sig.name, dataType: sig.dataType as DataType, ...configShape(sig, batching) });
   }
   return out;
+}
+
+/** A config naming a tensor the model does not have is refused (Triton: "unexpected inference input"). */
+function checkNamesKnown(kind: 'input' | 'output', given: Tensor[], model: TensorSignature[]): void {
+  given.forEach((t, i) => {
+    if (model.some((m) => m.name === t.name)) return;
+    throw new ConfigGenerateError(
+      'MSB_CONFIG_CONFLICT',
+      `${kind}[${i}]: the config names ${kind} '${t.name ?? ''}' but the model's ${kind}s are ${
+        model.map((m) => `'${m.name}'`).join(', ') || 'none'
+      }`,
+      { field: `${kind}[${i}].name` },
+    );
+  });
 }
 
 function applyInstanceGroups(config: ModelConfig, signature: ModelSignature, options: GenerateOptions): void {
