@@ -73,6 +73,8 @@ export class ConversionClient {
   private readonly redis: Redis;
   private readonly queues = new Map<string, Queue<JobData, JobResult>>();
   private readonly events = new Map<string, QueueEvents>();
+  /** Handles waiting for progress, by job id. */
+  private readonly handles = new Map<string, ConversionHandle>();
 
   constructor(private readonly options: ConversionClientOptions) {
     this.redis = new Redis(options.redis, { maxRetriesPerRequest: 3, lazyConnect: false });
@@ -82,6 +84,9 @@ export class ConversionClient {
     let q = this.queues.get(name);
     if (!q) {
       q = new Queue<JobData, JobResult>(name, { connection: { url: this.options.redis } });
+      // Connection errors are retried by ioredis; calls that cannot complete reject on their own.
+      q.on('error', () => {});
+      q.setMaxListeners(0);
       this.queues.set(name, q);
     }
     return q;
@@ -91,6 +96,13 @@ export class ConversionClient {
     let e = this.events.get(name);
     if (!e) {
       e = new QueueEvents(name, { connection: { url: this.options.redis } });
+      // One listener per queue dispatches to the handles; waitUntilFinished adds its own per waiting call.
+      e.setMaxListeners(0);
+      e.on('error', () => {});
+      e.on('progress', ({ jobId, data }) => this.handles.get(jobId)?.emit('progress', data));
+      const forget = ({ jobId }: { jobId: string }) => this.handles.delete(jobId);
+      e.on('completed', forget);
+      e.on('failed', forget);
       this.events.set(name, e);
       await e.waitUntilReady();
     }
@@ -121,11 +133,8 @@ export class ConversionClient {
       });
     }
     const handle = new ConversionHandle(this, id, name, existing !== undefined);
-    const events = await this.queueEvents(name);
-    const onProgress = ({ jobId, data: progress }: { jobId: string; data: unknown }) => {
-      if (jobId === id) handle.emit('progress', progress);
-    };
-    events.on('progress', onProgress);
+    await this.queueEvents(name);
+    this.handles.set(id, handle);
     return handle;
   }
 
