@@ -101,7 +101,7 @@ interface ModelKeys {
   base: string;
   leases: string;
   ends: string;
-  next: string;
+  state: string;
 }
 interface CidCommands {
   msbCidAcquire(...args: (string | number)[]): Promise<Reply>;
@@ -172,7 +172,7 @@ export class CorrelationIds {
     const defs: [string, string, number][] = [
       ['msbCidAcquire', ACQUIRE, 3],
       ['msbCidRenew', RENEW, 2],
-      ['msbCidRelease', RELEASE, 3],
+      ['msbCidRelease', RELEASE, 4],
       ['msbCidList', LIST, 1],
     ];
     for (const [name, lua, numberOfKeys] of defs) this.redis.defineCommand(name, { lua, numberOfKeys });
@@ -199,7 +199,7 @@ export class CorrelationIds {
     const r = await this.commands.msbCidAcquire(
       k.leases,
       k.ends,
-      k.next,
+      k.state,
       token,
       ttl,
       this.reuseDelay,
@@ -266,6 +266,7 @@ export class CorrelationIds {
         k.leases,
         k.ends,
         `${k.base}:released:${lease.token}`,
+        k.state,
         id,
         lease.token,
         RELEASE_MEMORY_MS,
@@ -372,7 +373,7 @@ export class CorrelationIds {
     if (!k) {
       checkModelName(model);
       const base = `${this.prefix}:{${model}}`;
-      k = { base, leases: `${base}:leases`, ends: `${base}:ends`, next: `${base}:next` };
+      k = { base, leases: `${base}:leases`, ends: `${base}:ends`, state: `${base}:state` };
       // a client serves a handful of models; the bound only stops a stream of names from growing it forever
       if (this.keyCache.size >= 1024) this.keyCache.clear();
       this.keyCache.set(model, k);

@@ -5,12 +5,19 @@
  *
  * Keys of one model (all share the hash tag `{model}`, so a cluster keeps them on one slot):
  * - `leases` (hash): ID → `token ttl acquiredAt expiresAt` of the ID's live lease (or expired, until forgotten).
- * - `ends` (sorted set): ID → expiresAt of a live lease, or the release time of a released one. The ID may be handed
- *   out again once its score is at least `reuseDelay` in the past; then the ID is forgotten (both entries removed).
- *   Live leases are exactly the members scored after now, which is what the cap counts.
+ * - `ends` (sorted set): ID → expiresAt of a live (or expired) lease, or the release time of a released ID that the
+ *   counter has yet to reach in its current pass. The ID may be handed out again once its score is at least
+ *   `reuseDelay` in the past; then it is forgotten. Live leases are exactly the members scored after now (the cap).
+ * - `state` (hash): `next`, the last ID handed out, as decimal text (Lua numbers are doubles: no INCR arithmetic,
+ *   so IDs stay exact up to 2^64-1); `lastrel`, the latest release of an ID the counter had already passed; `guard`,
+ *   the time before which IDs not in `ends` must not be handed out (set on wraparound).
  * - `released:<token>` (string, expiring): the release time of a released lease, kept {@link RELEASE_MEMORY_MS}.
- * - `next` (string): the last ID handed out, as decimal text (Lua numbers are doubles: no INCR arithmetic, so IDs
- *   stay exact up to 2^64-1).
+ *
+ * Why releases behind the counter are not recorded one by one: the counter only reaches them again after wrapping
+ * around, and at that moment every such release is at most `lastrel` old, so `guard = lastrel + reuseDelay` covers
+ * them all. That keeps `ends` as small as the set of live leases (plus releases ahead of the counter, which exist
+ * only after a wraparound) instead of one entry per release of the last `reuseDelay`. The price: after a
+ * wraparound, acquire waits (MSB_CID_EXHAUSTED) until the guard passes, at most `reuseDelay` once per pass.
  *
  * Times are Redis server milliseconds from `TIME`, never a client clock. Scripts are replicated (Redis >= 5) and
  * written to the AOF as their effects (the HSET/ZADD/SET with the literal times and IDs), so a replay after a
@@ -34,7 +41,7 @@ end
 `;
 
 /**
- * KEYS: leases ends next. ARGV: token ttl reuseDelay cap maxId maxTries.
+ * KEYS: leases ends state. ARGV: token ttl reuseDelay cap maxId maxTries.
  * → {'OK', id, now, expiresAt} | {'CAP', live} | {'EXHAUSTED', tries}
  */
 export const ACQUIRE = `${PRELUDE}
@@ -64,19 +71,35 @@ local function le(a, b)
   if #a ~= #b then return #a < #b end
   return a <= b
 end
-local id = redis.call('GET', KEYS[3]) or '0'
+local st = redis.call('HMGET', KEYS[3], 'next', 'lastrel', 'guard')
+local id, guard = st[1] or '0', tonumber(st[3] or '0')
+local wrapped = false
 for try = 1, maxTries do
   id = incr(id)
-  if not le(id, maxId) then id = '1' end
+  if not le(id, maxId) then
+    -- every ID the counter passed and that was released since is at most lastrel old
+    id = '1'
+    guard = tonumber(st[2] or '0') + delay
+    wrapped = true
+  end
   local ended = redis.call('ZSCORE', KEYS[2], id)
-  if not ended or tonumber(ended) <= stale then
+  local free
+  if ended then free = tonumber(ended) <= stale else free = now >= guard end
+  if free then
     local exp = now + ttl
     redis.call('HSET', KEYS[1], id, enc(token, ttl, now, exp))
     redis.call('ZADD', KEYS[2], exp, id)
-    redis.call('SET', KEYS[3], id)
+    if wrapped then
+      redis.call('HSET', KEYS[3], 'next', id, 'lastrel', 0, 'guard', string.format('%d', guard))
+    else
+      redis.call('HSET', KEYS[3], 'next', id)
+    end
     return {'OK', id, now, exp}
   end
+  -- while the guard holds, no ID outside ends is free: stop looking (the wrap is kept for the next call)
+  if not ended then break end
 end
+if wrapped then redis.call('HSET', KEYS[3], 'next', '0', 'lastrel', 0, 'guard', string.format('%d', guard)) end
 return {'EXHAUSTED', maxTries}
 `;
 
@@ -95,7 +118,8 @@ return {'OK', now, exp}
 `;
 
 /**
- * KEYS: leases ends tombstone. ARGV: id token remember. → {'OK', releasedAt} | {'NOT_HELD'} | {'EXPIRED', expiresAt}.
+ * KEYS: leases ends tombstone state. ARGV: id token remember.
+ * → {'OK', releasedAt} | {'NOT_HELD'} | {'EXPIRED', expiresAt}.
  * The tombstone (a key named after the token, expiring after \`remember\` ms) answers a repeated release OK even after
  * the ID went to someone else: a client resends a command whose reply a dropped connection lost, and that release
  * did happen.
@@ -112,7 +136,14 @@ if tok ~= token then
 end
 if exp <= now then return {'EXPIRED', exp} end
 redis.call('HDEL', KEYS[1], id)
-redis.call('ZADD', KEYS[2], now, id)
+local nxt = redis.call('HGET', KEYS[4], 'next') or '0'
+if #id < #nxt or (#id == #nxt and id <= nxt) then
+  -- behind the counter: reached again only after a wraparound, which the guard covers
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('HSET', KEYS[4], 'lastrel', now)
+else
+  redis.call('ZADD', KEYS[2], now, id)
+end
 redis.call('SET', KEYS[3], now, 'PX', remember)
 return {'OK', now}
 `;

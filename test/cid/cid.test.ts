@@ -66,7 +66,7 @@ test('clients on separate connections acquiring at once all get different IDs', 
 
 test('uint64 IDs stay exact beyond 2^53 up to 2^64-1, then wrap to 1 (never 0)', async () => {
   // start the model's counter just below the top (key layout documented in src/cid/scripts.ts)
-  await raw.set('msb:cid:{big}:next', (MAX_UINT64 - 2n).toString());
+  await raw.hset('msb:cid:{big}:state', 'next', (MAX_UINT64 - 2n).toString());
   const a = await ids.acquire('big');
   const b = await ids.acquire('big', { kind: 'string' });
   const c = await ids.acquire('big');
