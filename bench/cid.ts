@@ -1,7 +1,8 @@
 /**
  * Correlation-ID throughput: acquire+release pairs per second from 50 concurrent clients (each its own connection),
  * against `redis-benchmark -t incr -c 50` (50 connections, one INCR per round trip) on the same Redis in the same
- * run. Usage: npm run bench:cid [-- --seconds N] [--aof] (AOF with appendfsync always, as in production).
+ * run, with the default options (30 s ttl and reuseDelay). Usage: npm run bench:cid [-- --seconds N] [--aof] (AOF
+ * with appendfsync always, as in production).
  */
 import { execFileSync } from 'node:child_process';
 import { Redis } from 'ioredis';
@@ -30,7 +31,7 @@ try {
   const baselineBefore = incr();
 
   const connections = Array.from({ length: CLIENTS }, () => new Redis(redis.url));
-  const clients = connections.map((c) => new CorrelationIds(c, { reuseDelay: 1000 }));
+  const clients = connections.map((c) => new CorrelationIds(c));
   const models = ['bench-a', 'bench-b'];
   /** Runs `op` in a loop on every client for `ms` and returns completed ops per second. */
   const rate = async (ms: number, op: (i: number) => Promise<unknown>) => {
