@@ -40,10 +40,18 @@ export function modelFileName(config: ModelConfig): string | undefined {
 }
 
 /**
- * Every default model file name: with neither platform nor backend in the config, Triton's auto-complete picks the
- * backend by which of these a version holds.
+ * The files Triton's auto-complete recognises when a config names neither platform nor backend (core
+ * `AutoCompleteBackendFields`); `model.py` is not among them.
  */
-export const DEFAULT_MODEL_FILES = [...new Set([...Object.values(PLATFORM_FILES), ...Object.values(BACKEND_FILES)])];
+export const AUTOFILL_FILES = [
+  'model.savedmodel',
+  'model.graphdef',
+  'model.plan',
+  'model.onnx',
+  'model.xml',
+  'model.pt',
+  'model.pt2',
+];
 
 /** Platforms and backends msb knows by name (anything else is a custom backend, which is allowed). */
 export const KNOWN_PLATFORMS = [...Object.keys(PLATFORM_FILES), 'ensemble'];

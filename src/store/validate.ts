@@ -1,7 +1,7 @@
 import { type ModelConfig, parseModelConfig, TextFormatError, validateModelConfig } from '../config/index.js';
 import { VERSION_RECORD, type VersionRecord } from './model.js';
 import { tritonVersionOf } from './names.js';
-import { DEFAULT_MODEL_FILES, isDirectoryModel, modelFileName } from './platforms.js';
+import { AUTOFILL_FILES, isDirectoryModel, modelFileName } from './platforms.js';
 import type { RepositoryStorage, StorageEntry } from './storage.js';
 
 /** One reason Triton would not load (part of) the repository, or would load it differently than intended. */
@@ -43,7 +43,14 @@ async function validateModel(storage: RepositoryStorage, name: string, add: Add)
   const text = (await storage.readFile(configPath))?.toString('utf8');
   let config: ModelConfig | undefined;
   if (text === undefined) {
-    add(configPath, 'config-missing', 'error', `model ${name} has no config.pbtxt`);
+    // Triton's auto-complete (on unless --disable-auto-complete-config) then starts from an empty config.
+    add(
+      configPath,
+      'config-missing',
+      'warning',
+      `model ${name} has no config.pbtxt; Triton must auto-complete one from the model file`,
+    );
+    config = {};
   } else {
     try {
       config = parseModelConfig(text, { source: configPath });
@@ -61,7 +68,10 @@ async function validateModel(storage: RepositoryStorage, name: string, add: Add)
         `config name ${JSON.stringify(config.name)} is not the directory name ${JSON.stringify(name)}`,
       );
     }
-    for (const p of validateModelConfig({ ...config, name: config.name || name }, { modelName: name })) {
+    // An auto-completed config is Triton's to fill; its rules apply to a config that is there.
+    const checked =
+      text === undefined ? [] : validateModelConfig({ ...config, name: config.name || name }, { modelName: name });
+    for (const p of checked) {
       if (p.rule === 'name-matches-directory') continue; // reported above with the directory's view
       add(`${configPath}${p.path ? `:${p.path}` : ''}`, `config-invalid:${p.rule}`, 'error', p.message);
     }
@@ -126,16 +136,33 @@ async function validateModel(storage: RepositoryStorage, name: string, add: Add)
       `the version policy of ${name} selects none of its versions`,
     );
   }
-  const file = modelFileName(config);
+  let file = modelFileName(config);
   const ccFiles = Object.values(config.ccModelFilenames ?? {});
-  const guessed = !config.platform && !config.backend;
-  let anyDefault = false;
+  if (!config.platform && !config.backend) {
+    // AutoCompleteBackendFields (core model_config_utils.cc) picks the backend from default_model_filename, else
+    // from the default files in the lexically first subdirectory of the model (whatever it is).
+    const first = entries.find((e) => e.type === 'dir');
+    const inFirst = first ? ((await storage.list(`${name}/${first.name}`)) ?? []) : [];
+    file = [config.defaultModelFilename ?? '', ...AUTOFILL_FILES].find(
+      (f) =>
+        AUTOFILL_FILES.includes(f) &&
+        (f === config.defaultModelFilename ||
+          inFirst.some((x) => x.name === f && x.type === (isDirectoryModel(f) ? 'dir' : 'file'))),
+    );
+    if (file === undefined) {
+      add(
+        configPath,
+        'backend-unknown',
+        'error',
+        `${name} names no platform or backend, and ${first ? `${name}/${first.name}` : 'the model'} holds no model file Triton could tell one from`,
+      );
+    }
+  }
   for (const v of loaded) {
     for (const dir of versions.get(v) ?? []) {
       const vEntries = (await storage.list(`${name}/${dir}`)) ?? [];
       const has = (f: string) =>
         vEntries.some((x) => x.name === f && x.type === (isDirectoryModel(f) ? 'dir' : 'file'));
-      anyDefault ||= DEFAULT_MODEL_FILES.some(has);
       if (file !== undefined && !has(file)) {
         add(
           `${name}/${dir}/${file}`,
@@ -155,14 +182,6 @@ async function validateModel(storage: RepositoryStorage, name: string, add: Add)
       }
       await checkRecord(storage, `${name}/${dir}`, vEntries, add);
     }
-  }
-  if (guessed && !anyDefault) {
-    add(
-      configPath,
-      'backend-unknown',
-      'error',
-      `${name} names no platform or backend and no version holds a default model file Triton could tell it from`,
-    );
   }
 }
 

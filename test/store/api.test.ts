@@ -273,6 +273,9 @@ test('validate() reads the repository with Triton rules and reports every proble
   await w('invalid/config.pbtxt', 'name: "invalid"\nplatform: "onnxruntime_onnx"\nmax_batch_size: -3\n');
   await w('invalid/1/model.onnx', 'x');
   await d('noconfig/1');
+  // No config but a model file Triton's auto-complete recognises in the (lexically) first subdirectory: loads.
+  await d('autofilled/1');
+  await w('autofilled/1/model.onnx', 'x');
   // Version policy selecting nothing.
   await d('policy/4');
   await w('policy/4/model.onnx', 'x');
@@ -291,24 +294,30 @@ test('validate() reads the repository with Triton rules and reports every proble
   await appendFile(path.join(root, 'good', '2', 'model.onnx'), 'tampered');
   const problems = await store.validate();
   const got = problems.map((p) => `${p.severity} ${p.rule} ${p.path}`).sort();
-  assert.deepEqual(got, [
-    'error backend-unknown unguessable/config.pbtxt',
-    'error config-invalid:max-batch-size-negative invalid/config.pbtxt:max_batch_size',
-    'error config-missing .staging/config.pbtxt',
-    'error config-missing noconfig/config.pbtxt',
-    'error config-syntax broken/config.pbtxt:2:17',
-    'error hidden-model .staging',
-    'error labels-missing renamed/l.txt',
-    'error model-file-missing renamed/1/model.plan',
-    'error name-mismatch renamed/config.pbtxt:name',
-    'error policy-loads-nothing policy/config.pbtxt:version_policy',
-    'error version-inexact odd/3x',
-    'error version-out-of-range odd/99999999999999999999',
-    'warning version-changed good/2/model.onnx',
-    'warning version-inexact odd/2abc',
-    'warning version-leading-zero odd/01',
-    'warning version-not-numeric odd/abc',
-  ]);
+  assert.deepEqual(
+    got,
+    [
+      'error backend-unknown .staging/config.pbtxt',
+      'error backend-unknown noconfig/config.pbtxt',
+      'error backend-unknown unguessable/config.pbtxt',
+      'error config-invalid:max-batch-size-negative invalid/config.pbtxt:max_batch_size',
+      'error config-syntax broken/config.pbtxt:2:17',
+      'error hidden-model .staging',
+      'error labels-missing renamed/l.txt',
+      'error model-file-missing renamed/1/model.plan',
+      'error name-mismatch renamed/config.pbtxt:name',
+      'error policy-loads-nothing policy/config.pbtxt:version_policy',
+      'error version-inexact odd/3x',
+      'error version-out-of-range odd/99999999999999999999',
+      'warning config-missing .staging/config.pbtxt',
+      'warning config-missing autofilled/config.pbtxt',
+      'warning config-missing noconfig/config.pbtxt',
+      'warning version-changed good/2/model.onnx',
+      'warning version-inexact odd/2abc',
+      'warning version-leading-zero odd/01',
+      'warning version-not-numeric odd/abc',
+    ].sort(),
+  );
   // Reading a broken model gives a typed error.
   await assert.rejects(store.getModel('broken'), code('MSB_STORE_CONFIG'));
   // Remove works even on a model whose config does not parse.
