@@ -164,6 +164,7 @@ export async function inspectPlan(
 
   const sidecar = await readPlanSidecar(planPath);
   if (sidecar) {
+    checkStatedTensors(planPath, sidecar.signature, options, 'its msb record');
     return {
       ...sidecar.signature,
       metadata: {
@@ -177,7 +178,10 @@ export async function inspectPlan(
   }
 
   const fromAddon = await signatureFromAddon(planPath);
-  if (fromAddon) return { ...fromAddon, metadata: { ...fromAddon.metadata, ...metadata, signatureSource: 'tensorrt' } };
+  if (fromAddon) {
+    checkStatedTensors(planPath, fromAddon, options, 'TensorRT');
+    return { ...fromAddon, metadata: { ...fromAddon.metadata, ...metadata, signatureSource: 'tensorrt' } };
+  }
 
   if (options.inputs?.length && options.outputs?.length) {
     return signatureFromOptions('tensorrt_plan', options.inputs, options.outputs, metadata);
@@ -190,6 +194,40 @@ export async function inspectPlan(
       'or give every tensor with --input NAME:TYPE:DIMS and --output NAME:TYPE:DIMS',
     { path: planPath },
   );
+}
+
+/**
+ * Tensors the user stated for a plan whose signature is known otherwise must agree with it: a silent preference
+ * for either would hide a mistake (e.g. the options were meant for another plan).
+ */
+function checkStatedTensors(
+  planPath: string,
+  known: ModelSignature,
+  options: PlanSignatureOptions,
+  source: string,
+): void {
+  const show = (t: TensorSignature) => `${t.name}:${String(t.dataType).replace(/^TYPE_/, '')}:${t.dims.join(',')}`;
+  for (const [kind, stated, have] of [
+    ['input', options.inputs ?? [], known.inputs],
+    ['output', options.outputs ?? [], known.outputs],
+  ] as const) {
+    for (const t of stated) {
+      const k = have.find((h) => h.name === t.name);
+      if (
+        k &&
+        k.dataType === t.dataType &&
+        k.dims.length === t.dims.length &&
+        k.dims.every((d, i) => d === t.dims[i])
+      ) {
+        continue;
+      }
+      throw new InspectError(
+        'MSB_INSPECT_CONFLICT',
+        `${planPath}: --${kind} ${show(t)} contradicts ${source}, which has ${k ? show(k) : `${kind}s ${have.map(show).join(' ')}`}`,
+        { path: planPath, tensor: t.name },
+      );
+    }
+  }
 }
 
 /** The addon's reading of the engine, only when TensorRT is present (the module is loaded on demand). */

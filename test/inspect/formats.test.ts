@@ -183,6 +183,13 @@ describe('TensorRT plans', () => {
     assert.deepEqual(sig.inputs, signature.inputs);
     assert.equal(sig.metadata.signatureSource, 'sidecar');
     assert.equal(sig.metadata.computeCapability, '8.0');
+    // Stated tensors must agree with the record.
+    assert.equal((await inspectModel(plan, { inputs: [parseTensorOption('INPUT0:FP32:-1,16')] })).maxBatchSize, 8);
+    await rejectsWith(
+      inspectModel(plan, { inputs: [parseTensorOption('INPUT0:FP16:-1,16')] }),
+      'MSB_INSPECT_CONFLICT',
+      /--input INPUT0:FP16:-1,16 contradicts its msb record, which has INPUT0:FP32:-1,16/,
+    );
 
     await writeFile(plan, planBytes(240, [10, 3, 0]).subarray(0, 200)); // the plan was replaced
     await rejectsWith(inspectModel(plan), 'MSB_INSPECT_SIDECAR_STALE', /200/);
