@@ -1,8 +1,8 @@
 /**
  * Correlation-ID throughput: acquire+release pairs per second from 50 concurrent clients (each its own connection),
  * against `redis-benchmark -t incr -c 50` (50 connections, one INCR per round trip) on the same Redis in the same
- * run, with the default options (30 s ttl and reuseDelay). Usage: npm run bench:cid [-- --seconds N] [--aof] (AOF
- * with appendfsync always, as in production).
+ * run, with the default options (30 s ttl and reuseDelay).
+ * Usage: npm run bench:cid [-- --seconds N] [--rounds N] [--aof] (AOF with appendfsync always, as in production).
  */
 import { execFileSync } from 'node:child_process';
 import { Redis } from 'ioredis';
@@ -10,7 +10,8 @@ import { CorrelationIds } from '../src/cid/index.js';
 import { TestRedis } from '../test/helpers/redis.js';
 
 const arg = (name: string) => process.argv.indexOf(name);
-const seconds = Number(process.argv[arg('--seconds') + 1]) || 5;
+const seconds = Number(process.argv[arg('--seconds') + 1]) || 3;
+const rounds = Number(process.argv[arg('--rounds') + 1]) || 3;
 const aof = arg('--aof') >= 0;
 const CLIENTS = 50;
 
@@ -28,8 +29,6 @@ try {
     if (!m?.[1]) throw new Error(`unexpected redis-benchmark output: ${out}`);
     return Number(m[1]);
   };
-  const baselineBefore = incr();
-
   const connections = Array.from({ length: CLIENTS }, () => new Redis(redis.url));
   const clients = connections.map((c) => new CorrelationIds(c));
   const models = ['bench-a', 'bench-b'];
@@ -54,23 +53,25 @@ try {
   };
   const nodeIncr = (i: number) => (connections[i] as Redis).incr('bench:counter');
   await rate(500, pair); // warm-up: connections, script cache, JIT
-  const pairRate = await rate(seconds * 1000, pair);
-  // the same 50 connections from this Node process doing bare INCRs: what the client side alone can drive
-  const nodeIncrRate = await rate(seconds * 1000, nodeIncr);
+  // Rounds alternate the three measurements and each keeps its best: the machine is shared, and a burst of load
+  // elsewhere should not decide the ratio.
+  const best = { incr: 0, pairs: 0, nodeIncr: 0 };
+  for (let round = 0; round < rounds; round++) {
+    best.incr = Math.max(best.incr, incr());
+    best.pairs = Math.max(best.pairs, await rate(seconds * 1000, pair));
+    // the same 50 connections from this Node process doing bare INCRs: what the client side alone can drive
+    best.nodeIncr = Math.max(best.nodeIncr, await rate(seconds * 1000, nodeIncr));
+  }
   for (const c of connections) c.disconnect();
 
-  const baselineAfter = incr();
-  const baseline = (baselineBefore + baselineAfter) / 2;
   const row = (name: string, rate: number) => `${name.padEnd(44)} ${rate.toFixed(0).padStart(10)} /s`;
-  console.log(
-    `redis ${execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).split(' ')[2]}, aof ${aof ? 'always' : 'off'}, ${CLIENTS} clients, ${seconds} s`,
-  );
-  console.log(row('redis-benchmark -t incr -c 50 (before/after)', baselineBefore));
-  console.log(row('', baselineAfter));
-  console.log(row('ioredis INCR, 50 connections, this process', nodeIncrRate));
-  console.log(row('cid acquire+release pairs', pairRate));
-  console.log(`ratio pairs / redis-benchmark INCR: ${(pairRate / baseline).toFixed(2)} (target >= 0.3)`);
-  console.log(`ratio pairs / ioredis INCR: ${(pairRate / nodeIncrRate).toFixed(2)} (a pair is two round trips)`);
+  const version = execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).split(' ')[2];
+  console.log(`redis ${version}, aof ${aof ? 'always' : 'off'}, ${CLIENTS} clients, best of ${rounds} × ${seconds} s`);
+  console.log(row('redis-benchmark -t incr -c 50', best.incr));
+  console.log(row('ioredis INCR, 50 connections, this process', best.nodeIncr));
+  console.log(row('cid acquire+release pairs', best.pairs));
+  console.log(`ratio pairs / redis-benchmark INCR: ${(best.pairs / best.incr).toFixed(2)} (target >= 0.3)`);
+  console.log(`ratio pairs / ioredis INCR: ${(best.pairs / best.nodeIncr).toFixed(2)} (a pair is two round trips)`);
 } finally {
   await redis.stop();
 }
