@@ -53,6 +53,7 @@ Napi::Object statusObject(Napi::Env env) {
     for (uint32_t i = 0; i < 3; ++i) compiled.Set(i, s.compiledVersion[i]);
     o.Set("compiledVersion", compiled);
     o.Set("precisionFlags", s.precisionFlags);
+    o.Set("sameComputeCapability", s.sameComputeCapability);
   }
   if (!s.library.empty()) o.Set("library", s.library);
   if (s.libraryVersion[0] != 0) {

@@ -22,6 +22,7 @@ struct Status {
   std::string library;                   // paths (as given to dlopen) of the loaded libraries
   std::string parserLibrary;
   bool precisionFlags = false;           // BuilderFlag has kFP16/kBF16/kINT8/kFP8 (TensorRT 10)
+  bool sameComputeCapability = false;    // HardwareCompatibilityLevel::kSAME_COMPUTE_CAPABILITY (10.9+)
 };
 
 // Loads the libraries on first use; later calls return the same answer.

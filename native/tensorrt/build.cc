@@ -126,7 +126,12 @@ bool configure(const BuildRequest& request, nvinfer1::IBuilder& builder, nvinfer
   if (request.hardwareCompatibility == "ampere+") {
     config.setHardwareCompatibilityLevel(HardwareCompatibilityLevel::kAMPERE_PLUS);
   } else if (request.hardwareCompatibility == "same-compute-capability") {
+#if MSB_TRT_HAS_SAME_COMPUTE_CAPABILITY
     config.setHardwareCompatibilityLevel(HardwareCompatibilityLevel::kSAME_COMPUTE_CAPABILITY);
+#else
+    return fail(failure, "MSB_TENSORRT_INVALID_ARGUMENT",
+                "hardwareCompatibility 'same-compute-capability' needs TensorRT 10.9 or later");
+#endif
   }
   if (request.optimizationLevel >= 0) config.setBuilderOptimizationLevel(request.optimizationLevel);
   if (request.maxAuxStreams >= 0) config.setMaxAuxStreams(request.maxAuxStreams);

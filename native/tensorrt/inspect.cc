@@ -19,8 +19,12 @@ const char* dataTypeName(DataType type) {
     case DataType::kBF16: return "kBF16";
     case DataType::kINT64: return "kINT64";
     case DataType::kINT4: return "kINT4";
+#if MSB_TRT_HAS_FP4
     case DataType::kFP4: return "kFP4";
+#endif
+#if MSB_TRT_HAS_E8M0
     case DataType::kE8M0: return "kE8M0";
+#endif
   }
   return "unknown";
 }

@@ -30,6 +30,7 @@ void load(Loaded& l) {
   s.compiled = true;
   s.compiledVersion = {NV_TENSORRT_MAJOR, NV_TENSORRT_MINOR, NV_TENSORRT_PATCH};
   s.precisionFlags = NV_TENSORRT_MAJOR == 10;
+  s.sameComputeCapability = MSB_TRT_HAS_SAME_COMPUTE_CAPABILITY;
   s.code = "MSB_TENSORRT_UNAVAILABLE";
   std::string error;
   l.nvinfer = DynLib::openFirst(candidates("MSB_LIBNVINFER", "libnvinfer"), &error);

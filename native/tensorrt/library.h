@@ -14,6 +14,13 @@
 #error "msb supports TensorRT 10.x and 11.x headers"
 #endif
 
+// Features that appeared within 10.x (checked against the release/10.* headers).
+#define MSB_TRT_AT_LEAST(major, minor) \
+  (NV_TENSORRT_MAJOR > (major) || (NV_TENSORRT_MAJOR == (major) && NV_TENSORRT_MINOR >= (minor)))
+#define MSB_TRT_HAS_FP4 MSB_TRT_AT_LEAST(10, 8)
+#define MSB_TRT_HAS_SAME_COMPUTE_CAPABILITY MSB_TRT_AT_LEAST(10, 9)
+#define MSB_TRT_HAS_E8M0 MSB_TRT_AT_LEAST(10, 12)
+
 namespace msb::trt {
 
 // TensorRT 10+ objects are released with delete (destroy() is gone).

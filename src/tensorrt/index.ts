@@ -12,12 +12,14 @@ import { TensorrtError, type TensorrtErrorCode } from './errors.js';
 import { loadAddon, type NativeAddon, type NativeEvent, type NativeHandle } from './native.js';
 import {
   type BuildEngineOptions,
-  checkForMajor,
+  capabilitiesOf,
+  checkCapabilities,
   checkProfiles,
   checkProfilesAgainstModel,
   type LogMessage,
   type ModelInputShape,
   parseBuildOptions,
+  type TensorrtCapabilities,
   toNativeRequest,
 } from './options.js';
 import { ProgressTracker } from './progress.js';
@@ -31,18 +33,11 @@ export type {
   ModelInputShape,
   OptimizationProfile,
   Precision,
+  TensorrtCapabilities,
 } from './options.js';
 export { checkProfiles, checkProfilesAgainstModel } from './options.js';
 export type { BuildProgress } from './progress.js';
 export { type EngineSignature, type EngineTensor, engineToModelSignature, type ProfileShapes } from './signature.js';
-
-/** Which build options the TensorRT major msb was compiled against honours. */
-export interface TensorrtCapabilities {
-  /** `precision` (BuilderFlag kFP16/kBF16/kINT8/kFP8): TensorRT 10 only. */
-  precision: boolean;
-  /** Networks are strongly typed: always on TensorRT 11; on TensorRT 10 when no `precision` is given. */
-  stronglyTyped: 'always' | 'without-precision';
-}
 
 export interface TensorrtStatus {
   available: boolean;
@@ -108,10 +103,7 @@ export const tensorrt = {
     if (s.code) out.code = s.code;
     if (s.compiledVersion) {
       out.compiledAgainst = s.compiledVersion.join('.');
-      out.capabilities = {
-        precision: s.precisionFlags === true,
-        stronglyTyped: s.precisionFlags ? 'without-precision' : 'always',
-      };
+      out.capabilities = capabilitiesOf(s);
     }
     if (s.library) out.library = s.library;
     if (s.parserLibrary) out.parserLibrary = s.parserLibrary;
@@ -242,8 +234,9 @@ export async function buildEngine(options: BuildEngineOptions): Promise<BuildEng
   const opts = parseBuildOptions(options);
   checkProfiles(opts.profiles ?? []);
   const a = addon();
-  const major = a instanceof TensorrtError ? undefined : a.status().compiledVersion?.[0];
-  if (major !== undefined) checkForMajor(opts, major);
+  const compiled = a instanceof TensorrtError ? undefined : a.status();
+  const caps = compiled && capabilitiesOf(compiled);
+  if (compiled?.compiledVersion && caps) checkCapabilities(opts, caps, compiled.compiledVersion.join('.'));
   if (typeof opts.onnx === 'string') await requireFile(opts.onnx, 'ONNX model');
   checkProfilesAgainstModel(opts.profiles ?? [], await onnxInputs(opts.onnx));
   if (opts.signal?.aborted) throw cancelledError();

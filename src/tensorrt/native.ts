@@ -13,6 +13,7 @@ export interface NativeStatus {
   reason?: string;
   compiledVersion?: [number, number, number];
   precisionFlags?: boolean;
+  sameComputeCapability?: boolean;
   library?: string;
   libraryVersion?: [number, number, number, number];
   parserLibrary?: string;

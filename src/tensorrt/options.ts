@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { TensorrtError } from './errors.js';
-import type { NativeBuildRequest } from './native.js';
+import type { NativeBuildRequest, NativeStatus } from './native.js';
 import type { BuildProgress } from './progress.js';
 import type { ProfileShapes } from './signature.js';
 
@@ -206,14 +206,45 @@ export function checkProfilesAgainstModel(profiles: OptimizationProfile[], input
   });
 }
 
-/** Options a TensorRT major version does not honour. */
-export function checkForMajor(options: BuildEngineOptions, major: number): void {
-  if (options.precision?.length && major !== 10) {
+/** Which build options the TensorRT version msb was compiled against honours. */
+export interface TensorrtCapabilities {
+  /** `precision` (BuilderFlag kFP16/kBF16/kINT8/kFP8): TensorRT 10 only. */
+  precision: boolean;
+  /** Networks are strongly typed: always on TensorRT 11; on TensorRT 10 when no `precision` is given. */
+  stronglyTyped: 'always' | 'without-precision';
+  /** Accepted `hardwareCompatibility` values ('same-compute-capability' needs TensorRT 10.9+). */
+  hardwareCompatibility: NonNullable<BuildEngineOptions['hardwareCompatibility']>[];
+}
+
+/** The capabilities of the addon's TensorRT units, from what its headers had; undefined when compiled without. */
+export function capabilitiesOf(status: NativeStatus): TensorrtCapabilities | undefined {
+  if (!status.compiledVersion) return undefined;
+  return {
+    precision: status.precisionFlags === true,
+    stronglyTyped: status.precisionFlags ? 'without-precision' : 'always',
+    hardwareCompatibility: [
+      'none',
+      'ampere+',
+      ...(status.sameComputeCapability ? ['same-compute-capability' as const] : []),
+    ],
+  };
+}
+
+/** Options the compiled TensorRT version (`version`, e.g. '11.1.0') does not honour. */
+export function checkCapabilities(options: BuildEngineOptions, caps: TensorrtCapabilities, version: string): void {
+  if (options.precision?.length && !caps.precision) {
     throw invalid(
-      `precision [${options.precision.join(', ')}] needs TensorRT 10; TensorRT ${major} removed the precision flags ` +
-        '(networks are strongly typed: precision comes from the ONNX model’s types and Q/DQ nodes)',
-      { option: 'precision', tensorrtMajor: major },
+      `precision [${options.precision.join(', ')}] needs TensorRT 10; TensorRT ${version} removed the precision ` +
+        'flags (networks are strongly typed: precision comes from the ONNX model’s types and Q/DQ nodes)',
+      { option: 'precision', tensorrtVersion: version },
     );
+  }
+  const level = options.hardwareCompatibility;
+  if (level !== undefined && !caps.hardwareCompatibility.includes(level)) {
+    throw invalid(`hardwareCompatibility '${level}' is not available in TensorRT ${version} (needs 10.9 or later)`, {
+      option: 'hardwareCompatibility',
+      tensorrtVersion: version,
+    });
   }
 }
 

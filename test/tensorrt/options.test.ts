@@ -14,7 +14,7 @@ import {
   type ModelInputShape,
   type OptimizationProfile,
 } from '../../src/tensorrt/index.js';
-import { checkForMajor } from '../../src/tensorrt/options.js';
+import { capabilitiesOf, checkCapabilities } from '../../src/tensorrt/options.js';
 import { testdata } from '../helpers/paths.js';
 import { runPython } from '../helpers/python.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -198,13 +198,51 @@ describe('profiles against the model', () => {
   });
 });
 
-describe('options per TensorRT major', () => {
+describe('options per TensorRT version', () => {
+  // The capabilities as the addon reports them for headers of each kind (see native/tensorrt/library.cc).
+  const trt10_8 = capabilitiesOf({
+    compiled: true,
+    available: false,
+    compiledVersion: [10, 8, 0],
+    precisionFlags: true,
+  });
+  const trt10_16 = capabilitiesOf({
+    compiled: true,
+    available: false,
+    compiledVersion: [10, 16, 0],
+    precisionFlags: true,
+    sameComputeCapability: true,
+  });
+  const trt11 = capabilitiesOf({
+    compiled: true,
+    available: false,
+    compiledVersion: [11, 1, 0],
+    precisionFlags: false,
+    sameComputeCapability: true,
+  });
+
   it('precision is honoured by TensorRT 10 and rejected on 11 with the reason', () => {
-    checkForMajor({ onnx: alexnet, precision: ['fp16', 'int8'] }, 10);
-    checkForMajor({ onnx: alexnet }, 11);
+    assert.ok(trt10_16 && trt11);
+    assert.equal(trt11.stronglyTyped, 'always');
+    checkCapabilities({ onnx: alexnet, precision: ['fp16', 'int8'] }, trt10_16, '10.16.0');
+    checkCapabilities({ onnx: alexnet }, trt11, '11.1.0');
     assert.throws(
-      () => checkForMajor({ onnx: alexnet, precision: ['fp16'] }, 11),
-      invalidArgument(/needs TensorRT 10; TensorRT 11 removed the precision flags/),
+      () => checkCapabilities({ onnx: alexnet, precision: ['fp16'] }, trt11, '11.1.0'),
+      invalidArgument(/needs TensorRT 10; TensorRT 11\.1\.0 removed the precision flags/),
     );
+  });
+
+  it("'same-compute-capability' needs TensorRT 10.9+", () => {
+    assert.ok(trt10_8 && trt11);
+    checkCapabilities({ onnx: alexnet, hardwareCompatibility: 'ampere+' }, trt10_8, '10.8.0');
+    checkCapabilities({ onnx: alexnet, hardwareCompatibility: 'same-compute-capability' }, trt11, '11.1.0');
+    assert.throws(
+      () => checkCapabilities({ onnx: alexnet, hardwareCompatibility: 'same-compute-capability' }, trt10_8, '10.8.0'),
+      invalidArgument(/not available in TensorRT 10\.8\.0/),
+    );
+  });
+
+  it('an addon built without TensorRT has no capabilities', () => {
+    assert.equal(capabilitiesOf({ compiled: false, available: false }), undefined);
   });
 });
