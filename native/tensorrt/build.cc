@@ -175,12 +175,12 @@ bool buildEngine(const BuildRequest& request, Events& events, BuildResult& resul
     // Declared in creation order so that they are deleted in reverse: parser before network before builder.
     Ptr<nvinfer1::IBuilder> builder(
         static_cast<nvinfer1::IBuilder*>(lib->createInferBuilder(&logger, NV_TENSORRT_VERSION)));
-    if (!builder) return fail(failure, "MSB_TENSORRT_BUILD_FAILED", "createInferBuilder failed: " + logger.lastError);
+    if (!builder) return fail(failure, "MSB_TENSORRT_BUILD_FAILED", "createInferBuilder failed: " + logger.lastError());
     Ptr<nvinfer1::INetworkDefinition> network(builder->createNetworkV2(networkFlags(request)));
-    if (!network) return fail(failure, "MSB_TENSORRT_BUILD_FAILED", "createNetworkV2 failed: " + logger.lastError);
+    if (!network) return fail(failure, "MSB_TENSORRT_BUILD_FAILED", "createNetworkV2 failed: " + logger.lastError());
     Ptr<nvonnxparser::IParser> parser(
         static_cast<nvonnxparser::IParser*>(lib->createOnnxParser(network.get(), &logger, NV_ONNX_PARSER_VERSION)));
-    if (!parser) return fail(failure, "MSB_TENSORRT_BUILD_FAILED", "createNvOnnxParser failed: " + logger.lastError);
+    if (!parser) return fail(failure, "MSB_TENSORRT_BUILD_FAILED", "createNvOnnxParser failed: " + logger.lastError());
     const int verbosity = static_cast<int>(nvinfer1::ILogger::Severity::kWARNING);
     const bool parsed = request.onnxPath.empty()
                             ? parser->parse(request.onnxBytes.data(), request.onnxBytes.size())
@@ -189,13 +189,13 @@ bool buildEngine(const BuildRequest& request, Events& events, BuildResult& resul
     if (events.cancelled()) return fail(failure, "MSB_TENSORRT_CANCELLED", "the build was cancelled");
 
     Ptr<nvinfer1::IBuilderConfig> config(builder->createBuilderConfig());
-    if (!config) return fail(failure, "MSB_TENSORRT_BUILD_FAILED", "createBuilderConfig failed: " + logger.lastError);
+    if (!config) return fail(failure, "MSB_TENSORRT_BUILD_FAILED", "createBuilderConfig failed: " + logger.lastError());
     if (!configure(request, *builder, *network, *config, failure)) return false;
     // Always build with a timing cache (empty unless given) so that the caller gets the updated one back.
     Ptr<nvinfer1::ITimingCache> cache(config->createTimingCache(
         request.hasTimingCache ? request.timingCache.data() : nullptr, request.hasTimingCache ? request.timingCache.size() : 0));
     if (!cache || !config->setTimingCache(*cache, false)) {
-      return fail(failure, "MSB_TENSORRT_INVALID_ARGUMENT", "TensorRT rejected the timing cache: " + logger.lastError);
+      return fail(failure, "MSB_TENSORRT_INVALID_ARGUMENT", "TensorRT rejected the timing cache: " + logger.lastError());
     }
     ProgressMonitor monitor(events);
     config->setProgressMonitor(&monitor);
@@ -204,7 +204,7 @@ bool buildEngine(const BuildRequest& request, Events& events, BuildResult& resul
     if (events.cancelled()) return fail(failure, "MSB_TENSORRT_CANCELLED", "the build was cancelled");
     if (!plan) {
       return fail(failure, "MSB_TENSORRT_BUILD_FAILED",
-                  "buildSerializedNetwork failed: " + (logger.lastError.empty() ? "no reason given" : logger.lastError));
+                  "buildSerializedNetwork failed: " + logger.lastError());
     }
     const auto* bytes = static_cast<const uint8_t*>(plan->data());
     result.plan.assign(bytes, bytes + plan->size());
@@ -216,7 +216,7 @@ bool buildEngine(const BuildRequest& request, Events& events, BuildResult& resul
       }
     }
     if (!readPlan(*lib, result.plan.data(), result.plan.size(), logger, result.engine, failure)) return false;
-    result.warnings = std::move(logger.warnings);
+    result.warnings = logger.takeWarnings();
     return true;
   } catch (const std::exception& e) {
     return fail(failure, "MSB_TENSORRT_BUILD_FAILED", e.what());

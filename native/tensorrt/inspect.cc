@@ -73,14 +73,14 @@ bool readPlan(const Library& lib, const uint8_t* plan, size_t size, Logger& logg
   try {
     Ptr<nvinfer1::IRuntime> runtime(
         static_cast<nvinfer1::IRuntime*>(lib.createInferRuntime(&logger, NV_TENSORRT_VERSION)));
-    if (!runtime) return fail(failure, "MSB_TENSORRT_UNAVAILABLE", "createInferRuntime failed: " + logger.lastError);
+    if (!runtime) return fail(failure, "MSB_TENSORRT_UNAVAILABLE", "createInferRuntime failed: " + logger.lastError());
     // Version-compatible plans embed the lean runtime as host code; msb trusts the plans it is asked to read.
     runtime->setEngineHostCodeAllowed(true);
     Ptr<nvinfer1::ICudaEngine> engine(runtime->deserializeCudaEngine(plan, size));
     if (!engine) {
       return fail(failure, "MSB_TENSORRT_INVALID_ARGUMENT",
                   "TensorRT could not deserialize the plan: " +
-                      (logger.lastError.empty() ? std::string("no reason given") : logger.lastError));
+                      logger.lastError());
     }
     describeEngine(*engine, info);
     const auto v = status().libraryVersion;

@@ -115,12 +115,23 @@ bool fail(Failure& failure, const char* code, std::string message) noexcept {
 void Logger::log(Severity severity, nvinfer1::AsciiChar const* message) noexcept {
   const char* text = message != nullptr ? message : "";
   try {
-    if (severity == Severity::kWARNING) warnings.emplace_back(text);
-    if (severity == Severity::kERROR || severity == Severity::kINTERNAL_ERROR) lastError = text;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (severity == Severity::kWARNING) warnings_.emplace_back(text);
+    if (severity == Severity::kERROR || severity == Severity::kINTERNAL_ERROR) lastError_ = text;
   } catch (...) {
     // Out of memory while keeping a message: the message still reaches JS below.
   }
   events_.log(static_cast<int>(severity), text);
+}
+
+std::vector<std::string> Logger::takeWarnings() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return std::move(warnings_);
+}
+
+std::string Logger::lastError() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return lastError_.empty() ? std::string("no reason given") : lastError_;
 }
 
 }  // namespace msb::trt

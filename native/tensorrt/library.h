@@ -6,6 +6,7 @@
 #include <NvOnnxParser.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "tensorrt/api.h"
@@ -36,16 +37,21 @@ struct Library {
 // The loaded libraries, or nullptr with `failure` filled when they are missing or of another major version.
 const Library* library(Failure& failure) noexcept;
 
-// One logger per call: forwards every message to that call's Events and keeps warnings and errors.
+// One logger per call: forwards every message to that call's Events and keeps warnings and errors. TensorRT may
+// call it from several threads at once (ILogger must be thread-safe), hence the mutex. It must outlive every object
+// created with it, so it is declared before them.
 class Logger final : public nvinfer1::ILogger {
  public:
   explicit Logger(Events& events) : events_(events) {}
   void log(Severity severity, nvinfer1::AsciiChar const* message) noexcept override;
-  std::vector<std::string> warnings;
-  std::string lastError;
+  std::vector<std::string> takeWarnings();
+  std::string lastError() const;
 
  private:
   Events& events_;
+  mutable std::mutex mutex_;
+  std::vector<std::string> warnings_;
+  std::string lastError_;
 };
 
 bool fail(Failure& failure, const char* code, std::string message) noexcept;
