@@ -4,10 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { generateModelConfig } from '../config/index.js';
+import { generateModelConfig, type ModelConfig } from '../config/index.js';
 import { isMsbError, MsbError } from '../errors.js';
 import {
   inspectModel,
+  type ModelSignature,
   parseTensorOption,
   planSidecarPath,
   readPlanSidecar,
@@ -230,11 +231,7 @@ export class ConversionWorker {
       ...(spec.inputs ? { inputs: spec.inputs.map(parseTensorOption) } : {}),
       ...(spec.outputs ? { outputs: spec.outputs.map(parseTensorOption) } : {}),
     });
-    const config = generateModelConfig(signature, {
-      name: spec.output.model,
-      ...(spec.output.maxBatchSize !== undefined ? { maxBatchSize: spec.output.maxBatchSize } : {}),
-      ...(spec.output.concurrency !== undefined ? { concurrency: spec.output.concurrency } : {}),
-    });
+    const config = configFor(signature, spec.output);
     await job.updateProgress({ phase: 'publish', percent: 60 });
     const version = await publishToStore({
       store: this.options.store,
@@ -282,11 +279,7 @@ export class ConversionWorker {
         buildOptions: { ...spec.build, target: spec.target },
       });
     }
-    const config = generateModelConfig(cached.record.signature, {
-      name: spec.output.model,
-      ...(spec.output.maxBatchSize !== undefined ? { maxBatchSize: spec.output.maxBatchSize } : {}),
-      ...(spec.output.concurrency !== undefined ? { concurrency: spec.output.concurrency } : {}),
-    });
+    const config = configFor(cached.record.signature, spec.output);
     const version = await publishToStore({
       store: this.options.store,
       model: spec.output.model,
@@ -324,6 +317,15 @@ export class ConversionWorker {
 export type WorkerEvent =
   | { type: 'completed'; job: string; queue: string; result: JobResult }
   | { type: 'failed'; job: string; queue: string; error: string };
+
+/** The config a job publishes: generated from the signature, with the job's output options. */
+function configFor(signature: ModelSignature, output: Extract<JobSpec, { kind: 'import' }>['output']): ModelConfig {
+  return generateModelConfig(signature, {
+    name: output.model,
+    ...(output.maxBatchSize !== undefined ? { maxBatchSize: output.maxBatchSize } : {}),
+    ...(output.concurrency !== undefined ? { concurrency: output.concurrency } : {}),
+  });
+}
 
 /** The queues a worker with this builder can serve. */
 export function servedQueues(identity: BuilderIdentity): string[] {

@@ -11,19 +11,24 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.msb-tmp`);
   try {
-    const fh = await open(tmp, 'wx', 0o644);
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await writeNewFile(tmp, data);
     await rename(tmp, file);
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
   }
   await syncDir(dir);
+}
+
+/** Writes `data` to a new file (fails if it exists) and fsyncs it. */
+export async function writeNewFile(p: string, data: string | Uint8Array): Promise<void> {
+  const fh = await open(p, 'wx', 0o644);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }
 
 /** fsync of a directory, so a rename inside it survives a power loss. */

@@ -2,21 +2,13 @@ import { constants } from 'node:fs';
 import { copyFile, link, lstat, mkdir, open, readdir, readlink, realpath, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { syncDir } from './atomic.js';
+
+export { writeNewFile } from './atomic.js';
+
 import { StoreError } from './errors.js';
 
 /** fsync of a file or directory (a directory: makes a rename or create inside it durable). */
 export const fsyncPath = syncDir;
-
-/** Writes `data` to a new file (fails if it exists) and fsyncs it. */
-export async function writeNewFile(p: string, data: string | Uint8Array): Promise<void> {
-  const fh = await open(p, 'wx', 0o644);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
 /** How a file is brought into the store. */
 export type Transfer = 'copy' | 'link';

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type CliResult, runCli } from '../helpers/cli.js';
 
 const childScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'child.ts');
 
@@ -67,33 +68,7 @@ export function killHard(child: ChildProcess): Promise<void> {
   });
 }
 
-/**
- * Runs the real CLI with another working directory (test/helpers/cli.ts's `--import tsx` resolves tsx from the
- * working directory, which fails outside the checkout, so tsx is named by its resolved URL here).
- */
-export function runCliIn(
-  cwd: string,
-  args: string[],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const main = path.join(path.dirname(childScript), '..', '..', 'src', 'cli', 'main.ts');
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), main, ...args], {
-      cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+/** Runs the real CLI with another working directory. */
+export function runCliIn(cwd: string, args: string[]): Promise<CliResult> {
+  return runCli(args, { cwd });
 }
