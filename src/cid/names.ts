@@ -1,27 +1,19 @@
+import { MAX_NAME_BYTES, nameProblem } from '../store/names.js';
 import { CidError } from './errors.js';
 
-/** Longest model name accepted: Triton's repository holds one directory per model, and path components cap at 255 bytes. */
-export const MAX_MODEL_NAME_BYTES = 255;
+/** Longest model name accepted: the store's (one directory per model; path components cap at 255 bytes). */
+export const MAX_MODEL_NAME_BYTES = MAX_NAME_BYTES;
 
 /**
- * A model name is the name of its directory in the Triton repository, so the same rules as the store's apply:
- * non-empty, not `.`/`..`, no leading dot, no `/` or `\`, no control characters, at most
- * {@link MAX_MODEL_NAME_BYTES} bytes of UTF-8. Checked before any Redis key is built from it.
+ * A model name is the name of its directory in the Triton repository, so the store's rule applies
+ * (`nameProblem`). Checked before any Redis key is built from it.
  */
 export function checkModelName(model: unknown): string {
-  const fail = (why: string): never => {
+  const why = nameProblem(model);
+  if (why !== undefined) {
     throw new CidError('MSB_CID_MODEL_NAME', `invalid model name ${JSON.stringify(model)}: ${why}`, { model });
-  };
-  if (typeof model !== 'string' || model.length === 0) return fail('it is empty');
-  if (model === '.' || model === '..') return fail('it names a directory link');
-  if (model.startsWith('.')) return fail('it starts with a dot');
-  if (/[/\\]/.test(model)) return fail('it contains a path separator');
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is refused here
-  if (/[\u0000-\u001f\u007f]/.test(model)) return fail('it contains a control character');
-  if (Buffer.byteLength(model, 'utf8') > MAX_MODEL_NAME_BYTES) {
-    return fail(`it is longer than ${MAX_MODEL_NAME_BYTES} bytes`);
   }
-  return model;
+  return model as string;
 }
 
 /** Largest uint64, the top of Triton's correlation-ID range. */

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { z } from 'zod';
 import { MsbError } from '../errors.js';
+import { nameProblem } from '../store/names.js';
 
 /**
  * Where a plan may run. TensorRT plans run only on the TensorRT version and GPU architecture that built them,
@@ -14,8 +15,10 @@ export interface BuildTarget {
   gpu: string;
 }
 
-const MODEL_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-const modelName = z.string().regex(MODEL_NAME, 'a model name: letters, digits, _ . - (no leading dot), at most 128');
+const modelName = z.string().superRefine((name, ctx) => {
+  const why = nameProblem(name);
+  if (why) ctx.addIssue({ code: 'custom', message: `not a model name: ${why}` });
+});
 const path = z.string().min(1).max(4096);
 const tensorOption = z.string().min(1).max(1024);
 

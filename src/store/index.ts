@@ -10,7 +10,7 @@ export type { Transfer } from './fsutil.js';
 export type { LockOptions } from './lock.js';
 export type { AddVersionOptions, ModelInfo, VersionRecord } from './model.js';
 export { StoredModel } from './model.js';
-export { checkName, MAX_NAME_BYTES, tritonVersionOf } from './names.js';
+export { checkName, MAX_NAME_BYTES, nameProblem, tritonVersionOf } from './names.js';
 export { isDirectoryModel, modelFileName } from './platforms.js';
 export type { RepositoryStorage, StagedTree, StagingArea, StorageEntry } from './storage.js';
 export { LocalStorage } from './storage.js';

@@ -10,20 +10,29 @@ export const MAX_NAME_BYTES = 255;
  * and names longer than {@link MAX_NAME_BYTES} bytes of UTF-8.
  */
 export function checkName(kind: string, name: unknown): string {
-  const fail = (why: string): never => {
+  const why = nameProblem(name);
+  if (why !== undefined) {
     throw new StoreError('MSB_STORE_INVALID_NAME', `invalid ${kind} name ${JSON.stringify(name)}: ${why}`, {
       kind,
       name,
     });
-  };
-  if (typeof name !== 'string' || name.length === 0) return fail('it is empty');
-  if (name === '.' || name === '..') return fail('it names a directory link');
-  if (name.startsWith('.')) return fail('it starts with a dot');
-  if (/[/\\]/.test(name)) return fail('it contains a path separator');
+  }
+  return name as string;
+}
+
+/**
+ * Why `name` cannot be a directory name in the repository, or undefined when it can. The one rule for model names
+ * wherever they come from (store, jobs, correlation IDs).
+ */
+export function nameProblem(name: unknown): string | undefined {
+  if (typeof name !== 'string' || name.length === 0) return 'it is empty';
+  if (name === '.' || name === '..') return 'it names a directory link';
+  if (name.startsWith('.')) return 'it starts with a dot';
+  if (/[/\\]/.test(name)) return 'it contains a path separator';
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is refused here
-  if (/[\u0000-\u001f\u007f]/.test(name)) return fail('it contains a control character');
-  if (Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES) return fail(`it is longer than ${MAX_NAME_BYTES} bytes`);
-  return name;
+  if (/[\u0000-\u001f\u007f]/.test(name)) return 'it contains a control character';
+  if (Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES) return `it is longer than ${MAX_NAME_BYTES} bytes`;
+  return undefined;
 }
 
 /** A version number msb creates: a positive integer Triton reads back unchanged (no sign, no leading zero). */
