@@ -31,6 +31,7 @@ import {
   writePlanSidecar,
 } from '../../src/inspect/index.js';
 import { type OnnxTensorSpec, writeOnnxWithSignature } from '../fixtures/onnx-signature.js';
+import { planWithSignature } from '../fixtures/plan-signature.js';
 import { testdata } from '../helpers/paths.js';
 import { runPython } from '../helpers/python.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -124,28 +125,8 @@ async function onnx(version: string, inputs: OnnxTensorSpec[], outputs: OnnxTens
   return inspectModel(file);
 }
 
-/** No TensorRT here: a plan stand-in plus the sidecar msb's builder writes, read through inspectModel. */
-async function plan(version: string, dims: number[], extra: { maxBatchSize?: number } = { maxBatchSize: 8 }) {
-  const file = path.join(version, 'model.plan');
-  await writeFile(file, Buffer.concat([Buffer.from('ftrt'), Buffer.alloc(252)]));
-  const io = (names: string[]) => names.map((name) => ({ name, dataType: 'TYPE_FP32' as const, dims }));
-  await writePlanSidecar(file, {
-    msb: 1,
-    signature: {
-      format: 'tensorrt_plan',
-      platform: 'tensorrt_plan',
-      backend: 'tensorrt',
-      inputs: io(['INPUT0', 'INPUT1']),
-      outputs: io(['OUTPUT0', 'OUTPUT1']),
-      batchDim: dims[0] === -1,
-      ...extra,
-      metadata: {},
-    },
-    tensorrt: '10.3.0',
-    computeCapability: '8.6',
-  });
-  return inspectModel(file);
-}
+/** No TensorRT here: a plan stand-in plus the sidecar msb's builder writes (see planWithSignature). */
+const plan = planWithSignature;
 
 async function stated(version: string, fileName: string, content: string, inputs: string[], outputs: string[]) {
   const file = path.join(version, fileName);

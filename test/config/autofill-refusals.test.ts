@@ -12,6 +12,7 @@ import { generateModelConfig, parseModelConfig } from '../../src/config/index.js
 import { isMsbError } from '../../src/errors.js';
 import { inspectModel, type ModelSignature, writePlanSidecar } from '../../src/inspect/index.js';
 import { writeOnnxWithSignature } from '../fixtures/onnx-signature.js';
+import { planWithSignature } from '../fixtures/plan-signature.js';
 import { testdata } from '../helpers/paths.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -27,25 +28,7 @@ async function onnxModel(): Promise<ModelSignature> {
 }
 
 async function planModel(): Promise<ModelSignature> {
-  const file = path.join(await tempDir(), 'model.plan');
-  await writeFile(file, Buffer.concat([Buffer.from('ftrt'), Buffer.alloc(124)]));
-  const io = (names: string[]) => names.map((name) => ({ name, dataType: 'TYPE_FP32' as const, dims: [-1, 16] }));
-  await writePlanSidecar(file, {
-    msb: 1,
-    signature: {
-      format: 'tensorrt_plan',
-      platform: 'tensorrt_plan',
-      backend: 'tensorrt',
-      inputs: io(['INPUT0', 'INPUT1']),
-      outputs: io(['OUTPUT0', 'OUTPUT1']),
-      batchDim: true,
-      maxBatchSize: 8,
-      metadata: {},
-    },
-    tensorrt: '10.3.0',
-    computeCapability: '8.6',
-  });
-  return inspectModel(file);
+  return planWithSignature(await tempDir(), [-1, 16]);
 }
 
 /**
