@@ -81,7 +81,12 @@ async function rawSide(): Promise<Side> {
     name: 'raw BullMQ (same work)',
     async enqueue(i) {
       const job = await queue.add('import', { source, model: `m${i}` });
-      return { wait: async () => (await job.waitUntilFinished(events), (await queue.getJob(job.id as string)) as Job) };
+      return {
+        wait: async () => {
+          await job.waitUntilFinished(events);
+          return (await queue.getJob(job.id as string)) as Job;
+        },
+      };
     },
     async close() {
       await worker.close();
@@ -101,7 +106,12 @@ async function msbSide(): Promise<Side> {
     name: 'msb ConversionClient + ConversionWorker',
     async enqueue(i) {
       const handle = await client.enqueue({ kind: 'import', source, output: { model: `m${i}` } });
-      return { wait: async () => (await handle.result(), (await queue.getJob(handle.id)) as Job) };
+      return {
+        wait: async () => {
+          await handle.result();
+          return (await queue.getJob(handle.id)) as Job;
+        },
+      };
     },
     async close() {
       await client.close();
