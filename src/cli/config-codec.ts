@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { writeFileAtomic } from '../atomic-file.js';
 import { modelConfigFromJson, modelConfigToJson, parseModelConfig, printModelConfig } from '../config/index.js';
 import { MsbError } from '../errors.js';
-import { writeFileAtomic } from '../store/atomic.js';
 import { action, EXIT_PROBLEMS, printJson } from './common.js';
 
 /** Reads FILE, or standard input for `-`. */

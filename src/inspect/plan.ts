@@ -18,9 +18,10 @@
  * - Nothing about inputs, outputs, shapes or optimization profiles can be read without deserializing the engine.
  *   Hence the full signature comes from msb's sidecar, the addon, or the user (see `planSignature`).
  */
-import { readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
+import { writeFileAtomic } from '../atomic-file.js';
 import { InspectError } from './errors.js';
 import { type ModelSignature, PLAN_MAGIC, signatureFromOptions, type TensorSignature } from './signature.js';
 
@@ -89,15 +90,12 @@ export function planSidecarPath(planPath: string): string {
 }
 
 /**
- * Writes the sidecar atomically (temp file + rename), so a reader sees the old record or the new one. `planBytes`
+ * Writes the sidecar atomically and durably (writeFileAtomic), so a reader sees the old record or the new one. `planBytes`
  * is filled from the plan on disk when absent.
  */
 export async function writePlanSidecar(planPath: string, record: PlanSidecar): Promise<void> {
   const full: PlanSidecar = { ...record, planBytes: record.planBytes ?? (await stat(planPath)).size };
-  const target = planSidecarPath(planPath);
-  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.tmp`);
-  await writeFile(tmp, `${JSON.stringify(full, null, 2)}\n`);
-  await rename(tmp, target);
+  await writeFileAtomic(planSidecarPath(planPath), `${JSON.stringify(full, null, 2)}\n`);
 }
 
 /**

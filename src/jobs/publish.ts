@@ -1,5 +1,6 @@
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileAtomic } from '../atomic-file.js';
 import type { ModelConfig } from '../config/index.js';
 import { isMsbError, MsbError } from '../errors.js';
 import { type PlanSidecar, planSidecarPath } from '../inspect/index.js';
@@ -92,16 +93,8 @@ export class PlanCache {
     await mkdir(this.dir, { recursive: true });
     const plan = this.planPath(key);
     const full: PlanSidecar = { ...record, planBytes: bytes.byteLength };
-    const tmp = `${plan}.${process.pid}.tmp`;
-    try {
-      await writeFile(tmp, bytes, { flush: true });
-      await rename(tmp, plan);
-      await writeFile(`${tmp}.json`, `${JSON.stringify(full, null, 2)}\n`, { flush: true });
-      await rename(`${tmp}.json`, planSidecarPath(plan));
-    } finally {
-      await rm(tmp, { force: true });
-      await rm(`${tmp}.json`, { force: true });
-    }
+    await writeFileAtomic(plan, bytes);
+    await writeFileAtomic(planSidecarPath(plan), `${JSON.stringify(full, null, 2)}\n`);
     return { plan, record: full };
   }
 }

@@ -1,9 +1,9 @@
 import { constants } from 'node:fs';
 import { copyFile, link, lstat, mkdir, open, readdir, readlink, realpath, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { syncDir } from './atomic.js';
+import { syncDir } from '../atomic-file.js';
 
-export { writeNewFile } from './atomic.js';
+export { writeNewFile } from '../atomic-file.js';
 
 import { StoreError } from './errors.js';
 
