@@ -4,36 +4,24 @@
  * What differs is msb's layer: spec validation, content hashing, dedup lookup, job registry, worker routing.
  *   latency: enqueue → active (job.processedOn), one job at a time, p50/p99
  *   throughput: N jobs enqueued at once, jobs/s until all completed (one worker, concurrency 1, as msb runs)
- * Usage: npm run bench:queue [-- --jobs N]   (starts its own redis-server on a free port)
+ * Usage: npm run bench:queue [-- --jobs N]   (starts its own redis-server on a free port, as bench:cid does)
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { type Job, Queue, QueueEvents, Worker } from 'bullmq';
 import { generateModelConfig } from '../src/config/index.js';
 import { inspectModel } from '../src/inspect/index.js';
 import { ConversionClient, ConversionWorker, publishToStore, writeSampleModels } from '../src/jobs/index.js';
+import { TestRedis } from '../test/helpers/redis.js';
 
 const jobsArg = process.argv.indexOf('--jobs');
 const N = jobsArg > 0 ? Number(process.argv[jobsArg + 1]) : 200;
 const LATENCY_SAMPLES = Math.min(100, N);
 
 const dir = await mkdtemp(path.join(os.tmpdir(), 'msb-bench-queue-'));
-const port = await new Promise<number>((resolve) => {
-  const s = net.createServer().listen(0, '127.0.0.1', () => {
-    const p = (s.address() as net.AddressInfo).port;
-    s.close(() => resolve(p));
-  });
-});
-const redisProc = spawn(
-  'redis-server',
-  ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-  { stdio: 'ignore' },
-);
-const url = `redis://127.0.0.1:${port}`;
-await new Promise((r) => setTimeout(r, 300));
+const redis = await TestRedis.start();
+const url = redis.url;
 
 const [sample] = await writeSampleModels(dir);
 const source = sample?.file as string;
@@ -153,6 +141,6 @@ try {
     `msb/raw: p50 ${(msb.p50 / Math.max(raw.p50, 1)).toFixed(2)}x, p99 ${(msb.p99 / Math.max(raw.p99, 1)).toFixed(2)}x, time per job ${(raw.jobsPerSecond / msb.jobsPerSecond).toFixed(2)}x (target <= 1.2x)`,
   );
 } finally {
-  redisProc.kill();
+  await redis.stop();
   await rm(dir, { recursive: true, force: true });
 }

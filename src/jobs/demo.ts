@@ -1,12 +1,11 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
 import { MsbError } from '../errors.js';
 import { ModelStore } from '../store/index.js';
 import { ConversionClient, type ConversionHandle } from './client.js';
+import { startRedis } from './redis-server.js';
 import { writeSampleModels } from './samples.js';
 import type { BuildTarget } from './spec.js';
 import { ConversionWorker } from './worker.js';
@@ -161,68 +160,4 @@ async function followProgress(
   });
   await Promise.all(done);
   bars.stop();
-}
-
-/** Starts a private redis-server on a free loopback port, data in `dir`, nothing persisted. */
-async function startRedis(dir: string): Promise<{ url: string; stop: () => Promise<void> }> {
-  const port = await new Promise<number>((resolve, reject) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port: p } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(p));
-    });
-    srv.on('error', reject);
-  });
-  let proc: ChildProcess;
-  try {
-    proc = spawn(
-      'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'],
-      {
-        stdio: 'ignore',
-      },
-    );
-  } catch (err) {
-    throw new MsbError(
-      'MSB_DEMO_REDIS',
-      `cannot start redis-server: ${(err as Error).message}; install it or set REDIS_URL`,
-    );
-  }
-  const failed = new Promise<never>((_, reject) =>
-    proc.once('error', (err) =>
-      reject(
-        new MsbError(
-          'MSB_DEMO_REDIS',
-          `cannot start redis-server (${err.message}); install it (apt-get install redis-server) or set REDIS_URL`,
-        ),
-      ),
-    ),
-  );
-  await Promise.race([waitForRedis(port), failed]);
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (proc.exitCode !== null) return resolve();
-        proc.once('exit', () => resolve());
-        proc.kill('SIGTERM');
-      }),
-  };
-}
-
-async function waitForRedis(port: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => s.write('PING\r\n'));
-      s.once('data', (d) => {
-        s.destroy();
-        resolve(d.toString().startsWith('+PONG'));
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new MsbError('MSB_DEMO_REDIS', `redis-server did not answer on port ${port}`);
 }

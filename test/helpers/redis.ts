@@ -1,21 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort, waitForRedis } from '../../src/jobs/redis-server.js';
 
-/** Asks the kernel for a free TCP port on loopback. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
+export { freePort };
 
 export interface RedisOptions {
   /** Append-only file on (fsync every write), so a restart keeps every acknowledged write. */
@@ -55,7 +44,7 @@ export class TestRedis {
     if (this.aof) args.push('--appendfsync', 'always');
     const proc = spawn('redis-server', args, { stdio: 'ignore' });
     this.proc = proc;
-    await waitForPort(this.port, 10_000);
+    await waitForRedis(this.port);
   }
 
   /** SIGKILL: no shutdown save, like a crash. */
@@ -81,25 +70,5 @@ export class TestRedis {
       proc.once('exit', () => resolve());
       proc.kill(sig);
     });
-  }
-}
-
-async function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const sock = net.connect(port, '127.0.0.1');
-      sock.once('connect', () => {
-        sock.write('PING\r\n');
-        sock.once('data', (d) => {
-          sock.destroy();
-          resolve(d.toString().startsWith('+PONG'));
-        });
-      });
-      sock.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${port}`);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
