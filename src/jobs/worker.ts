@@ -4,18 +4,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { generateModelConfig, type ModelConfig } from '../config/index.js';
+import { generateModelConfig } from '../config/index.js';
 import { isMsbError, MsbError } from '../errors.js';
 import {
   inspectModel,
   type ModelSignature,
   parseTensorOption,
   planSidecarPath,
-  readPlanSidecar,
   writePlanSidecar,
 } from '../inspect/index.js';
 import { type BuilderIdentity, type EngineBuilder, tensorrtEngineBuilder } from './builder.js';
-import { PlanCache, publishToStore } from './publish.js';
+import { PlanCache, type PublishRequest, publishToStore } from './publish.js';
 import { type BuildJobSpec, fileDigest, IMPORT_QUEUE, type JobSpec, parseJobSpec, targetQueue } from './spec.js';
 
 /** What a job stores in Redis: the validated spec and what the client computed from the source. */
@@ -222,6 +221,33 @@ export class ConversionWorker {
     return run;
   }
 
+  /**
+   * Publishes `source` as the job's output: the config generated from `signature` with the output's options, the
+   * version idempotent per job id (a retried job finds its version).
+   */
+  private publish(
+    job: Job<JobData, JobResult>,
+    signature: ModelSignature,
+    output: Extract<JobSpec, { kind: 'import' }>['output'],
+    source: string,
+    extra: Pick<PublishRequest, 'transfer' | 'files'> = {},
+  ): Promise<number> {
+    const config = generateModelConfig(signature, {
+      name: output.model,
+      ...(output.maxBatchSize !== undefined ? { maxBatchSize: output.maxBatchSize } : {}),
+      ...(output.concurrency !== undefined ? { concurrency: output.concurrency } : {}),
+    });
+    return publishToStore({
+      store: this.options.store,
+      model: output.model,
+      config,
+      source,
+      publishKey: job.id as string,
+      ...(output.version !== undefined ? { version: output.version } : {}),
+      ...extra,
+    });
+  }
+
   private async importModel(
     job: Job<JobData, JobResult>,
     spec: Extract<JobSpec, { kind: 'import' }>,
@@ -231,16 +257,8 @@ export class ConversionWorker {
       ...(spec.inputs ? { inputs: spec.inputs.map(parseTensorOption) } : {}),
       ...(spec.outputs ? { outputs: spec.outputs.map(parseTensorOption) } : {}),
     });
-    const config = configFor(signature, spec.output);
     await job.updateProgress({ phase: 'publish', percent: 60 });
-    const version = await publishToStore({
-      store: this.options.store,
-      model: spec.output.model,
-      config,
-      source: spec.source,
-      publishKey: job.id as string,
-      ...(spec.output.version !== undefined ? { version: spec.output.version } : {}),
-    });
+    const version = await this.publish(job, signature, spec.output, spec.source);
     await job.updateProgress({ phase: 'done', percent: 100 });
     return { kind: 'import', model: spec.output.model, version };
   }
@@ -279,16 +297,9 @@ export class ConversionWorker {
         buildOptions: { ...spec.build, target: spec.target },
       });
     }
-    const config = configFor(cached.record.signature, spec.output);
-    const version = await publishToStore({
-      store: this.options.store,
-      model: spec.output.model,
-      config,
-      source: cached.plan,
-      publishKey: job.id as string,
+    const version = await this.publish(job, cached.record.signature, spec.output, cached.plan, {
       transfer: 'link',
       files: { [path.basename(planSidecarPath('model.plan'))]: planSidecarPath(cached.plan) },
-      ...(spec.output.version !== undefined ? { version: spec.output.version } : {}),
     });
     await job.updateProgress({ phase: 'done', percent: 100 });
     return {
@@ -308,8 +319,6 @@ export class ConversionWorker {
       tensorrt: this.identity.tensorrtVersion ?? '',
       computeCapability: this.identity.computeCapability ?? '',
     });
-    // Read back through the validating reader: what CPU-only machines will see.
-    await readPlanSidecar(plan);
     return { kind: 'inspect', record: planSidecarPath(plan) };
   }
 }
@@ -317,15 +326,6 @@ export class ConversionWorker {
 export type WorkerEvent =
   | { type: 'completed'; job: string; queue: string; result: JobResult }
   | { type: 'failed'; job: string; queue: string; error: string };
-
-/** The config a job publishes: generated from the signature, with the job's output options. */
-function configFor(signature: ModelSignature, output: Extract<JobSpec, { kind: 'import' }>['output']): ModelConfig {
-  return generateModelConfig(signature, {
-    name: output.model,
-    ...(output.maxBatchSize !== undefined ? { maxBatchSize: output.maxBatchSize } : {}),
-    ...(output.concurrency !== undefined ? { concurrency: output.concurrency } : {}),
-  });
-}
 
 /** The queues a worker with this builder can serve. */
 export function servedQueues(identity: BuilderIdentity): string[] {
