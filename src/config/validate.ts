@@ -450,23 +450,36 @@ function validateBatchIo(config: ModelConfig, add: Add): void {
   });
 }
 
+/** Preferred batch sizes (dynamic batcher, oldest-first sequence batcher): each > 0 and <= max_batch_size. */
+function checkPreferredSizes(
+  sizes: number[] | undefined,
+  path: string,
+  rule: ConfigRule,
+  what: string,
+  config: ModelConfig,
+  add: Add,
+): void {
+  const name = config.name ?? '';
+  sizes?.forEach((size, i) => {
+    if (size <= 0) add(`${path}[${i}]`, rule, `${what} must be positive for ${name}`);
+    else if (size > (config.maxBatchSize ?? 0))
+      add(`${path}[${i}]`, rule, `${what} must be <= max batch size for ${name}`);
+  });
+}
+
 /** ValidateModelConfig, dynamic batching part. */
 function validateDynamicBatching(config: ModelConfig, add: Add): void {
   const db = config.dynamicBatching;
   if (!db) return;
   const name = config.name ?? '';
-  const maxBatch = config.maxBatchSize ?? 0;
-  db.preferredBatchSize?.forEach((size, i) => {
-    const p = `dynamic_batching.preferred_batch_size[${i}]`;
-    if (size <= 0)
-      add(p, 'dynamic-batching-preferred-size', `dynamic batching preferred size must be positive for ${name}`);
-    else if (size > maxBatch)
-      add(
-        p,
-        'dynamic-batching-preferred-size',
-        `dynamic batching preferred size must be <= max batch size for ${name}`,
-      );
-  });
+  checkPreferredSizes(
+    db.preferredBatchSize,
+    'dynamic_batching.preferred_batch_size',
+    'dynamic-batching-preferred-size',
+    'dynamic batching preferred size',
+    config,
+    add,
+  );
   const levels = big(db.priorityLevels ?? 0);
   if (levels !== 0n) {
     const def = big(db.defaultPriorityLevel ?? 0);
@@ -520,7 +533,6 @@ const CONTROL_KINDS: ModelSequenceBatchingControlKind[] = [
 /** ValidateModelConfig, sequence batching part, with GetBooleanSequenceControlProperties / GetTypedSequenceControlProperties. */
 function validateSequenceBatching(config: ModelConfig, sb: ModelSequenceBatching, add: Add): void {
   const name = config.name ?? '';
-  const maxBatch = config.maxBatchSize ?? 0;
   if (config.responseCache?.enable) {
     add(
       'response_cache.enable',
@@ -584,17 +596,14 @@ function validateSequenceBatching(config: ModelConfig, sb: ModelSequenceBatching
       }
     });
   });
-  sb.oldest?.preferredBatchSize?.forEach((size, i) => {
-    const p = `sequence_batching.oldest.preferred_batch_size[${i}]`;
-    if (size <= 0)
-      add(p, 'sequence-oldest-preferred-size', `sequence batching preferred batch size must be positive for ${name}`);
-    else if (size > maxBatch)
-      add(
-        p,
-        'sequence-oldest-preferred-size',
-        `sequence batching preferred batch size must be <= max batch size for ${name}`,
-      );
-  });
+  checkPreferredSizes(
+    sb.oldest?.preferredBatchSize,
+    'sequence_batching.oldest.preferred_batch_size',
+    'sequence-oldest-preferred-size',
+    'sequence batching preferred batch size',
+    config,
+    add,
+  );
   const util = sb.direct?.minimumSlotUtilization ?? 0;
   if (util < 0 || util > 1) {
     add(
