@@ -2,7 +2,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
-import { MsbError } from '../errors.js';
 import { ModelStore } from '../store/index.js';
 import { ConversionClient, type ConversionHandle } from './client.js';
 import { startRedis } from './redis-server.js';

@@ -23,13 +23,7 @@ import {
   parseModelConfig,
   printModelConfig,
 } from '../../src/config/index.js';
-import {
-  inspectModel,
-  type ModelSignature,
-  parseTensorOption,
-  signatureFromOptions,
-  writePlanSidecar,
-} from '../../src/inspect/index.js';
+import { inspectModel, type ModelSignature, parseTensorOption, signatureFromOptions } from '../../src/inspect/index.js';
 import { type OnnxTensorSpec, writeOnnxWithSignature } from '../fixtures/onnx-signature.js';
 import { planWithSignature } from '../fixtures/plan-signature.js';
 import { testdata } from '../helpers/paths.js';

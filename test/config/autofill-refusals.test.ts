@@ -5,12 +5,12 @@
  * generator refuse the same partial config too. Where Triton's message names a tensor, ours must name it as well.
  */
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { generateModelConfig, parseModelConfig } from '../../src/config/index.js';
 import { isMsbError } from '../../src/errors.js';
-import { inspectModel, type ModelSignature, writePlanSidecar } from '../../src/inspect/index.js';
+import { inspectModel, type ModelSignature } from '../../src/inspect/index.js';
 import { writeOnnxWithSignature } from '../fixtures/onnx-signature.js';
 import { planWithSignature } from '../fixtures/plan-signature.js';
 import { testdata } from '../helpers/paths.js';
