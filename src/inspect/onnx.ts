@@ -6,7 +6,7 @@
  */
 import type { DataType } from '../config/index.js';
 import { InspectError } from './errors.js';
-import { type FieldHeader, WIRE, WireReader } from './protowire.js';
+import { WIRE, WireReader } from './protowire.js';
 import { FORMAT_TRITON, type ModelSignature, type TensorSignature } from './signature.js';
 
 export interface OnnxModelInfo {
@@ -224,7 +224,7 @@ async function readGraph(
       case 12: {
         r.expect(h, WIRE.LEN, h.field === 11 ? 'graph input' : 'graph output');
         const bytes = await r.bytes(end, MAX_VALUE_INFO);
-        const vi = await readValueInfo(WireReader.fromBytes(bytes, r.name), h);
+        const vi = await readValueInfo(WireReader.fromBytes(bytes, r.name));
         (h.field === 11 ? graph.inputs : graph.outputs).push(vi);
         break;
       }
@@ -268,7 +268,7 @@ async function readStringPair(r: WireReader, end: number): Promise<[string, stri
 }
 
 /** ValueInfoProto: name (1), type (2: TypeProto). */
-async function readValueInfo(r: WireReader, _where: FieldHeader): Promise<ValueInfo> {
+async function readValueInfo(r: WireReader): Promise<ValueInfo> {
   const vi: ValueInfo = { name: '', kind: 'none', elemType: 0 };
   const end = r.size;
   for (let h = await r.next(end); h; h = await r.next(end)) {

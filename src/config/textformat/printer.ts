@@ -107,8 +107,11 @@ function printMessage(
       value.forEach((v, i) => {
         printField(field, v, indent, `${p}[${i}]`, lines);
       });
-    } else if (realOneof(field) || messageOf(field) || !isDefaultValue(field, checkedScalar(field, value, p))) {
+    } else if (messageOf(field)) {
       printField(field, value, indent, p, lines);
+    } else {
+      const checked = checkedScalar(field, value, p);
+      if (realOneof(field) || !isDefaultValue(field, checked)) lines.push(scalarLine(field, checked, indent));
     }
   }
 }
@@ -120,8 +123,13 @@ function printField(field: protobuf.Field, value: unknown, indent: string, path:
     printMessage(sub, value as Record<string, unknown>, `${indent}  `, path, lines);
     lines.push(`${indent}}`);
   } else {
-    lines.push(`${indent}${field.name}: ${formatScalar(field, checkedScalar(field, value, path))}`);
+    lines.push(scalarLine(field, checkedScalar(field, value, path), indent));
   }
+}
+
+/** `name: value` for a scalar already checked against its field. */
+function scalarLine(field: protobuf.Field, checked: unknown, indent: string): string {
+  return `${indent}${field.name}: ${formatScalar(field, checked)}`;
 }
 
 function printMap(field: protobuf.Field, value: unknown, indent: string, path: string, lines: string[]): void {
