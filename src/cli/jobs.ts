@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { Queue } from 'bullmq';
 import type { Command } from 'commander';
-import { Counter, Gauge, Histogram } from 'prom-client';
+import { Counter, Histogram } from 'prom-client';
 import { MsbError } from '../errors.js';
 import { ConversionClient, ConversionWorker, type JobInfo, type JobSpecInput, runDemo } from '../jobs/index.js';
-import { Registry, startOpsServer } from '../server/index.js';
+import { Registry, registerQueueGauge, startOpsServer } from '../server/index.js';
 import { action, printJson, printTable } from './common.js';
 
 const DEFAULT_REDIS = 'redis://127.0.0.1:6379';
@@ -65,18 +65,14 @@ export function registerJobCommands(program: Command): void {
           registers: [registry],
         });
         const queues = worker.queues.map((q) => new Queue(q, { connection: { url } }));
-        new Gauge({
-          name: 'msb_queue_jobs',
-          help: 'Jobs in the queues this worker serves, by state',
-          labelNames: ['queue', 'state'],
-          registers: [registry],
-          async collect() {
-            for (const q of queues) {
-              const counts = await q.getJobCounts('waiting', 'active', 'delayed', 'failed');
-              for (const [state, n] of Object.entries(counts)) this.set({ queue: q.name, state }, n);
-            }
-          },
-        });
+        registerQueueGauge(registry, () =>
+          Promise.all(
+            queues.map(async (q) => ({
+              name: q.name,
+              counts: await q.getJobCounts('waiting', 'active', 'delayed', 'failed'),
+            })),
+          ),
+        );
         worker.on((e) => {
           jobs.inc({ queue: e.queue, outcome: e.type });
           if (e.type === 'completed' && e.result.buildSeconds) buildSeconds.observe(e.result.buildSeconds);

@@ -15,6 +15,7 @@ export {
   ConversionHandle,
   type JobInfo,
   type JobState,
+  type QueueStats,
 } from './client.js';
 export { type DemoOptions, type DemoResult, runDemo } from './demo.js';
 export { PlanCache, publishToStore } from './publish.js';
@@ -25,6 +26,7 @@ export {
   type JobSpec,
   type JobSpecInput,
   jobKey,
+  jobSpecSchema,
   parseJobSpec,
   planKey,
   queueOf,

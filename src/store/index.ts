@@ -9,7 +9,7 @@ export { StoreError } from './errors.js';
 export type { Transfer } from './fsutil.js';
 export type { LockOptions } from './lock.js';
 export type { AddVersionOptions, ModelInfo, VersionRecord } from './model.js';
-export { StoredModel } from './model.js';
+export { renderConfig, StoredModel } from './model.js';
 export { checkName, MAX_NAME_BYTES, nameProblem, tritonVersionOf } from './names.js';
 export { isDirectoryModel, modelFileName } from './platforms.js';
 export type { RepositoryStorage, StagedTree, StagingArea, StorageEntry } from './storage.js';
