@@ -1,15 +1,14 @@
 /**
- * One msb serve for a test file: a real redis-server, a real worker (the builder double for builds, the real import
+ * One msb serve for a test file (call it in `before`, and `close()` in `after`): a real redis-server, a real worker (the builder double for builds, the real import
  * path for imports), a store and an artifact directory in a temp dir, and a tokens file with one token per scope.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
-import { after } from 'node:test';
 import { addToken, type RunningApiServer, startApiServer } from '../../src/api/index.js';
 import { ConversionWorker } from '../../src/jobs/index.js';
 import { ModelStore } from '../../src/store/index.js';
 import { TestRedis } from '../helpers/redis.js';
-import { tempDir } from '../helpers/tmp.js';
 import { FakeBuilder } from '../jobs/fake-builder.js';
 
 export interface Harness {
@@ -22,6 +21,8 @@ export interface Harness {
   tokens: { read: string; enqueue: string; admin: string; readEnqueue: string };
   server: RunningApiServer;
   worker: ConversionWorker;
+  /** Stops servers, worker and Redis; removes the temp dir. Call from the test file's `after`. */
+  close(): Promise<void>;
   /** Another server on the same Redis and storage (a second replica). */
   replica(): Promise<RunningApiServer>;
   /** fetch against the server with a token (or none). */
@@ -32,7 +33,7 @@ export async function startHarness(
   options: { builderSteps?: number; idleTimeoutMs?: number; maxArtifactBytes?: number } = {},
 ): Promise<Harness> {
   const redis = await TestRedis.start();
-  const dir = await tempDir('msb-api-');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'msb-api-'));
   const store = path.join(dir, 'store');
   const artifacts = path.join(dir, 'artifacts');
   const sourceRoot = path.join(dir, 'sources');
@@ -65,12 +66,7 @@ export async function startHarness(
   };
   const server = await startApiServer(serverOptions);
   const replicas: RunningApiServer[] = [];
-  after(async () => {
-    for (const r of replicas) await r.close();
-    await server.close();
-    await worker.close();
-    await redis.stop();
-  });
+
   return {
     redis,
     dir,
@@ -81,6 +77,13 @@ export async function startHarness(
     tokens,
     server,
     worker,
+    async close() {
+      for (const r of replicas) await r.close();
+      await server.close();
+      await worker.close();
+      await redis.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
     async replica() {
       const r = await startApiServer(serverOptions);
       replicas.push(r);
