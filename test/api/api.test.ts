@@ -121,7 +121,11 @@ describe('jobs', () => {
     const events = await readEvents(res);
     const end = events.at(-1);
     assert.equal(end?.event, 'end');
-    assert.deepEqual((end?.data as { result: unknown }).result, { kind: 'import', model: 'squeezenet', version: 1 });
+    assert.deepEqual((end?.data as { result?: unknown } | undefined)?.result, {
+      kind: 'import',
+      model: 'squeezenet',
+      version: 1,
+    });
     assert.ok(events.some((x) => x.event === 'progress' && (x.data as { percent: number }).percent === 100));
     const model = await (await ModelStore.open(h.store)).getModel('squeezenet');
     assert.deepEqual(await model.listVersions(), [1]);
