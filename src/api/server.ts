@@ -250,11 +250,14 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
     });
     timer = setTimeout(() => {
       const err = new ApiError('MSB_API_TIMEOUT', `no body bytes for ${idleMs} ms`, {});
+      // The error reaches the route's parser or stream, which answers 408 and closes the connection.
       payload.unpipe(guard);
       guard.destroy(err);
-      req.raw.destroy(err);
     }, idleMs);
     const stop = () => clearTimeout(timer);
+    // The consumer (body parser or artifact pipeline) gets the error through its own listener; this one only keeps
+    // an error raised after the consumer finished from becoming an uncaught exception.
+    guard.on('error', () => {});
     guard.once('close', stop);
     req.raw.once('close', stop);
     payload.once('error', (e) => guard.destroy(e));
