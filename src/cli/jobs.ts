@@ -30,6 +30,20 @@ function describeJob(j: JobInfo): (string | number)[] {
   return [j.id.slice(0, 12), j.kind, j.queue, j.state, model, note];
 }
 
+/** `msb serve` for the demo, on loopback without tokens; a free port when the asked one is taken. */
+async function startDemoServer(
+  where: { redis: string; store: string; artifacts: string },
+  port: number,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const { startApiServer } = await import('../api/index.js');
+  try {
+    return await startApiServer({ ...where, port });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    return startApiServer({ ...where, port: 0 });
+  }
+}
+
 export function registerJobCommands(program: Command): void {
   redisOption(program.command('worker'))
     .description(
@@ -200,11 +214,14 @@ export function registerJobCommands(program: Command): void {
     .command('demo')
     .description('the main job on the embedded defaults: local Redis, a worker, sample models → ./model-store')
     .option('--store <path>', 'model store', 'model-store')
-    .option('--keep', 'leave the worker running after the demo')
+    .option('--keep', 'leave the worker and the dashboard running after the demo, until Ctrl-C')
+    .option('--port <port>', 'port of the dashboard and API (taken: a free one)', '8080')
+    .option('--no-serve', 'do not start the dashboard and API')
     .action(
-      action(async (opts: { store: string; keep?: boolean }) => {
+      action(async (opts: { store: string; keep?: boolean; port: string; serve: boolean }) => {
         const result = await runDemo({
           store: opts.store,
+          ...(opts.serve ? { serve: (where) => startDemoServer(where, Number(opts.port)) } : {}),
           ...(process.env.REDIS_URL ? { redisUrl: process.env.REDIS_URL } : {}),
           ...(opts.keep ? { keep: true } : {}),
         });
