@@ -38,6 +38,8 @@ export interface PutOptions {
   limit: number;
   /** The declared length: a body that ends short of it (or runs past it) is refused and nothing is stored. */
   expectedLength?: number;
+  /** A body that sends no byte for this long fails with `MSB_API_TIMEOUT`. Default: no limit. */
+  idleMs?: number;
 }
 
 /** Where uploaded artifacts live. A directory today; an object store behind the same contract later. */
@@ -54,12 +56,23 @@ export interface ArtifactStore {
   source(hex: string): string;
 }
 
-/** Counts bytes and hashes them as they pass, failing once more than `limit` went through. */
-function meter(limit: number) {
+/**
+ * Counts bytes and hashes them as they pass, failing once more than `limit` went through, or when no byte came for
+ * `idleMs`. One stage does all three, so the upload path has one hop between the socket and the file.
+ */
+function meter(limit: number, idleMs: number | undefined) {
   const hash = createHash('sha256');
   let size = 0;
-  const t = new Transform({
+  const timer = idleMs
+    ? setTimeout(() => t.destroy(new ApiError('MSB_API_TIMEOUT', `no body bytes for ${idleMs} ms`, { idleMs })), idleMs)
+    : undefined;
+  const t: Transform = new Transform({
+    flush(done) {
+      clearTimeout(timer);
+      done();
+    },
     transform(chunk: Buffer, _enc, done) {
+      timer?.refresh();
       size += chunk.length;
       if (size > limit) {
         done(new ApiError('MSB_API_BODY_TOO_LARGE', `the body is larger than the limit of ${limit} bytes`, { limit }));
@@ -69,6 +82,7 @@ function meter(limit: number) {
       done(null, chunk);
     },
   });
+  t.once('close', () => clearTimeout(timer));
   return { stream: t, result: () => ({ hex: hash.digest('hex'), size }) };
 }
 
@@ -102,7 +116,7 @@ export class DirectoryArtifactStore implements ArtifactStore {
 
   async put(body: Readable, options: PutOptions): Promise<StoredArtifact> {
     const tmp = path.join(this.tmp, `${randomBytes(8).toString('hex')}.part`);
-    const m = meter(options.limit);
+    const m = meter(options.limit, options.idleMs);
     try {
       const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
       await pipeline(body, m.stream, out);

@@ -234,6 +234,8 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
 
   // ---- slow bodies: fail with 408 when no byte arrives for idleMs ----
   app.addHook('preParsing', async (req, _reply, payload) => {
+    // Uploads stream straight to the artifact store, whose one stage also watches for idleness.
+    if (req.routeOptions.url === '/v1/artifacts') return payload;
     let timer: NodeJS.Timeout | undefined;
     let received = 0;
     const guard = new Transform({
@@ -347,6 +349,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
         }
         const stored = await artifacts.put(req.body as NodeJS.ReadableStream as import('node:stream').Readable, {
           limit: maxArtifactBytes,
+          idleMs,
           ...(length !== undefined ? { expectedLength: length } : {}),
         });
         const { created, ...body } = stored;
@@ -434,11 +437,10 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
     async (req, reply) => {
       const spec = { ...req.body, source: await resolveSource(req.body.source) };
       const handle = await client.enqueue(spec);
-      const info = await client.get(handle.id);
       return reply.code(202).send({
         id: handle.id,
         queue: handle.queue,
-        state: info?.state ?? 'unknown',
+        state: await client.state(handle),
         deduplicated: handle.deduplicated,
       });
     },

@@ -244,6 +244,11 @@ export class ConversionClient {
     await job.retry('failed');
   }
 
+  /** A job's state alone: one Redis call, where {@link get} also reads the job and the worker registry. */
+  async state(handle: Pick<ConversionHandle, 'id' | 'queue'>): Promise<JobState> {
+    return (await this.queue(handle.queue).getJobState(handle.id)) as JobState;
+  }
+
   /** Answers when Redis does (readiness checks). */
   async ping(): Promise<void> {
     await this.redis.ping();
