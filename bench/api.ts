@@ -99,13 +99,18 @@ function upload(url: string, mib: number, salt: number): Promise<number> {
   });
 }
 
+/** The baseline: a plain Node http server piping the body to a file; with a second argument, fsync before answering. */
 const PLAIN_SERVER = `
 const http = require('node:http'); const fs = require('node:fs'); const path = require('node:path');
 let n = 0;
 const server = http.createServer((req, res) => {
-  const out = fs.createWriteStream(path.join(process.argv[1], 'plain-' + (n++)));
+  const file = path.join(process.argv[1], 'plain-' + (n++));
+  const out = fs.createWriteStream(file);
   req.pipe(out);
-  out.on('finish', () => res.writeHead(201).end());
+  out.on('finish', () => {
+    if (!process.argv[2]) return res.writeHead(201).end();
+    const fd = fs.openSync(file, 'r'); fs.fsyncSync(fd); fs.closeSync(fd); res.writeHead(201).end();
+  });
 });
 server.listen(0, '127.0.0.1', () => console.log('listening http://127.0.0.1:' + server.address().port));
 `;
@@ -133,6 +138,7 @@ try {
     /at (http:\/\/127\.0\.0\.1:\d+)\//,
   );
 
+  console.error(`msb serve at ${msb.url}; enqueue rounds…`);
   // ---- enqueue ----
   const [sample] = await writeSampleModels(dir);
   const put = await fetch(`${msb.url}/v1/artifacts`, { method: 'PUT', body: await readFile(sample?.file as string) });
@@ -140,36 +146,68 @@ try {
   const artifactPath = path.join(dir, 'artifacts', 'sha256', artifact.digest.slice(7, 9), artifact.digest.slice(7));
   const client = new ConversionClient({ redis: redis.url });
   await client.enqueue({ kind: 'import', source: artifactPath, output: { model: 'warmup' } });
-  const direct = await throughput(JOBS, IN_FLIGHT, async (i) => {
-    await client.enqueue({ kind: 'import', source: artifactPath, output: { model: `direct${i}` } });
-  });
+  // Two rounds, alternating, so a machine getting busier or Redis growing weighs on both sides alike.
+  const rates = { direct: [] as number[], http: [] as number[] };
+  for (let round = 0; round < 2; round++) {
+    rates.direct.push(
+      await throughput(JOBS / 2, IN_FLIGHT, async (i) => {
+        await client.enqueue({ kind: 'import', source: artifactPath, output: { model: `direct${round}_${i}` } });
+      }),
+    );
+    rates.http.push(
+      await throughput(JOBS / 2, IN_FLIGHT, async (i) => {
+        const r = await fetch(`${msb.url}/v1/jobs`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ kind: 'import', source: artifact.id, output: { model: `http${round}_${i}` } }),
+        });
+        if (r.status !== 202) throw new Error(`enqueue answered ${r.status}: ${await r.text()}`);
+        await r.arrayBuffer();
+      }),
+    );
+  }
   await client.close();
-  const viaHttp = await throughput(JOBS, IN_FLIGHT, async (i) => {
-    const r = await fetch(`${msb.url}/v1/jobs`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ kind: 'import', source: artifact.id, output: { model: `http${i}` } }),
-    });
-    if (r.status !== 202) throw new Error(`enqueue answered ${r.status}: ${await r.text()}`);
-    await r.arrayBuffer();
-  });
+  const mean = (xs: number[]) => xs.length / xs.reduce((a, x) => a + 1 / x, 0);
+  const direct = mean(rates.direct);
+  const viaHttp = mean(rates.http);
+  // Server-side time per POST, from the server's own histogram: what the server adds, apart from the HTTP client.
+  const metrics = await (await fetch(`${msb.url}/metrics`)).text();
+  const sum = Number(
+    /^msb_http_request_duration_seconds_sum\{method="POST",route="\/v1\/jobs",status="202"\} (\S+)$/m.exec(
+      metrics,
+    )?.[1],
+  );
+  const count = Number(
+    /^msb_http_request_duration_seconds_count\{method="POST",route="\/v1\/jobs",status="202"\} (\S+)$/m.exec(
+      metrics,
+    )?.[1],
+  );
   console.log(`enqueue, ${JOBS} jobs, ${IN_FLIGHT} in flight, same Redis:`);
   console.log(`  ConversionClient directly   ${direct.toFixed(0)} jobs/s`);
   console.log(`  POST /v1/jobs (msb serve)   ${viaHttp.toFixed(0)} jobs/s`);
-  console.log(`  HTTP/direct ${(viaHttp / direct).toFixed(2)}x (target >= 0.7x)`);
+  console.log(
+    `  HTTP/direct ${(viaHttp / direct).toFixed(2)}x (target >= 0.7x); rounds direct ${rates.direct.map((r) => r.toFixed(0))}, http ${rates.http.map((r) => r.toFixed(0))}`,
+  );
+  console.log(`  server-side time per POST /v1/jobs: mean ${((1000 * sum) / count).toFixed(1)} ms`);
 
+  console.error('uploads…');
   // ---- upload ----
   const plain = await startChild(['-e', PLAIN_SERVER, dir], /listening (http:\/\/127\.0\.0\.1:\d+)/);
   const plainRate = await upload(plain.url, MIB, 1);
+  const plainRss = await peakRssMiB(plain.proc.pid as number);
+  plain.proc.kill();
+  const synced = await startChild(['-e', PLAIN_SERVER, dir, 'fsync'], /listening (http:\/\/127\.0\.0\.1:\d+)/);
+  const syncedRate = await upload(synced.url, MIB, 3);
   const msbRate = await upload(`${msb.url}/v1/artifacts`, MIB, 2);
-  const [plainRss, msbRss] = [await peakRssMiB(plain.proc.pid as number), await peakRssMiB(msb.proc.pid as number)];
+  const msbRss = await peakRssMiB(msb.proc.pid as number);
   console.log(`upload of ${MIB} MiB over loopback, one request each, to a file on the same disk:`);
   console.log(
     `  plain node http -> file     ${plainRate.toFixed(0)} MiB/s, server peak RSS ${plainRss.toFixed(0)} MiB`,
   );
+  console.log(`  plain, fsync before 201      ${syncedRate.toFixed(0)} MiB/s (what durability costs on this disk)`);
   console.log(`  PUT /v1/artifacts           ${msbRate.toFixed(0)} MiB/s, server peak RSS ${msbRss.toFixed(0)} MiB`);
   console.log(
-    `  msb/plain ${(msbRate / plainRate).toFixed(2)}x (target >= 0.8x); msb serve peak RSS ${msbRss.toFixed(0)} MiB (target < 150 MiB)`,
+    `  msb/plain ${(msbRate / plainRate).toFixed(2)}x (target >= 0.8x), msb/plain+fsync ${(msbRate / syncedRate).toFixed(2)}x; msb serve peak RSS ${msbRss.toFixed(0)} MiB (target < 150 MiB)`,
   );
 } finally {
   for (const c of children) c.kill('SIGTERM');

@@ -314,7 +314,8 @@ async function mountBullBoard(app: FastifyInstance, ctx: ApiContext): Promise<vo
     known = names.join();
     board.replaceQueues(names.map((n) => new BullMQAdapter(ctx.client.bullQueue(n))));
   };
-  await refresh().catch(() => {});
+  // Not awaited: the server starts (and /readyz tells) while Redis is still unreachable.
+  void refresh().catch(() => {});
   const timer = setInterval(() => void refresh().catch(() => {}), 5000);
   timer.unref();
   app.addHook('onClose', async () => clearInterval(timer));

@@ -391,10 +391,10 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
 
   // ---- jobs ----
   /** The spec's source as workers will read it: artifacts by their storage location, paths under a source root. */
-  const resolveSource = async (source: string): Promise<string> => {
+  const resolveSource = async (source: string): Promise<{ path: string; sourceDigest?: string }> => {
     if (source.startsWith('artifact:')) {
       const { hex } = await findArtifact(source);
-      return artifacts.source(hex);
+      return { path: artifacts.source(hex), sourceDigest: hex };
     }
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) {
       throw new ApiError(
@@ -420,7 +420,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
     if (!sourceRoots.some((r) => real === r || real.startsWith(`${r}${path.sep}`))) {
       throw new ApiError('MSB_API_SOURCE_FORBIDDEN', `source ${source} is not under a source root`, { source });
     }
-    return real;
+    return { path: real };
   };
 
   app.post(
@@ -435,12 +435,17 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
       },
     },
     async (req, reply) => {
-      const spec = { ...req.body, source: await resolveSource(req.body.source) };
-      const handle = await client.enqueue(spec);
+      const source = await resolveSource(req.body.source);
+      const handle = await client.enqueue(
+        { ...req.body, source: source.path },
+        source.sourceDigest ? { sourceDigest: source.sourceDigest } : {},
+      );
       return reply.code(202).send({
         id: handle.id,
         queue: handle.queue,
-        state: await client.state(handle),
+        // A job this call added is waiting (a worker may already hold it: the next GET tells); an existing one is
+        // looked up.
+        state: handle.deduplicated ? await client.state(handle) : 'waiting',
         deduplicated: handle.deduplicated,
       });
     },

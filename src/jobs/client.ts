@@ -122,10 +122,18 @@ export class ConversionClient {
     return e;
   }
 
-  /** Validates the spec (unknown fields refused), hashes the source, and enqueues unless an identical job exists. */
-  async enqueue(input: JobSpecInput): Promise<ConversionHandle> {
+  /**
+   * Validates the spec (unknown fields refused), hashes the source (unless `known.sourceDigest` gives its SHA-256
+   * hex), and enqueues unless an identical job exists.
+   */
+  async enqueue(input: JobSpecInput, known: { sourceDigest?: string } = {}): Promise<ConversionHandle> {
     const spec = parseJobSpec({ ...input, source: path.resolve(input.source) });
-    const sourceDigest = await fileDigest(spec.source);
+    // A caller that already hashed the source (the HTTP API, while the upload streamed) saves reading it again; the
+    // worker checks the bytes against this digest before using them, so a wrong one fails the job, never publishes.
+    const sourceDigest =
+      known.sourceDigest && /^[0-9a-f]{64}$/.test(known.sourceDigest)
+        ? known.sourceDigest
+        : await fileDigest(spec.source);
     const id = jobKey(sourceDigest, spec);
     const name = queueOf(spec);
     const queue = this.queue(name);
@@ -174,9 +182,13 @@ export class ConversionClient {
 
   /** A job's state, progress, result or failure, and whether any live worker serves its queue. */
   async get(id: string): Promise<JobInfo | undefined> {
-    const job = await this.jobById(id);
+    let job = await this.jobById(id);
     if (!job) return undefined;
     const state = (await job.getState()) as JobState;
+    // The job was read before its state: a job that finished in between has its result only in a fresh read.
+    if ((state === 'completed' || state === 'failed') && !job.returnvalue && !job.failedReason) {
+      job = (await this.queue(job.queueName).getJob(id)) ?? job;
+    }
     const info: JobInfo = {
       id,
       queue: job.queueName,
