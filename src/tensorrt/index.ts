@@ -9,13 +9,7 @@ import path from 'node:path';
 import { isMsbError } from '../errors.js';
 import { inspectOnnx } from '../inspect/onnx.js';
 import { TensorrtError, type TensorrtErrorCode } from './errors.js';
-import {
-  loadAddon,
-  type NativeAddon,
-  type NativeConcurrency,
-  type NativeEvent,
-  type NativeHandle,
-} from './native.js';
+import { loadAddon, type NativeAddon, type NativeConcurrency, type NativeEvent, type NativeHandle } from './native.js';
 import {
   type BuildEngineOptions,
   capabilitiesOf,
