@@ -220,7 +220,7 @@ struct Job final : trt::Events {
     if (cancel->load()) {
       // Cancelled while it waited for a pool thread: TensorRT is never called.
       failure.code = "MSB_TENSORRT_CANCELLED";
-      failure.message = "the build was cancelled before it started";
+      failure.message = "the build was cancelled while it waited for a build thread (status().concurrency)";
       ok = false;
     } else {
       ok = kind == Kind::kBuild ? trt::buildEngine(request, *this, result, failure)
@@ -299,7 +299,8 @@ class Pool {
   bool post(JobRef job) {
     std::unique_lock<std::mutex> lock(mutex_);
     queue_.push_back(std::move(job));
-    if (idle_ == 0 && threads_ < limit_) {
+    // Idle threads take queued jobs one each; start another thread when the queue outnumbers them.
+    if (queue_.size() > static_cast<size_t>(idle_) && threads_ < limit_) {
       try {
         std::thread([this] { loop(); }).detach();
         ++threads_;
