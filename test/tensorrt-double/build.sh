@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds the TensorRT double (test code only) into OUT from the headers in MSB_TENSORRT_HEADERS:
 #   OUT/libnvinfer.so.<major>, OUT/libnvonnxparser.so.<major> (the parser library links against the first, as
-# TensorRT's does). The stubs for every method the double does not implement are generated from those headers into
+# TensorRT's does), and OUT/libcuda.so.1 (the few driver calls that list GPUs). The stubs for every method the double does not implement are generated from those headers into
 # OUT/gen/stubs.h. With MSB_SANITIZE=1 both are built with AddressSanitizer + UndefinedBehaviorSanitizer.
 # Usage: build.sh OUT
 set -eu
@@ -31,4 +31,6 @@ $cxx $flags -shared -Wl,-soname,libnvinfer.so.$major -o "$out/libnvinfer.so.$maj
 # shellcheck disable=SC2086
 $cxx $flags -shared -Wl,-soname,libnvonnxparser.so.$major -o "$out/libnvonnxparser.so.$major" \
   "$here/onnxparser.cc" -L"$out" -l:libnvinfer.so.$major -Wl,-rpath,'$ORIGIN'
+# shellcheck disable=SC2086
+$cxx $flags -shared -Wl,-soname,libcuda.so.1 -o "$out/libcuda.so.1" "$here/cuda.cc"
 echo "$out/libnvinfer.so.$major"

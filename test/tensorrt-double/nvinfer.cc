@@ -67,20 +67,21 @@ struct Live {
   const void* owner;  // the builder of a network/config/profile, the runtime of an engine, the engine of an inspector
 };
 
-std::mutex gMutex;
-std::map<const void*, Live>& live() {
-  static auto* m = new std::map<const void*, Live>();  // never destroyed: checked by the exit hook below
-  return *m;
-}
-// Parsers attached to each network; builders that built with each timing cache.
-std::map<const void*, std::set<const void*>>& parsersOf() {
-  static auto* m = new std::map<const void*, std::set<const void*>>();
-  return *m;
-}
-std::map<const void*, std::set<const void*>>& cacheUsers() {
-  static auto* m = new std::map<const void*, std::set<const void*>>();
-  return *m;
-}
+// Everything the contracts need to know, in one object that lives as long as the library: its destructor (at
+// unload, i.e. process exit) is the last check. Plain members, not heap objects, so that LeakSanitizer (which runs
+// after the library is unloaded) has nothing of ours to report.
+struct Registry {
+  std::mutex mutex;
+  std::map<const void*, Live> live;
+  std::map<const void*, std::set<const void*>> parsersOf;   // parsers attached to each network
+  std::map<const void*, std::set<const void*>> cacheUsers;  // builders that built with each timing cache
+  ~Registry();
+};
+Registry gRegistry;
+std::mutex& gMutex = gRegistry.mutex;
+std::map<const void*, Live>& live() { return gRegistry.live; }
+std::map<const void*, std::set<const void*>>& parsersOf() { return gRegistry.parsersOf; }
+std::map<const void*, std::set<const void*>>& cacheUsers() { return gRegistry.cacheUsers; }
 
 void born(const void* p, Kind k, const void* owner = nullptr) {
   std::lock_guard<std::mutex> lock(gMutex);
@@ -114,18 +115,15 @@ void died(const void* p) {
 // At unload (process exit): every object the addon created must have been released by then. IHostMemory in
 // particular: "The memory allocated via the host memory object is owned by the library and will be de-allocated
 // when object is destroyed" (NvInferRuntime.h, IHostMemory) — the caller must delete it.
-struct ExitCheck {
-  ~ExitCheck() {
-    std::lock_guard<std::mutex> lock(gMutex);
-    for (const auto& [p, l] : live()) {
-      if (l.kind == Kind::kProfile) continue;  // owned by a builder: reported as that builder
-      std::fprintf(stderr, "\nmsb TensorRT double: CONTRACT VIOLATED: %s %p was never deleted by its owner\n",
-                   kindName(l.kind), p);
-      std::fflush(stderr);
-      std::abort();
-    }
+Registry::~Registry() {
+  for (const auto& [p, l] : live) {
+    if (l.kind == Kind::kProfile) continue;  // owned by a builder: reported as that builder
+    std::fprintf(stderr, "\nmsb TensorRT double: CONTRACT VIOLATED: %s %p was never deleted by its owner\n",
+                 kindName(l.kind), p);
+    std::fflush(stderr);
+    std::abort();
   }
-} gExitCheck;
+}
 
 // ---- the API objects: a TensorRT API class whose mImpl points at our implementation of its V* interface ----------
 
