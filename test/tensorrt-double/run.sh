@@ -28,19 +28,20 @@ grep -q createInferBuilder_INTERNAL "$out/addon/Release/msb_native.node" || {
 
 major=${version%%.*}
 libasan=$(${CXX:-g++} -print-file-name=libasan.so)
-export LD_PRELOAD="$libasan"
 export MSB_NATIVE_ADDON="$out/addon/Release/msb_native.node"
 export MSB_LIBNVINFER="$out/double/libnvinfer.so.$major"
 export MSB_LIBNVONNXPARSER="$out/double/libnvonnxparser.so.$major"
 export MSB_LIBCUDA="$out/double/libcuda.so.1"
 ldd "$MSB_NATIVE_ADDON" | grep -q libasan || { echo "test:tensorrt-contract: $MSB_NATIVE_ADDON lacks libasan" >&2; exit 1; }
 # Leaks are reported to files and judged below: Node itself keeps allocations alive until exit, which are not ours.
+# The sanitizer runtime is preloaded into Node only (the test files drop LD_PRELOAD for the processes they start).
 rm -rf "$out/lsan" && mkdir -p "$out/lsan"
-export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1:check_initialization_order=1:log_path=$out/lsan/asan"
-export LSAN_OPTIONS="exitcode=0:report_objects=0"
-export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 status=0
-node --import tsx --test --test-concurrency=1 test/tensorrt-double/*.contract.ts || status=$?
+LD_PRELOAD="$libasan" \
+  ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1:check_initialization_order=1:log_path=$out/lsan/asan" \
+  LSAN_OPTIONS="exitcode=0:report_objects=0" \
+  UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
+  node --import tsx --test --test-concurrency=1 test/tensorrt-double/*.contract.ts || status=$?
 
 # Sanitizer reports: any error is a failure; a leak counts when one of its frames is in the addon or the double.
 ours="msb_native.node\|libnvinfer.so\|libnvonnxparser.so\|native/\|tensorrt-double/"
