@@ -5,6 +5,7 @@
  * docs/tensorrt-double.md.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -453,5 +454,35 @@ describe('the addon against the TensorRT double', { skip }, () => {
     assert.equal(results.length, 50);
     for (const r of results) assert.deepEqual(r, built.signature);
     assert.equal(peak, bound, `peak ${peak} deserializations at once, bound ${bound}`);
+  });
+
+  it('the double’s contract assertions fire: each broken lifetime rule aborts, citing TensorRT’s header', () => {
+    const probe = path.join(path.dirname(process.env.MSB_LIBNVINFER as string), 'contract-probe');
+    const run = (scenario: string) =>
+      spawnSync(probe, [scenario, identity], {
+        encoding: 'utf8',
+        env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=0' },
+        timeout: 30_000,
+      });
+    const ok = run('ok');
+    assert.equal(ok.status, 0, ok.stderr);
+    const cases: [string, RegExp][] = [
+      [
+        'builder-before-network',
+        /IBuilder was deleted before 1 INetworkDefinition.*must be destroyed with operator delete/s,
+      ],
+      ['network-before-parser', /INetworkDefinition was deleted while the IParser created for it is still alive/],
+      ['parse-twice', /designed to only parse one ONNX model once/],
+      ['foreign-profile', /not one of this config's builder.*builder retains ownership/s],
+      ['cache-before-builder', /lifetime of the ITimingCache must exceed the lifetime of all builders that use it/],
+      ['runtime-before-engine', /Destroying the IRuntime before destroying all associated ICudaEngine/],
+      ['leak-plan', /IHostMemory 0x[0-9a-f]+ was never deleted by its owner/],
+    ];
+    for (const [scenario, message] of cases) {
+      const r = run(scenario);
+      assert.equal(r.signal, 'SIGABRT', `${scenario}: exit ${r.status}, ${r.stderr}`);
+      assert.match(r.stderr, /CONTRACT VIOLATED/, scenario);
+      assert.match(r.stderr, message, scenario);
+    }
   });
 });

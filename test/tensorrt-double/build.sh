@@ -33,4 +33,8 @@ $cxx $flags -shared -Wl,-soname,libnvonnxparser.so.$major -o "$out/libnvonnxpars
   "$here/onnxparser.cc" -L"$out" -l:libnvinfer.so.$major -Wl,-rpath,'$ORIGIN'
 # shellcheck disable=SC2086
 $cxx $flags -shared -Wl,-soname,libcuda.so.1 -o "$out/libcuda.so.1" "$here/cuda.cc"
+# The negative controls of the contract assertions, linked against the double like an application against TensorRT.
+# shellcheck disable=SC2086
+$cxx $flags -o "$out/contract-probe" "$here/contract-probe.cc" -L"$out" -l:libnvinfer.so.$major \
+  -l:libnvonnxparser.so.$major -Wl,-rpath,'$ORIGIN'
 echo "$out/libnvinfer.so.$major"
