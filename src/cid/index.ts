@@ -2,7 +2,6 @@ export {
   type AcquireOptions,
   CorrelationIds,
   type CorrelationIdsOptions,
-  defaultRedisUrl,
   type IdKind,
   type IdOf,
   type Lease,
@@ -12,4 +11,4 @@ export {
   type SequenceOptions,
 } from './client.js';
 export { CidError } from './errors.js';
-export { checkModelName, MAX_MODEL_NAME_BYTES, MAX_UINT64, parseId } from './names.js';
+export { checkModelName, defaultRedisUrl, MAX_MODEL_NAME_BYTES, MAX_UINT64, parseId } from './names.js';

@@ -46,3 +46,8 @@ export function checkMillis(code: string, name: string, value: unknown, min = 1)
   }
   return value;
 }
+
+/** `REDIS_URL`, else a local Redis on the default port. (Here, not in client.ts: the CLI reads it without ioredis.) */
+export function defaultRedisUrl(): string {
+  return process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+}

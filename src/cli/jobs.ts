@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { Queue } from 'bullmq';
 import type { Command } from 'commander';
-import { Counter, Gauge, Histogram } from 'prom-client';
 import { MsbError } from '../errors.js';
-import { ConversionClient, ConversionWorker, type JobInfo, type JobSpecInput, runDemo } from '../jobs/index.js';
-import { Registry, startOpsServer } from '../server/index.js';
+import type { ConversionClient, JobInfo, JobSpecInput } from '../jobs/index.js';
 import { action, printJson, printTable } from './common.js';
+
+// bullmq, ioredis, prom-client and the jobs module load inside the actions that use them (start-up time).
+const jobsLib = () => import('../jobs/index.js');
 
 const DEFAULT_REDIS = 'redis://127.0.0.1:6379';
 
@@ -42,6 +42,8 @@ export function registerJobCommands(program: Command): void {
     .action(
       action(async (opts: { redis?: string; store: string; gpu: string; metricsPort: string; grace: string }) => {
         const url = redisUrl(opts);
+        const [{ ConversionWorker }, { Queue }, { Counter, Gauge, Histogram }, { Registry, startOpsServer }] =
+          await Promise.all([jobsLib(), import('bullmq'), import('prom-client'), import('../server/index.js')]);
         const worker = await ConversionWorker.start({
           redis: url,
           store: opts.store,
@@ -132,6 +134,7 @@ export function registerJobCommands(program: Command): void {
                 : {}),
               ...(opts.target ? { target: parseTarget(opts.target as string) } : {}),
             } as JobSpecInput);
+        const { ConversionClient } = await jobsLib();
         const client = new ConversionClient({ redis: redisUrl(opts as { redis?: string }) });
         try {
           const handle = await client.enqueue(spec);
@@ -159,6 +162,7 @@ export function registerJobCommands(program: Command): void {
 
   const jobs = program.command('jobs').description('list, show, cancel and retry conversion jobs');
   const withClient = async (opts: { redis?: string }, fn: (c: ConversionClient) => Promise<void>) => {
+    const { ConversionClient } = await jobsLib();
     const client = new ConversionClient({ redis: redisUrl(opts) });
     try {
       await fn(client);
@@ -207,6 +211,7 @@ export function registerJobCommands(program: Command): void {
     .option('--keep', 'leave the worker running after the demo')
     .action(
       action(async (opts: { store: string; keep?: boolean }) => {
+        const { runDemo } = await jobsLib();
         const result = await runDemo({
           store: opts.store,
           ...(process.env.REDIS_URL ? { redisUrl: process.env.REDIS_URL } : {}),
