@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
@@ -122,6 +122,21 @@ describe('import jobs', () => {
       isMsbError(e, 'MSB_JOB_INVALID_SPEC'),
     );
     assert.equal(existsSync(path.join(store, 'junk')), false);
+  });
+
+  test('a store error retrying cannot fix (a broken config.pbtxt) fails at once; the model is left as it was', async () => {
+    // MSB_STORE_CONFIG was missing from the worker's old list of unrecoverable codes: the job was retried for nothing.
+    await worker();
+    await mkdir(path.join(store, 'broken'), { recursive: true });
+    await writeFile(path.join(store, 'broken', 'config.pbtxt'), 'name: "broken"\nmax_batch_size: "many"\n');
+    const c = client();
+    const h = await c.enqueue({ kind: 'import', source: conv, output: { model: 'broken' } });
+    await assert.rejects(h.result(20_000), /MSB_STORE_CONFIG/);
+    assert.equal((await c.get(h.id))?.attemptsMade, 1, 'not retried');
+    assert.equal(
+      await readFile(path.join(store, 'broken', 'config.pbtxt'), 'utf8'),
+      'name: "broken"\nmax_batch_size: "many"\n',
+    );
   });
 });
 
