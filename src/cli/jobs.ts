@@ -24,6 +24,12 @@ function parseTarget(text: string): { tensorrt: string; gpu: string } {
   return { tensorrt: m[1] as string, gpu: m[2] as string };
 }
 
+function seconds(text: string): string {
+  if (!/^\d+(\.\d+)?$/.test(text) || Number(text) <= 0)
+    throw new MsbError('MSB_CLI_ARGUMENT', `--timeout takes a number of seconds > 0, got '${text}'`);
+  return text;
+}
+
 function describeJob(j: JobInfo): (string | number)[] {
   const model = j.result?.model ? `${j.result.model}${j.result.version ? `/${j.result.version}` : ''}` : '';
   const note = j.failedReason ?? j.unserved ?? '';
@@ -114,7 +120,12 @@ export function registerJobCommands(program: Command): void {
     .option('--target <trt/gpu>', 'build/inspect target, e.g. 10.8/8.6 or 10.8/ampere+')
     .option('--max-batch-size <n>', 'max_batch_size of the generated config')
     .option('--spec <file>', 'a full job spec as JSON instead of the options')
-    .option('--wait', 'wait for the result')
+    .option('--wait', 'wait for the result, saying on stderr what the job waits for')
+    .option(
+      '--timeout <seconds>',
+      'with --wait: give up waiting after this long (exit 2; the job stays queued)',
+      seconds,
+    )
     .option('--json', 'print JSON')
     .action(
       action(async (kind: string, source: string, opts: Record<string, string | boolean | undefined>) => {
@@ -146,7 +157,13 @@ export function registerJobCommands(program: Command): void {
             state: info?.state,
           };
           if (info?.unserved) out.waiting = info.unserved;
-          if (opts.wait) out.result = await handle.result();
+          if (opts.wait || opts.timeout !== undefined) {
+            const { waitWithStatus } = await import('./job-wait.js');
+            out.result = await waitWithStatus(
+              handle,
+              opts.timeout === undefined ? undefined : Number(opts.timeout) * 1000,
+            );
+          }
           if (opts.json) printJson(out);
           else
             process.stdout.write(

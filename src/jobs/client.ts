@@ -145,6 +145,16 @@ export class ConversionClient {
     try {
       return await job.waitUntilFinished(await this.queueEvents(handle.queue), timeoutMs);
     } catch (err) {
+      // BullMQ rejects alike when the job failed and when the wait ran out: the job's state tells them apart.
+      const state = timeoutMs === undefined ? 'failed' : await job.getState();
+      if (state !== 'failed' && state !== 'completed') {
+        throw new JobError(
+          'MSB_JOB_WAIT_TIMEOUT',
+          `job ${handle.id} is still ${state} after ${timeoutMs} ms; it goes on without this wait`,
+          { id: handle.id, state },
+          { cause: err },
+        );
+      }
       throw new JobError(
         'MSB_JOB_FAILED',
         `job ${handle.id} failed: ${(err as Error).message}`,
