@@ -4,6 +4,7 @@ import { registerCidCommands } from './cid.js';
 import { registerConfigCommands } from './config.js';
 import { registerInspectCommands } from './inspect.js';
 import { registerJobCommands } from './jobs.js';
+import { registerOnnxCommands } from './onnx.js';
 import { registerStoreCommands } from './store.js';
 import { registerTensorrtCommands } from './tensorrt.js';
 
@@ -20,5 +21,6 @@ registerStoreCommands(program);
 registerTensorrtCommands(program);
 registerCidCommands(program);
 registerJobCommands(program);
+registerOnnxCommands(program);
 
 await program.parseAsync(process.argv);
