@@ -95,4 +95,99 @@ export function registerOnnxCommands(program: Command): void {
         },
       ),
     );
+
+  onnx
+    .command('convert')
+    .description(
+      'convert an FP32 ONNX model to mixed FP16/BF16 precision, node by node as NVIDIA AutoCast decides (for ' +
+        'TensorRT 11, whose networks are strongly typed); Casts at every precision boundary',
+    )
+    .argument('<in>', 'FP32 ONNX model')
+    .requiredOption('-o, --output <file>', 'converted model to write (external data, if any, goes to FILE.data)')
+    .requiredOption('--precision <p>', 'fp16 or bf16')
+    .option('--keep-io-types', "keep the model's input and output types (Casts at the boundary)")
+    .option('--exclude-op <type>', 'keep every node of this op type in FP32 (repeatable)', collect, [])
+    .option('--exclude-node <name>', 'keep this node in FP32 (repeatable)', collect, [])
+    .option('--calibration <file>', 'JSON input samples for the data-range measurement (default: seeded random)')
+    .option('--data-max <x>', 'activations beyond this magnitude keep their node FP32', '512')
+    .option('--init-max <x>', 'initializers beyond this magnitude keep their node FP32', '65504')
+    .option('--no-calibrate', 'skip the ONNX Runtime measurement of activations (the data-range rule)')
+    .option('--seed <n>', 'seed of the random calibration inputs', '1')
+    .option('--shape <NAME:DIMS>', 'dims of a dynamic input during calibration (repeatable; default 1)', collect, [])
+    .option('--json', 'print the report as JSON')
+    .action(
+      action(
+        async (
+          input: string,
+          opts: {
+            output: string;
+            precision: string;
+            keepIoTypes?: boolean;
+            excludeOp: string[];
+            excludeNode: string[];
+            calibration?: string;
+            dataMax: string;
+            initMax: string;
+            calibrate: boolean;
+            seed: string;
+            shape: string[];
+            json?: boolean;
+          },
+        ) => {
+          const { convertModel, OnnxError } = await import('../onnx/index.js');
+          let numbers: { dataMax: number; initMax: number; seed: number; shapes: Record<string, number[]> };
+          try {
+            numbers = {
+              dataMax: number('data-max')(opts.dataMax),
+              initMax: number('init-max')(opts.initMax),
+              seed: number('seed')(opts.seed),
+              shapes: parseShapes(opts.shape),
+            };
+          } catch (err) {
+            if (err instanceof CliOptionError) throw new OnnxError('MSB_ONNX_BAD_OPTION', err.message, {});
+            throw err;
+          }
+          if (opts.precision !== 'fp16' && opts.precision !== 'bf16') {
+            throw new OnnxError('MSB_ONNX_BAD_OPTION', `--precision ${opts.precision}: expected fp16 or bf16`, {});
+          }
+          const report = await convertModel(input, opts.output, {
+            precision: opts.precision,
+            keepIoTypes: opts.keepIoTypes === true,
+            excludeOps: opts.excludeOp,
+            excludeNodes: opts.excludeNode,
+            calibrate: opts.calibrate,
+            ...numbers,
+            ...(opts.calibration ? { calibrationFile: opts.calibration } : {}),
+          });
+          if (opts.json) {
+            printJson(report);
+            return;
+          }
+          const byReason = new Map<string, number>();
+          for (const k of report.kept) byReason.set(k.reason, (byReason.get(k.reason) ?? 0) + 1);
+          printTable(
+            ['property', 'value'],
+            [
+              ['output', report.output],
+              ['precision', report.precision],
+              ['io types', report.keepIoTypes ? 'kept' : 'converted'],
+              [
+                'nodes in low precision',
+                `${report.lowNodes}/${report.floatNodes} (${(report.lowShare * 100).toFixed(1)}%)`,
+              ],
+              ...[...byReason].map(([r, n]) => [`kept FP32: ${r}`, String(n)]),
+              ['casts inserted', String(report.castsInserted)],
+              ['initializers converted', String(report.initializersConverted)],
+              [
+                'calibration',
+                'skipped' in report.calibration
+                  ? `skipped (${report.calibration.skipped})`
+                  : `${report.calibration.samples} ${report.calibration.source} sample(s)`,
+              ],
+              ...(report.externalData ? [['external data', report.externalData]] : []),
+            ],
+          );
+        },
+      ),
+    );
 }

@@ -10,5 +10,14 @@ export {
   compareModels,
   type OutputComparison,
 } from './compare.js';
+export {
+  ALWAYS_FP32_OPS,
+  CONVERT_DEFAULTS,
+  type ConvertOptions,
+  type ConvertReport,
+  convertModel,
+  type KeepReason,
+} from './convert.js';
 export { OnnxError } from './errors.js';
+export type { LowPrecision } from './half.js';
 export { type Feeds, loadOrt, openSession, randomFeeds, readFeedsFile, type Session } from './runtime.js';

@@ -50,7 +50,7 @@ export interface Attribute {
   t?: Tensor;
   g?: Graph;
   graphs?: Graph[];
-  /** Fields other than name/type/i/t/g/graphs, verbatim. */
+  /** Fields other than name/type/i/t/g/graphs, verbatim. `whole` is the attribute as it was. */
   rest: RawField[];
   whole: RawField;
 }
@@ -218,9 +218,7 @@ class Parser {
       if (h.field === 1 && h.wireType === WIRE.LEN) a.name = await r.string(end, MAX_NAME);
       else if (h.field === 20 && h.wireType === WIRE.VARINT) a.type = Number(await r.int64(end));
       else if (h.field === 3 && h.wireType === WIRE.VARINT) {
-        const start = h.at;
         a.i = await r.int64(end);
-        a.rest.push({ bytes: await r.slice(start, r.position, SMALL) });
       } else if (h.field === 5 && h.wireType === WIRE.LEN) a.t = await this.tensor(h, await r.lengthEnd(end));
       else if (h.field === 6 && h.wireType === WIRE.LEN) a.g = await this.graph(await r.lengthEnd(end));
       else if (h.field === 11 && h.wireType === WIRE.LEN) {

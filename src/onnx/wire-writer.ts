@@ -98,6 +98,19 @@ export class MessageWriter {
     return this;
   }
 
+  /** The encoded message in memory; only for messages made of bytes (no source ranges). */
+  encode(): Uint8Array {
+    this.flush();
+    const out = new Uint8Array(this.size);
+    let at = 0;
+    for (const p of this.pieces) {
+      if (!(p instanceof Uint8Array)) throw new Error('MessageWriter.encode: the message refers to a source range');
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  }
+
   /** Writes the message to `path` (created or truncated), streaming source ranges in 1 MiB chunks. */
   async writeFile(path: string): Promise<void> {
     this.flush();
