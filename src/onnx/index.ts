@@ -21,3 +21,4 @@ export {
 export { OnnxError } from './errors.js';
 export type { LowPrecision } from './half.js';
 export { type Feeds, loadOrt, openSession, randomFeeds, readFeedsFile, type Session } from './runtime.js';
+export { runAsTriton, type TritonRunResult } from './triton-run.js';
