@@ -13,7 +13,9 @@ import {
   planSidecarPath,
   writePlanSidecar,
 } from '../inspect/index.js';
+import type { BuildConversion } from '../onnx/index.js';
 import { type BuilderIdentity, type EngineBuilder, tensorrtEngineBuilder } from './builder.js';
+import { prepareBuildSource } from './convert-step.js';
 import { PlanCache, type PublishRequest, publishToStore } from './publish.js';
 import { type BuildJobSpec, fileDigest, IMPORT_QUEUE, type JobSpec, parseJobSpec, targetQueue } from './spec.js';
 
@@ -32,6 +34,8 @@ export interface JobResult {
   /** Build jobs: the plan came from the plan cache (built before for the same bytes, options and target). */
   reusedPlan?: boolean;
   buildSeconds?: number;
+  /** TensorRT 11 builds with fp16/bf16: the conversion to a typed model, with its compare report. */
+  conversion?: BuildConversion;
   /** Inspect jobs: where the signature record was written. */
   record?: string;
 }
@@ -64,7 +68,7 @@ export const KEYS = {
 
 /** Codes of errors that retrying cannot fix: the job fails at once, with the reason. */
 const BAD_INPUT =
-  /^MSB_(JOB_INVALID_SPEC|JOB_SOURCE|JOB_SOURCE_CHANGED|JOB_MODEL_MISMATCH|INSPECT_|CONFIG_|TEXTFORMAT_|STORE_(EXISTS|NAME|BAD_SOURCE|INVALID)|TENSORRT_(ONNX_PARSE|INVALID_ARGUMENT|UNSUPPORTED))/;
+  /^MSB_(JOB_INVALID_SPEC|JOB_SOURCE|JOB_SOURCE_CHANGED|JOB_MODEL_MISMATCH|INSPECT_|CONFIG_|TEXTFORMAT_|STORE_(EXISTS|NAME|BAD_SOURCE|INVALID)|ONNX_(BAD_|OPSET_TOO_OLD|UNSUPPORTED)|TENSORRT_(ONNX_PARSE|INVALID_ARGUMENT|UNSUPPORTED))/;
 
 /** Registry entry of a live worker. */
 export interface WorkerInfo {
@@ -268,13 +272,15 @@ export class ConversionWorker {
     let cached = await this.planCache.get(key);
     const reusedPlan = cached !== undefined;
     let buildSeconds: number | undefined;
+    // TensorRT 11 has no precision flags: fp16/bf16 means converting the model first (cached; see convert-step.ts).
+    const prepared = await prepareBuildSource(spec, job.data.sourceDigest, this.planCache.dir);
     if (!cached) {
       const queue = targetQueue(spec.target);
       const timingCache = await this.redis.getBuffer(KEYS.timingCache(queue));
       let lastProgress = 0;
       const result = await this.builder.build({
-        onnx: spec.source,
-        options: spec.build,
+        onnx: prepared.onnx,
+        options: prepared.options,
         hardwareCompatible: spec.target.gpu === 'ampere+',
         ...(timingCache ? { timingCache: new Uint8Array(timingCache) } : {}),
         onProgress: (p) => {
@@ -308,6 +314,7 @@ export class ConversionWorker {
       version,
       reusedPlan,
       ...(buildSeconds !== undefined ? { buildSeconds } : {}),
+      ...(prepared.conversion ? { conversion: prepared.conversion } : {}),
     };
   }
 

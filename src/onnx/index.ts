@@ -19,6 +19,7 @@ export {
   type KeepReason,
 } from './convert.js';
 export { OnnxError } from './errors.js';
+export { type BuildConversion, conversionFor, convertForBuild } from './for-build.js';
 export type { LowPrecision } from './half.js';
 export { type Feeds, loadOrt, openSession, randomFeeds, readFeedsFile, type Session } from './runtime.js';
 export { runAsTriton, type TritonRunResult } from './triton-run.js';
