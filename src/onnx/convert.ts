@@ -38,7 +38,7 @@ import {
   type ValueInfo,
 } from './model.js';
 import { type Feeds, openSession, randomFeeds, readFeedsFile, type TensorValue, toFloat64 } from './runtime.js';
-import { MessageWriter } from './wire-writer.js';
+import { MessageWriter, RangeExceeded } from './wire-writer.js';
 
 export interface ConvertOptions {
   precision: LowPrecision;
@@ -57,6 +57,8 @@ export interface ConvertOptions {
   seed?: number;
   /** Dims for dynamic inputs during the measurement (default 1). */
   shapes?: Record<string, number[]>;
+  /** fsync the output (and its external data) before returning. Default false, as `onnx.save`. */
+  durable?: boolean;
 }
 
 export type KeepReason =
@@ -654,7 +656,7 @@ class ExternalSink {
             path: data.file,
           });
         if (to) {
-          convertFloats(buf.subarray(0, want), conv, to);
+          if (convertFloats(buf.subarray(0, want), conv, to)) throw new RangeExceeded(t);
           await this.fh.write(conv, 0, want / 2, this.offset);
           this.offset += want / 2;
         } else {
@@ -669,9 +671,9 @@ class ExternalSink {
     return { offset: start, length: this.offset - start };
   }
 
-  async close(): Promise<void> {
+  async close(durable: boolean): Promise<void> {
     if (this.fh) {
-      await this.fh.sync();
+      if (durable) await this.fh.sync();
       await this.fh.close();
     }
   }
@@ -704,11 +706,12 @@ async function emitTensor(w: MessageWriter, field: number, t: Tensor, convert: b
     for (const [k, v] of t.externalOther) if (k !== 'checksum') m.message(13, entry(k, v));
     m.varint(14, 1);
   } else if (convert) {
-    if (t.data) m.rangeField(9, { file: t.data.file, offset: t.data.offset, length: t.data.length, convert: ctx.to });
+    if (t.data)
+      m.rangeField(9, { file: t.data.file, offset: t.data.offset, length: t.data.length, convert: ctx.to, tag: t });
     else if (t.floats) {
       const src = new Uint8Array(Float32Array.from(t.floats).buffer);
       const dst = new Uint8Array(src.length / 2);
-      convertFloats(src, dst, ctx.to);
+      if (convertFloats(src, dst, ctx.to)) throw new RangeExceeded(t);
       m.bytes(9, dst);
     }
   }
@@ -813,7 +816,7 @@ async function writeModel(
   model: Model,
   file: string,
   plans: Map<Graph, GraphPlan>,
-  options: { to?: LowPrecision; extraOutputs?: string[]; opsetFloor?: bigint } = {},
+  options: { to?: LowPrecision; extraOutputs?: string[]; durable?: boolean } = {},
 ): Promise<string | undefined> {
   const sink = new ExternalSink(`${file}.data`);
   try {
@@ -834,9 +837,9 @@ async function writeModel(
     }
     w.message(7, await emitGraph(model.graph, ctx));
     for (const f of model.rest) rawOf(w, f, model.file);
-    await w.writeFile(file);
+    await w.writeFile(file, { durable: options.durable === true });
   } finally {
-    await sink.close();
+    await sink.close(options.durable === true);
   }
   return sink.offset > 0 ? sink.file : undefined;
 }
@@ -890,44 +893,56 @@ export async function convertModel(input: string, output: string, options: Conve
       },
     );
   }
-  const initMax = await measureTensors(model);
+  // With the default limit (FP16's own largest value) initializer ranges are checked while converting, with no
+  // separate read of the weights: a tensor found beyond it is marked and the model planned and written again (each
+  // round marks one more tensor, so this ends). Another limit, or BF16 (FP32's range), needs no such check or
+  // measures first.
+  const initMax =
+    opts.precision === 'fp16' && opts.initMax !== FP16_MAX ? await measureTensors(model) : new Map<Tensor, number>();
   let ranges = new Map<string, number>();
   let observed = new Map<string, number>();
   if (opts.calibrate !== false) ({ ranges, types: observed } = await calibrate(model, opts, report));
-  const used = new Set<string>();
-  for (const g of allGraphs(model.graph)) {
-    for (const v of [...g.inputs, ...g.outputs, ...g.valueInfo]) used.add(v.name);
-    for (const t of g.initializers) used.add(t.name);
-    for (const n of g.nodes) {
-      for (const x of [...n.inputs, ...n.outputs]) used.add(x);
-      if (n.name) used.add(n.name);
+  for (;;) {
+    const used = new Set<string>();
+    for (const g of allGraphs(model.graph)) {
+      for (const v of [...g.inputs, ...g.outputs, ...g.valueInfo]) used.add(v.name);
+      for (const t of g.initializers) used.add(t.name);
+      for (const n of g.nodes) {
+        for (const x of [...n.inputs, ...n.outputs]) used.add(x);
+        if (n.name) used.add(n.name);
+      }
+    }
+    Object.assign(report, { floatNodes: 0, lowNodes: 0, kept: [], castsInserted: 0, initializersConverted: 0 });
+    const ctx: Ctx = {
+      opts,
+      lowType: opts.precision === 'fp16' ? ELEM.FLOAT16 : ELEM.BFLOAT16,
+      used,
+      ranges,
+      observed,
+      initMax,
+      report,
+    };
+    const main = planGraph(model.graph, ctx, true, new Map(), new Map());
+    const plans = new Map<Graph, GraphPlan>();
+    const flatten = (g: Graph, p: GraphPlan) => {
+      plans.set(g, p);
+      for (const [s, sp] of p.sub) flatten(s, sp);
+    };
+    flatten(model.graph, main);
+    for (const g of allGraphs(model.graph)) if (!plans.has(g)) plans.set(g, emptyPlan(model).get(g) as GraphPlan);
+    report.lowShare = report.floatNodes ? report.lowNodes / report.floatNodes : 1;
+    try {
+      const ext = await writeModel(model, output, plans, { to: opts.precision, durable: opts.durable === true });
+      if (ext) report.externalData = ext;
+      return report;
+    } catch (err) {
+      if (err instanceof RangeExceeded) {
+        initMax.set(err.tag as Tensor, Number.POSITIVE_INFINITY);
+        continue;
+      }
+      if (err instanceof OnnxError) throw err;
+      const e = err as NodeJS.ErrnoException;
+      throw new OnnxError('MSB_ONNX_OUTPUT', `${output}: ${e.message}`, { path: output }, { cause: err });
     }
   }
-  const ctx: Ctx = {
-    opts,
-    lowType: opts.precision === 'fp16' ? ELEM.FLOAT16 : ELEM.BFLOAT16,
-    used,
-    ranges,
-    observed,
-    initMax,
-    report,
-  };
-  const main = planGraph(model.graph, ctx, true, new Map(), new Map());
-  const plans = new Map<Graph, GraphPlan>();
-  const flatten = (g: Graph, p: GraphPlan) => {
-    plans.set(g, p);
-    for (const [s, sp] of p.sub) flatten(s, sp);
-  };
-  flatten(model.graph, main);
-  for (const g of allGraphs(model.graph)) if (!plans.has(g)) plans.set(g, emptyPlan(model).get(g) as GraphPlan);
-  report.lowShare = report.floatNodes ? report.lowNodes / report.floatNodes : 1;
-  try {
-    const ext = await writeModel(model, output, plans, { to: opts.precision });
-    if (ext) report.externalData = ext;
-  } catch (err) {
-    if (err instanceof OnnxError) throw err;
-    const e = err as NodeJS.ErrnoException;
-    throw new OnnxError('MSB_ONNX_OUTPUT', `${output}: ${e.message}`, { path: output }, { cause: err });
-  }
-  return report;
 }

@@ -64,14 +64,21 @@ export async function convertForBuild(
   try {
     let calibrate = true;
     let compare: BuildConversion['compare'];
-    const report = await convertModel(source, path.join(tmp, 'model.onnx'), { precision, keepIoTypes: true }).catch(
-      async (err: unknown) => {
-        // Without ONNX Runtime the data-range rule cannot be measured: convert by the other rules and say so.
-        if (!(err instanceof OnnxError && err.code === 'MSB_ONNX_RUNTIME_MISSING')) throw err;
-        calibrate = false;
-        return convertModel(source, path.join(tmp, 'model.onnx'), { precision, keepIoTypes: true, calibrate: false });
-      },
-    );
+    const report = await convertModel(source, path.join(tmp, 'model.onnx'), {
+      precision,
+      keepIoTypes: true,
+      durable: true,
+    }).catch(async (err: unknown) => {
+      // Without ONNX Runtime the data-range rule cannot be measured: convert by the other rules and say so.
+      if (!(err instanceof OnnxError && err.code === 'MSB_ONNX_RUNTIME_MISSING')) throw err;
+      calibrate = false;
+      return convertModel(source, path.join(tmp, 'model.onnx'), {
+        precision,
+        keepIoTypes: true,
+        calibrate: false,
+        durable: true,
+      });
+    });
     if (!calibrate) compare = { skipped: 'ONNX Runtime (onnxruntime-node) is not installed' };
     else {
       try {

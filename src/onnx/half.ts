@@ -58,16 +58,43 @@ export type LowPrecision = 'fp16' | 'bf16';
 
 /**
  * Converts `src` (FP32 little-endian bytes, length a multiple of 4) into `dst` (half as long). The caller keeps
- * both buffers; the loop reads through an aligned copy when `src` is not 4-byte aligned.
+ * both buffers; the loop reads through an aligned copy when `src` is not 4-byte aligned. Returns true when an FP16
+ * conversion met a value beyond FP16's largest finite value (65504, or ±inf), so the caller can keep that tensor
+ * FP32 instead of storing inf (convert's initializer-range rule, checked while converting: no separate pass).
  */
-export function convertFloats(src: Uint8Array, dst: Uint8Array, to: LowPrecision): void {
+export function convertFloats(src: Uint8Array, dst: Uint8Array, to: LowPrecision): boolean {
   const n = src.length >>> 2;
   const aligned = src.byteOffset % 4 === 0 ? src : src.slice();
   const inp = new Uint32Array(aligned.buffer, aligned.byteOffset, n);
   if (dst.byteOffset % 2 !== 0) throw new Error('convertFloats: unaligned output');
   const out = new Uint16Array(dst.buffer, dst.byteOffset, n);
-  if (to === 'fp16') for (let i = 0; i < n; i++) out[i] = f32BitsToF16(inp[i] as number);
-  else for (let i = 0; i < n; i++) out[i] = f32BitsToBf16(inp[i] as number);
+  if (to === 'fp16') return toF16(inp, out, n);
+  for (let i = 0; i < n; i++) out[i] = f32BitsToBf16(inp[i] as number);
+  return false;
+}
+
+/** 65504, FP16's largest finite value, as FP32 bits. */
+const F16_MAX_BITS = 0x477fe000;
+
+/**
+ * The FP16 loop, with the common case inline: a value in FP16's normal range is rebiased and rounded to nearest
+ * even by integer adds on its bits (the rounding bias 0xfff plus the kept mantissa's lowest bit; a carry rounds up
+ * into the exponent, up to inf), the method of F. Giesen's `float_to_half_fast3_rtne`. Subnormals, inf and NaN take
+ * the general path. Same results as `f32BitsToF16` for every input (see test/onnx/half.test.ts).
+ */
+function toF16(inp: Uint32Array, out: Uint16Array, n: number): boolean {
+  let over = false;
+  for (let i = 0; i < n; i++) {
+    const x = inp[i] as number;
+    const f = x & 0x7fffffff;
+    if (f >= 0x38800000 && f <= F16_MAX_BITS) {
+      out[i] = ((x >>> 16) & 0x8000) | ((f - 0x38000000 + 0xfff + ((f >>> 13) & 1)) >>> 13);
+    } else {
+      if (f > F16_MAX_BITS && f <= 0x7f800000) over = true;
+      out[i] = f32BitsToF16(x);
+    }
+  }
+  return over;
 }
 
 /** The largest |x| over FP32 little-endian bytes (NaN ignored; ±inf counts as infinite). */

@@ -17,6 +17,15 @@ export interface SourceRange {
   offset: number;
   length: number;
   convert?: LowPrecision;
+  /** Named by `RangeExceeded` when converting to FP16 meets a value beyond FP16's range. */
+  tag?: unknown;
+}
+
+/** A converted range held a value beyond FP16's range: the caller re-plans with that tensor kept FP32. */
+export class RangeExceeded extends Error {
+  constructor(readonly tag: unknown) {
+    super('a value beyond FP16 range');
+  }
 }
 
 type Piece = Uint8Array | SourceRange;
@@ -111,8 +120,11 @@ export class MessageWriter {
     return out;
   }
 
-  /** Writes the message to `path` (created or truncated), streaming source ranges in 1 MiB chunks. */
-  async writeFile(path: string): Promise<void> {
+  /**
+   * Writes the message to `path` (created or truncated), streaming source ranges in 1 MiB chunks; with `durable`
+   * the file is fsynced before this returns.
+   */
+  async writeFile(path: string, options: { durable?: boolean } = {}): Promise<void> {
     this.flush();
     const out = await open(path, 'w');
     const sources = new Map<string, Awaited<ReturnType<typeof open>>>();
@@ -146,14 +158,14 @@ export class MessageWriter {
           const { bytesRead } = await fh.read(buf, 0, want, p.offset + done);
           if (bytesRead !== want) throw new Error(`${p.file}: truncated at byte ${p.offset + done}`);
           if (p.convert) {
-            convertFloats(buf.subarray(0, want), conv, p.convert);
+            if (convertFloats(buf.subarray(0, want), conv, p.convert)) throw new RangeExceeded(p.tag);
             await out.write(conv, 0, want / 2);
           } else await out.write(buf, 0, want);
           done += want;
         }
       }
       await drain();
-      await out.sync();
+      if (options.durable) await out.sync();
     } finally {
       await out.close();
       for (const fh of sources.values()) await fh.close();
