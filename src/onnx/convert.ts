@@ -901,7 +901,21 @@ export async function convertModel(input: string, output: string, options: Conve
     opts.precision === 'fp16' && opts.initMax !== FP16_MAX ? await measureTensors(model) : new Map<Tensor, number>();
   let ranges = new Map<string, number>();
   let observed = new Map<string, number>();
-  if (opts.calibrate !== false) ({ ranges, types: observed } = await calibrate(model, opts, report));
+  if (opts.calibrate !== false) {
+    try {
+      ({ ranges, types: observed } = await calibrate(model, opts, report));
+    } catch (err) {
+      if (err instanceof OnnxError && err.code === 'MSB_ONNX_RUNTIME_MISSING') {
+        throw new OnnxError(
+          err.code,
+          `${err.message}; or convert without the data-range measurement (--no-calibrate)`,
+          err.details,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+  }
   for (;;) {
     const used = new Set<string>();
     for (const g of allGraphs(model.graph)) {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { compareModels } from '../../src/onnx/index.js';
 import { runCli } from '../helpers/cli.js';
 import { pythonHasOnnx, runPython } from '../helpers/python.js';
@@ -103,4 +104,41 @@ describe('msb onnx compare', { skip: haveOnnx ? false : 'python3-onnx is not ins
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /MSB_ONNX_RUNTIME_FAILED: .*nope\.onnx: ONNX Runtime cannot load the model/);
   });
+});
+
+test('without onnxruntime-node: a clear typed error, and msb --help never loads it', {
+  skip: haveOnnx ? false : 'python3-onnx is not installed',
+}, async () => {
+  const hide = path.join(import.meta.dirname, 'hide-onnxruntime.mjs');
+  const env = { NODE_OPTIONS: `--import ${pathToFileURL(hide).href}` };
+  const r = await runCli(['onnx', 'compare', path.join(dir, 'double.onnx'), path.join(dir, 'double.onnx')], { env });
+  assert.equal(r.code, 2);
+  assert.match(
+    r.stderr,
+    /^msb: MSB_ONNX_RUNTIME_MISSING: ONNX Runtime is not available .*npm install onnxruntime-node/,
+  );
+  const c = await runCli(
+    ['onnx', 'convert', path.join(dir, 'double.onnx'), '-o', path.join(dir, 'x.onnx'), '--precision', 'fp16'],
+    { env },
+  );
+  assert.equal(c.code, 2);
+  assert.match(c.stderr, /MSB_ONNX_RUNTIME_MISSING: .*--no-calibrate/);
+  // --no-calibrate needs no ONNX Runtime.
+  const n = await runCli(
+    [
+      'onnx',
+      'convert',
+      path.join(dir, 'double.onnx'),
+      '-o',
+      path.join(dir, 'x.onnx'),
+      '--precision',
+      'fp16',
+      '--no-calibrate',
+    ],
+    { env },
+  );
+  assert.equal(n.code, 0, n.stderr);
+  const help = await runCli(['--help'], { env });
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /onnx/);
 });
