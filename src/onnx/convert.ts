@@ -343,8 +343,10 @@ function planGraph(
     if (!low.has(c.node)) return 'fp32';
     return FP32_INPUTS[c.node.opType]?.includes(c.index) ? 'fp32' : 'low';
   };
-  const allReadersLow = (name: string) => {
+  /** Every reader that needs a precision needs the low one (and, unless `asOutput`, it is not a graph output). */
+  const readersLow = (name: string, asOutput = false) => {
     const needs = (consumers.get(name) ?? []).map(need).filter((x) => x !== 'any');
+    if (asOutput) return needs.every((x) => x === 'low');
     return needs.length > 0 && needs.every((x) => x === 'low') && !graphOutputs.has(name);
   };
 
@@ -355,11 +357,8 @@ function planGraph(
     const value = constantValue(n);
     if (n.opType !== 'Cast' && (!value || value.dataType !== ELEM.FLOAT)) continue;
     if (value && opts.precision === 'fp16' && (ctx.initMax.get(value) ?? 0) > opts.initMax) continue;
-    if (allReadersLow(out) || (graphOutputs.has(out) && !keepIo && allReadersLow2(out))) low.add(n);
-  }
-  function allReadersLow2(name: string) {
-    const needs = (consumers.get(name) ?? []).map(need).filter((x) => x !== 'any');
-    return needs.every((x) => x === 'low');
+    // Without --keep-io-types a graph output may take the low type: then only its other readers matter.
+    if (readersLow(out) || (graphOutputs.has(out) && !keepIo && readersLow(out, true))) low.add(n);
   }
 
   // 3. Each float tensor's home precision.
@@ -369,20 +368,12 @@ function planGraph(
       if (!isFloat(o)) return;
       home.set(o, low.has(n) && !FP32_OUTPUTS[n.opType]?.includes(i) ? 'low' : 'fp32');
     });
-  const plan: GraphPlan = {
-    inputs: new Map(),
-    outputs: new Map(),
-    castsAfter: new Map(),
-    castTo: new Map(),
-    convert: new Set(),
-    retype: new Map(),
-    sub: new Map(),
-  };
+  const plan = unchanged();
   for (const t of g.initializers) {
     if (t.dataType !== ELEM.FLOAT) continue;
     // Old IR versions list every initializer as a graph input too: it is still a weight (msb's signature leaves it
     // out, and so does Triton's config), so its input entry follows its type.
-    const lowOk = allReadersLow(t.name) && (opts.precision !== 'fp16' || (ctx.initMax.get(t) ?? 0) <= opts.initMax);
+    const lowOk = readersLow(t.name) && (opts.precision !== 'fp16' || (ctx.initMax.get(t) ?? 0) <= opts.initMax);
     home.set(t.name, lowOk ? 'low' : 'fp32');
     if (lowOk) {
       plan.convert.add(t);
@@ -391,7 +382,7 @@ function planGraph(
   }
   for (const i of g.inputs) {
     if (inits.has(i.name) || !isFloat(i.name)) continue;
-    const lowIn = !keepIo && allReadersLow2(i.name) && (consumers.get(i.name) ?? []).length > 0;
+    const lowIn = !keepIo && readersLow(i.name, true) && (consumers.get(i.name) ?? []).length > 0;
     home.set(i.name, lowIn ? 'low' : 'fp32');
     if (lowIn) plan.retype.set(i.name, ctx.lowType);
   }
@@ -614,19 +605,19 @@ const ORT_TO_ELEM: Record<string, number> = {
 // ---------------------------------------------------------------------------------------------------------------
 // Writing
 
+/** A graph written as it is. */
+const unchanged = (): GraphPlan => ({
+  inputs: new Map(),
+  outputs: new Map(),
+  castsAfter: new Map(),
+  castTo: new Map(),
+  convert: new Set(),
+  retype: new Map(),
+  sub: new Map(),
+});
+
 function emptyPlan(model: Model): Map<Graph, GraphPlan> {
-  const m = new Map<Graph, GraphPlan>();
-  for (const g of allGraphs(model.graph))
-    m.set(g, {
-      inputs: new Map(),
-      outputs: new Map(),
-      castsAfter: new Map(),
-      castTo: new Map(),
-      convert: new Set(),
-      retype: new Map(),
-      sub: new Map(),
-    });
-  return m;
+  return new Map([...allGraphs(model.graph)].map((g) => [g, unchanged()]));
 }
 
 const rawOf = (w: MessageWriter, f: RawField, file: string) =>
@@ -943,7 +934,7 @@ export async function convertModel(input: string, output: string, options: Conve
       for (const [s, sp] of p.sub) flatten(s, sp);
     };
     flatten(model.graph, main);
-    for (const g of allGraphs(model.graph)) if (!plans.has(g)) plans.set(g, emptyPlan(model).get(g) as GraphPlan);
+    for (const g of allGraphs(model.graph)) if (!plans.has(g)) plans.set(g, unchanged());
     report.lowShare = report.floatNodes ? report.lowNodes / report.floatNodes : 1;
     try {
       const ext = await writeModel(model, output, plans, { to: opts.precision, durable: opts.durable === true });
