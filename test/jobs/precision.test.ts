@@ -11,7 +11,7 @@ import {
   type JobSpecInput,
 } from '../../src/jobs/index.js';
 import { readModel } from '../../src/onnx/model.js';
-import { testdata } from '../helpers/paths.js';
+import { skipWithout, testdata } from '../helpers/paths.js';
 import { TestRedis } from '../helpers/redis.js';
 import { FakeBuilder } from './fake-builder.js';
 
@@ -83,7 +83,10 @@ test('TensorRT 11 + fp16: converted first (cached by digest and options), typed 
   assert.equal(builder.builds, 1);
 });
 
-test('TensorRT 10 + fp16: the source is built as it is, with the precision flag', { timeout: 120_000 }, async () => {
+test('TensorRT 10 + fp16: the source is built as it is, with the precision flag', {
+  timeout: 120_000,
+  skip: skipWithout(conv),
+}, async () => {
   const store = path.join(dir, 'store10');
   const { builder, client } = await setup(store, '10.8');
   const r = await (

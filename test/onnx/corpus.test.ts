@@ -6,20 +6,16 @@
  * model family.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { compareModels, convertModel, type LowPrecision, openSession, randomFeeds } from '../../src/onnx/index.js';
-import { testdata, testdataDir } from '../helpers/paths.js';
+import { skipWithout, testdata } from '../helpers/paths.js';
 import { pythonHasOnnx, runPython } from '../helpers/python.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const present = existsSync(path.join(testdataDir, 'onnx'));
-const skip = !present
-  ? `no test data at ${testdataDir}/onnx`
-  : !pythonHasOnnx()
-    ? 'python3-onnx is not installed'
-    : false;
+const corpus = testdata('onnx');
+const skip = skipWithout(corpus) || (pythonHasOnnx() ? false : 'python3-onnx is not installed');
 
 function onnxFiles(dir: string): string[] {
   return readdirSync(dir)
@@ -89,8 +85,8 @@ async function ortRuns(file: string): Promise<boolean> {
 async function runCorpus(precision: LowPrecision, files: string[], dir: string): Promise<Row[]> {
   const rows: Row[] = [];
   await pool(files, 2, async (file) => {
-    const family = path.relative(testdata('onnx'), file).split(path.sep)[1] ?? '';
-    const out = path.join(dir, `${precision}-${path.relative(testdata('onnx'), file).replaceAll(path.sep, '_')}`);
+    const family = path.relative(corpus, file).split(path.sep)[1] ?? '';
+    const out = path.join(dir, `${precision}-${path.relative(corpus, file).replaceAll(path.sep, '_')}`);
     const row: Row = { family, file, converted: false, lowShare: 0, ortRuns: false, within: false };
     rows.push(row);
     try {
@@ -119,7 +115,7 @@ async function runCorpus(precision: LowPrecision, files: string[], dir: string):
 }
 
 const outName = (r: Row, precision: string, dir: string) =>
-  path.join(dir, `${precision}-${path.relative(testdata('onnx'), r.file).replaceAll(path.sep, '_')}`);
+  path.join(dir, `${precision}-${path.relative(corpus, r.file).replaceAll(path.sep, '_')}`);
 
 function table(precision: string, rows: Row[]): string {
   const fams = [...new Set(rows.map((r) => r.family))].sort();
@@ -141,13 +137,13 @@ function table(precision: string, rows: Row[]): string {
   }
   const failures = rows.filter((r) => !r.converted || r.checker?.error || (r.ortRuns && !r.within));
   for (const r of failures)
-    lines.push(`  ${path.relative(testdata('onnx'), r.file)}: ${r.error ?? r.checker?.error ?? 'outside 1e-2'}`);
+    lines.push(`  ${path.relative(corpus, r.file)}: ${r.error ?? r.checker?.error ?? 'outside 1e-2'}`);
   return `${lines.join('\n')}\n`;
 }
 
 test('corpus: convert fp16/bf16 --keep-io-types over the real ONNX models', { skip, timeout: 600_000 }, async () => {
   const dir = await tempDir('msb-corpus-');
-  const all = onnxFiles(testdata('onnx'));
+  const all = onnxFiles(corpus);
   const runnable: string[] = [];
   await pool(all, 2, async (f) => {
     if (await ortRuns(f)) runnable.push(f);
