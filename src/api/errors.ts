@@ -1,23 +1,48 @@
-import { MsbError } from '../errors.js';
+import { MsbError, type MsbErrorOptions } from '../errors.js';
 
 /**
- * A request the HTTP API refused. Stable codes (the HTTP status in brackets):
- * - `MSB_API_UNAUTHORIZED` (401): no token, or one the server does not know.
- * - `MSB_API_FORBIDDEN` (403): the token lacks the scope the route needs.
- * - `MSB_API_INVALID_REQUEST` (400): malformed JSON, a field that fails its schema, an unknown field; `errors` lists
- *   each problem with its path.
- * - `MSB_API_BODY_TOO_LARGE` (413): the body is larger than the route allows.
- * - `MSB_API_BAD_LENGTH` (400): the body ended before its `content-length`, or the client stopped sending.
- * - `MSB_API_MEDIA_TYPE` (415): a content type the route does not take.
- * - `MSB_API_NOT_FOUND` (404): no such route, artifact, job, model.
- * - `MSB_API_SOURCE_FORBIDDEN` (403): a job source outside every `--source-root` (or paths with no root set).
- * - `MSB_API_SOURCE_UNSUPPORTED` (422): a source URI scheme the workers cannot read yet.
- * - `MSB_API_TOKENS` : the tokens file cannot be read or written, or a token name/scope is invalid.
- * - `MSB_API_BIND` : a non-loopback address without `--tokens`.
- * Errors of the other modules keep their own codes (`MSB_JOB_*`, `MSB_STORE_*`, `MSB_CID_*`); {@link httpStatus}
- * gives their status.
+ * Stable codes of {@link ApiError} (HTTP status in brackets), each with whether retrying can help. Errors of the
+ * other modules keep their own codes (`MSB_JOB_*`, `MSB_STORE_*`, `MSB_CID_*`); {@link httpStatus} gives their status.
  */
-export class ApiError extends MsbError {}
+export const API_ERROR_RETRYABLE = {
+  /** (401) No token, or one the server does not know. */
+  MSB_API_UNAUTHORIZED: false,
+  /** (403) The token lacks the scope the route needs, or a cookie-authenticated change lacks the CSRF header. */
+  MSB_API_FORBIDDEN: false,
+  /** (400) Malformed JSON, a field that fails its schema, an unknown field; `errors` lists each with its path. */
+  MSB_API_INVALID_REQUEST: false,
+  /** (413) The body is larger than the route allows. */
+  MSB_API_BODY_TOO_LARGE: false,
+  /** (400) The body ended before its `content-length`. */
+  MSB_API_BAD_LENGTH: false,
+  /** (408) The client stopped sending the body. */
+  MSB_API_TIMEOUT: true,
+  /** (415) A content type the route does not take. */
+  MSB_API_MEDIA_TYPE: false,
+  /** (404) No such route, artifact, job, model. */
+  MSB_API_NOT_FOUND: false,
+  /** (403) A job source outside every `--source-root` (or any path when none is set). */
+  MSB_API_SOURCE_FORBIDDEN: false,
+  /** (422) A source URI scheme the workers cannot read yet. */
+  MSB_API_SOURCE_UNSUPPORTED: false,
+  /** The tokens file cannot be read or written, or a token name or scope is invalid. */
+  MSB_API_TOKENS: false,
+  /** `msb serve` on a non-loopback address without `--tokens`. */
+  MSB_API_BIND: false,
+  /** (500) A failure that is not the client's doing (details in the server log). */
+  MSB_API_INTERNAL: true,
+} as const satisfies Record<string, boolean>;
+
+export type ApiErrorCode = keyof typeof API_ERROR_RETRYABLE;
+
+/** A request the HTTP API refused, or a `msb serve` / `msb token` command that cannot run. */
+export class ApiError extends MsbError {
+  declare readonly code: ApiErrorCode;
+
+  constructor(code: ApiErrorCode, message: string, details: Record<string, unknown> = {}, options?: MsbErrorOptions) {
+    super(code, message, details, { retryable: API_ERROR_RETRYABLE[code], ...options });
+  }
+}
 
 const STATUS: [RegExp, number][] = [
   [/^MSB_API_UNAUTHORIZED$/, 401],

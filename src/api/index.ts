@@ -11,7 +11,7 @@ export {
   parseArtifactId,
   type StoredArtifact,
 } from './artifacts.js';
-export { ApiError, httpStatus, type Problem, problem } from './errors.js';
+export { API_ERROR_RETRYABLE, ApiError, type ApiErrorCode, httpStatus, type Problem, problem } from './errors.js';
 export {
   type ApiServerOptions,
   CSRF_HEADER,

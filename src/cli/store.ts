@@ -1,14 +1,15 @@
 import path from 'node:path';
 import { type Command, Option } from 'commander';
-import { printModelConfig } from '../config/index.js';
-import { addModel } from '../store/add.js';
-import { ModelStore, StoreError } from '../store/index.js';
+import { StoreError } from '../store/errors.js';
+import type { ModelStore } from '../store/index.js';
 import { action, EXIT_PROBLEMS, printJson, printTable } from './common.js';
 
 /** Where `msb add` puts models when no store is named. */
 export const DEFAULT_STORE = './model-store';
 
-export function openStoreForCli(root: string, create = false): Promise<ModelStore> {
+/** Opens a store; the store module (and what it imports) loads here, when a command needs it. */
+export async function openStoreForCli(root: string, create = false): Promise<ModelStore> {
+  const { ModelStore } = await import('../store/store.js'); // not index.js: that also loads add (and inspect)
   return ModelStore.open(root, { create });
 }
 
@@ -63,6 +64,7 @@ export function registerStoreCommands(program: Command): void {
         const store = await openStoreForCli(root);
         const info = await (await store.getModel(name)).describe();
         if (opts.json) return printJson(info);
+        const { printModelConfig } = await import('../config/index.js');
         process.stdout.write(`${printModelConfig(info.config)}\n`);
         printTable(
           ['VERSION', 'FILE', 'BYTES', 'PUBLISH KEY'],
@@ -193,9 +195,15 @@ export function registerStoreCommands(program: Command): void {
     .description('check the store as Triton would load it; exit 1 when Triton would fail on something')
     .argument('<store>', 'repository directory')
     .option('--json', 'machine-readable output')
+    .option(
+      '--deep',
+      'also load every ONNX version in ONNX Runtime as Triton would and run it once at the config shapes',
+    )
     .action(
-      action(async (root: string, opts: { json?: boolean }) => {
-        const problems = await (await openStoreForCli(root)).validate();
+      action(async (root: string, opts: { json?: boolean; deep?: boolean }) => {
+        const store = await openStoreForCli(root);
+        const problems = await store.validate();
+        if (opts.deep) problems.push(...(await (await import('./onnx-deep.js')).deepValidateStore(store)));
         if (opts.json) printJson(problems);
         else if (problems.length === 0) process.stdout.write('ok\n');
         else
@@ -259,6 +267,7 @@ function registerAddCommand(program: Command): void {
       action(async (opts: AddCliOptions) => {
         const source = opts.engine ?? opts.onnx ?? opts.model;
         if (!source) throw new StoreError('MSB_STORE_BAD_SOURCE', 'name the model with --engine, --onnx or --model');
+        const { addModel } = await import('../store/add.js');
         const result = await addModel({
           storePath: opts.storePath,
           source,
