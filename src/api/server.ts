@@ -526,22 +526,20 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
       await followJob(client, info, from, req.raw, reply.raw, options.keepAliveMs ?? 15_000);
     },
   );
-  app.post(
-    '/v1/jobs/:id/cancel',
-    { config: { scope: 'enqueue' }, schema: { summary: 'Cancel a job', tags: ['jobs'], params: jobParams } },
-    async (req, reply) => {
-      await client.cancel(req.params.id);
-      return reply.code(202).send({ id: req.params.id, cancelled: true });
-    },
-  );
-  app.post(
-    '/v1/jobs/:id/retry',
-    { config: { scope: 'enqueue' }, schema: { summary: 'Run a failed job again', tags: ['jobs'], params: jobParams } },
-    async (req, reply) => {
-      await client.retry(req.params.id);
-      return reply.code(202).send({ id: req.params.id, retried: true });
-    },
-  );
+  // Cancel and retry: the client's own state rules (409 when the job is in the wrong state).
+  for (const [action, summary, run] of [
+    ['cancel', 'Cancel a job', (id: string) => client.cancel(id)],
+    ['retry', 'Run a failed job again', (id: string) => client.retry(id)],
+  ] as const) {
+    app.post(
+      `/v1/jobs/:id/${action}`,
+      { config: { scope: 'enqueue' }, schema: { summary, tags: ['jobs'], params: jobParams } },
+      async (req, reply) => {
+        await run(req.params.id);
+        return reply.code(202).send({ id: req.params.id, action });
+      },
+    );
+  }
 
   // ---- workers and queues ----
   app.get(
