@@ -8,6 +8,7 @@ import { CONFIG_ERROR_RETRYABLE, ConfigGenerateError, TEXTFORMAT_ERROR_RETRYABLE
 import { MsbError } from '../src/errors.js';
 import { INSPECT_ERROR_RETRYABLE, InspectError } from '../src/inspect/errors.js';
 import { JOB_ERROR_RETRYABLE, JobError } from '../src/jobs/errors.js';
+import { ONNX_ERROR_RETRYABLE } from '../src/onnx/errors.js';
 import { STORE_ERROR_RETRYABLE, StoreError } from '../src/store/errors.js';
 import { TENSORRT_ERROR_RETRYABLE, TensorrtError } from '../src/tensorrt/errors.js';
 import { repoRoot } from './helpers/paths.js';
@@ -20,6 +21,7 @@ const TABLES: Record<string, Record<string, boolean>> = {
   textformat: TEXTFORMAT_ERROR_RETRYABLE,
   inspect: INSPECT_ERROR_RETRYABLE,
   jobs: JOB_ERROR_RETRYABLE,
+  onnx: ONNX_ERROR_RETRYABLE,
   store: STORE_ERROR_RETRYABLE,
   tensorrt: TENSORRT_ERROR_RETRYABLE,
 };
