@@ -7,6 +7,7 @@ import { CONFIG_ERROR_RETRYABLE, ConfigGenerateError, TEXTFORMAT_ERROR_RETRYABLE
 import { MsbError } from '../src/errors.js';
 import { INSPECT_ERROR_RETRYABLE, InspectError } from '../src/inspect/errors.js';
 import { JOB_ERROR_RETRYABLE, JobError } from '../src/jobs/errors.js';
+import { ONNX_ERROR_RETRYABLE, OnnxError } from '../src/onnx/errors.js';
 import { STORE_ERROR_RETRYABLE, StoreError } from '../src/store/errors.js';
 import { TENSORRT_ERROR_RETRYABLE, TensorrtError } from '../src/tensorrt/errors.js';
 import { repoRoot } from './helpers/paths.js';
@@ -18,6 +19,7 @@ const TABLES: Record<string, Record<string, boolean>> = {
   textformat: TEXTFORMAT_ERROR_RETRYABLE,
   inspect: INSPECT_ERROR_RETRYABLE,
   jobs: JOB_ERROR_RETRYABLE,
+  onnx: ONNX_ERROR_RETRYABLE,
   store: STORE_ERROR_RETRYABLE,
   tensorrt: TENSORRT_ERROR_RETRYABLE,
 };
@@ -74,6 +76,8 @@ test('each class takes retryable from its table, and a throw site can say otherw
   assert.equal(new StoreError('MSB_STORE_CONFIG', 'broken').retryable, false);
   assert.equal(new StoreError('MSB_STORE_SYMLINK', 'out').retryable, false);
   assert.equal(new InspectError('MSB_INSPECT_CORRUPT', 'x').retryable, false);
+  assert.equal(new OnnxError('MSB_ONNX_RUNTIME_FAILED', 'x').retryable, false);
+  assert.equal(new OnnxError('MSB_ONNX_OUTPUT', 'x').retryable, true);
   assert.equal(new ConfigGenerateError('MSB_CONFIG_CONFLICT', 'x').retryable, false);
   assert.equal(new TensorrtError('MSB_TENSORRT_UNAVAILABLE', 'x').retryable, true);
   assert.equal(new TensorrtError('MSB_TENSORRT_ONNX_PARSE', 'x').retryable, false);
