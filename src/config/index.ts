@@ -10,6 +10,7 @@ import { parseTextFormat } from './textformat/parser.js';
 import { printTextFormat } from './textformat/printer.js';
 
 export * from './generate.js';
+export * from './model-check.js';
 export * from './model-config.js';
 export { modelConfigProtoPath } from './schema.js';
 export { TextFormatError } from './textformat/errors.js';

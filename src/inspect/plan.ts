@@ -65,6 +65,7 @@ const tensorSchema = z.object({
   dataType: z.string().startsWith('TYPE_'),
   dims: z.array(z.number().int().min(-1)),
   dimParams: z.array(z.string().nullable()).optional(),
+  shapeTensor: z.boolean().optional(),
 });
 
 const sidecarSchema = z.object({

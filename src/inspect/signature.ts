@@ -29,6 +29,8 @@ export interface TensorSignature {
   dims: number[];
   /** Symbolic names of the dims where the format has them (ONNX dim_param), else null per dim. */
   dimParams?: (string | null)[];
+  /** TensorRT: a shape tensor (its values feed shape computations); Triton's config marks it `is_shape_tensor`. */
+  shapeTensor?: boolean;
 }
 
 export interface ModelSignature {
@@ -39,6 +41,11 @@ export interface ModelSignature {
   backend: string;
   inputs: TensorSignature[];
   outputs: TensorSignature[];
+  /**
+   * Inputs a request may leave out (ONNX initializers listed as graph inputs, IR version >= 4: onnxruntime's
+   * "overridable initializers", which Triton's config may name with `optional: true`).
+   */
+  optionalInputs?: TensorSignature[];
   /** The leading dimension of every input and output is one shared dynamic dimension Triton can batch along. */
   batchDim: boolean;
   /** The largest batch the model itself accepts (TensorRT: max of dim 0 over the optimization profiles). */
