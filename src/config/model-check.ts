@@ -206,7 +206,7 @@ export function checkConfigAgainstModel(
       ...(tensor !== undefined ? { tensor } : {}),
       config: configValue,
       model: modelValue,
-      message: `${path}: the config says ${configValue} but the model has ${modelValue}${hint ? `; ${hint}` : ''}`,
+      message: `${label(path, tensor)}: the config says ${configValue} but the model has ${modelValue}${hint ? `; ${hint}` : ''}`,
     });
 
   if (signature.platform && config.platform && config.platform !== signature.platform) {
@@ -225,8 +225,7 @@ export function checkConfigAgainstModel(
 
   if (flavour.name === 'pytorch') checkPyTorch(config, add);
 
-  const where = (kind: string, i: number, t: Tensor, field: string) =>
-    `${kind}[${i}]${t.name ? ` '${t.name}'` : ''}${field ? `.${field}` : ''}`;
+  const where = (kind: string, i: number, field: string) => `${kind}[${i}]${field ? `.${field}` : ''}`;
 
   // Names first, as the backends do (tensorrt_backend ValidateIO, tensorflow_backend), then each tensor.
   const pairs: [kind: 'input' | 'output', index: number, tensor: Tensor, sig: TensorSignature][] = [];
@@ -239,17 +238,19 @@ export function checkConfigAgainstModel(
       if (sig) pairs.push([kind, i, t, sig]);
       else if (flavour.names) {
         const all = model.map((m) => `'${m.name}'`).join(', ') || 'none';
-        add(`model-${kind}-unknown`, where(kind, i, t, 'name'), t.name, `'${t.name ?? ''}'`, `${kind}s ${all}`);
+        add(`model-${kind}-unknown`, where(kind, i, 'name'), t.name, `'${t.name ?? ''}'`, `${kind}s ${all}`);
       }
     });
   }
   if (flavour.shapes) for (const [kind, i, t, sig] of pairs) checkTensor(kind, i, t, sig);
-  if (partial && batching && flavour.shapes && flavour.batchDimDynamic) {
-    // Model tensors the partial config leaves out are added with a batch dimension: they must have one.
+  if (batching && flavour.shapes && flavour.batchDimDynamic) {
+    // Model tensors a partial config leaves out are added with a batch dimension, and so are all of them when the
+    // config lists none (the backend's auto-complete): they must have one.
     for (const [kind, model, given] of [
       ['input', signature.inputs, inputs],
       ['output', signature.outputs, outputs],
     ] as const) {
+      if (!partial && given.length > 0) continue;
       for (const m of model) {
         if (given.some((t) => t.name === m.name) || (m.dims.length > 0 && m.dims[0] === -1)) continue;
         add(
@@ -267,7 +268,7 @@ export function checkConfigAgainstModel(
   function checkTensor(kind: 'input' | 'output', i: number, t: Tensor, sig: TensorSignature): void {
     const name = t.name;
     if (t.dataType !== undefined && t.dataType !== 'TYPE_INVALID' && t.dataType !== sig.dataType) {
-      add('model-data-type', where(kind, i, t, 'data_type'), name, String(t.dataType), String(sig.dataType));
+      add('model-data-type', where(kind, i, 'data_type'), name, String(t.dataType), String(sig.dataType));
     }
     if (flavour.name === 'tensorrt') {
       const marked = t.isShapeTensor === true;
@@ -275,7 +276,7 @@ export function checkConfigAgainstModel(
       if (marked !== is && !(partial && t.isShapeTensor === undefined)) {
         add(
           'model-shape-tensor',
-          where(kind, i, t, 'is_shape_tensor'),
+          where(kind, i, 'is_shape_tensor'),
           name,
           String(marked),
           is ? 'a shape tensor' : 'an execution tensor, not a shape tensor',
@@ -289,7 +290,7 @@ export function checkConfigAgainstModel(
     if (kind === 'input' && flavour.name === 'onnxruntime' && (t as ModelInput).optional && batching) {
       add(
         'model-optional-batching',
-        where(kind, i, t, 'optional'),
+        where(kind, i, 'optional'),
         name,
         'true',
         `max_batch_size ${maxBatch}`,
@@ -306,7 +307,7 @@ export function checkConfigAgainstModel(
       if (!ok) {
         add(
           'model-ragged-shape',
-          where(kind, i, t, 'allow_ragged_batch'),
+          where(kind, i, 'allow_ragged_batch'),
           name,
           'true',
           `shape ${show(sig.dims)}`,
@@ -318,11 +319,23 @@ export function checkConfigAgainstModel(
     if (kind === 'output' && batchOutputs.has(name ?? '')) return; // a batch output's shape is not the model's
     if (partial && !t.reshape && (t.dims === undefined || t.dims.length === 0)) return; // generation fills it
     if (sig.dims.length === 0 && flavour.name !== 'tensorrt') {
-      // onnxruntime: a scalar model tensor is compared only by its config dims, which must all be 1.
+      // onnxruntime: a scalar model tensor is compared only by its config dims, which must all be 1. With batching
+      // it loads, but a batch of more than one cannot be fed to a scalar (msb: a warning).
+      if (batching) {
+        add(
+          'model-batch-dim',
+          'max_batch_size',
+          name,
+          String(maxBatch),
+          `${kind} '${name}' as a scalar: no batch dimension`,
+          'Triton loads it, but requests batched together fail; use max_batch_size 0',
+          'warning',
+        );
+      }
       if (shape.some((d) => Number(d) !== 1)) {
         add(
           'model-scalar-dims',
-          where(kind, i, t, field),
+          where(kind, i, field),
           name,
           show(shape),
           'a scalar (shape [])',
@@ -369,7 +382,7 @@ export function checkConfigAgainstModel(
       const modelDims = batching ? sig.dims.slice(1) : sig.dims;
       add(
         'model-dims',
-        where(kind, i, t, field),
+        where(kind, i, field),
         name,
         show(shape),
         `${show(modelDims)}${batching ? ` (file shape ${show(sig.dims)} less the batch dimension)` : ''}`,
@@ -389,7 +402,7 @@ export function checkConfigAgainstModel(
     if (bad && !(partial && dims.length === 0)) {
       add(
         'model-shape-tensor',
-        where(kind, i, t, 'dims'),
+        where(kind, i, 'dims'),
         t.name,
         show(dims),
         `shape tensor of shape ${show(sig.dims)}`,
@@ -422,7 +435,10 @@ export function checkConfigAgainstModel(
     }
   }
 
-  if (flavour.allInputs && !partial) {
+  // An empty input list is filled from the model by the backend's auto-complete (onnxruntime_backend
+  // ModelState::AutoCompleteConfig/AutoCompleteIO, tensorflow_backend likewise): nothing is missing then.
+  const autoCompleted = inputs.length + (config.batchInput?.length ?? 0) === 0;
+  if (flavour.allInputs && !partial && !autoCompleted) {
     const fed = new Set<string>([
       ...inputs.map((t) => t.name ?? ''),
       ...(config.batchInput ?? []).flatMap((b) => b.targetName ?? []),
@@ -442,6 +458,11 @@ export function checkConfigAgainstModel(
     }
   }
   return out;
+}
+
+/** A field path with the tensor's name, for people: `input[0] 'images'.dims`. */
+function label(path: string, tensor: string | undefined): string {
+  return tensor ? path.replace(/^((?:input|output)\[\d+\])/, `$1 '${tensor}'`) : path;
 }
 
 function fileKind(signature: ModelSignature, served: string): string {
@@ -484,7 +505,13 @@ function checkPyTorch(config: ModelConfig, add: Add): void {
   for (const kind of ['input', 'output'] as const) {
     const list: Tensor[] = (kind === 'input' ? config.input : config.output) ?? [];
     if (list.length === 0) {
-      add('pytorch-io-required', kind, undefined, `no ${kind}s`, `at least one ${kind}`);
+      add(
+        'pytorch-io-required',
+        kind,
+        undefined,
+        `no ${kind}s`,
+        `inputs and outputs Triton binds by the config, which must list at least one ${kind}`,
+      );
       continue;
     }
     const off = list.filter((t) => !namedIndex(t.name ?? ''));
