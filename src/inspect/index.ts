@@ -24,6 +24,7 @@ export {
   type DetectedModel,
   detectFormat,
   FORMAT_TRITON,
+  fileKind,
   type ModelFormat,
   type ModelSignature,
   signatureFromOptions,

@@ -4,6 +4,7 @@
  * Recognition looks at content first (magic bytes, archive layout, a directory's `saved_model.pb`) and falls back
  * to the name only where a format has no magic of its own (ONNX and TF GraphDef are bare protobuf messages).
  */
+import type { Stats } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { DataType } from '../config/index.js';
@@ -126,6 +127,12 @@ export async function detectFormat(target: string): Promise<DetectedModel> {
     );
   });
   if (st.isDirectory()) return detectDirectory(target);
+  if (!st.isFile()) {
+    // A device or pipe reports size 0 (or none) and may never end: it is never read.
+    throw new InspectError('MSB_INSPECT_NOT_A_FILE', `${target} is ${fileKind(st)}, not a model file or directory`, {
+      path: target,
+    });
+  }
   const head = await readHead(target, st.size);
   const base = path.basename(target);
   const ext = path.extname(base).toLowerCase();
@@ -160,6 +167,17 @@ export async function detectFormat(target: string): Promise<DetectedModel> {
       `Python model.py or a Triton backend library); first bytes ${Buffer.from(head.subarray(0, 8)).toString('hex')}`,
     { path: target },
   );
+}
+
+/** What a non-regular file is, for messages: "a character device", "a FIFO (named pipe)", ... */
+export function fileKind(st: Stats): string {
+  if (st.isFile()) return 'a regular file';
+  if (st.isDirectory()) return 'a directory';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
 }
 
 async function detectDirectory(dir: string): Promise<DetectedModel> {

@@ -8,6 +8,7 @@ import { MsbError } from '../errors.js';
  * - `MSB_STORE_SYMLINK`: a source is (or contains) a symbolic link that leaves its own tree.
  * - `MSB_STORE_BAD_SOURCE`: a source of the wrong kind (a directory where a file is needed, a device, ...).
  * - `MSB_STORE_CONFIG`: the model's config.pbtxt cannot be read, parsed or is invalid.
+ * - `MSB_STORE_RENAME`: a config edit names the model otherwise (the name is the directory's).
  * - `MSB_STORE_LOCK_TIMEOUT`: another live writer held the model's lock for longer than the wait allowed.
  * - `MSB_STORE_STAGING`: the staging directory cannot be used (another filesystem, not writable).
  * - `MSB_STORE_NOT_A_STORE`: the root is not a directory.

@@ -165,6 +165,17 @@ export class StoredModel {
   }
 
   private async writeConfig(config: ModelConfig): Promise<void> {
+    if (config.name !== undefined && config.name !== '' && config.name !== this.name) {
+      // Triton requires the config's name to be the directory's: a new name here would be silently dropped.
+      throw new StoreError(
+        'MSB_STORE_RENAME',
+        `the name of model ${this.name} is the name of its directory and cannot be set to ${JSON.stringify(config.name)} ` +
+          `in its config. To rename it, publish it anew under the new name (msb add ... --name ${config.name}) and ` +
+          `remove the old one (msb rm), or move the directory (mv <store>/${this.name} <store>/${config.name}) and ` +
+          'then set the name in the config',
+        { model: this.name, name: config.name },
+      );
+    }
     const text = renderConfig(this.name, config);
     await this.storage.writeFile(`${this.name}/config.pbtxt`, text);
     this.config = parseStored(this.name, text);
