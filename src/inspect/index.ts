@@ -18,6 +18,7 @@ export {
   planSidecarPath,
   readPlanHeader,
   readPlanSidecar,
+  unwrapEngine,
   writePlanSidecar,
 } from './plan.js';
 export {
@@ -31,6 +32,7 @@ export {
   type TensorSignature,
 } from './signature.js';
 export { parseTensorOption } from './tensor-option.js';
+export { type UltralyticsEngine, type UnwrappedEngine, ultralyticsLabels } from './ultralytics.js';
 
 export interface InspectOptions {
   /** Inputs stated by the user (`--input`): required where the format does not describe them. */
@@ -64,7 +66,7 @@ export async function inspectModel(target: string, options: InspectOptions = {})
   }
   switch (found.format) {
     case 'tensorrt_plan':
-      return inspectPlan(found.path, found.head, options);
+      return inspectPlan(found.path, found.head, options, found.ultralytics);
     case 'tf_savedmodel':
       return inspectSavedModel(found.path, options);
     case 'tf_graphdef':

@@ -9,6 +9,7 @@ import { open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { DataType } from '../config/index.js';
 import { InspectError } from './errors.js';
+import { readUltralyticsEngine, type UltralyticsEngine } from './ultralytics.js';
 
 /** Model file formats msb recognises. `custom` is a custom backend library; `ensemble` has no file at all. */
 export type ModelFormat =
@@ -77,6 +78,8 @@ export interface DetectedModel {
   head: Uint8Array;
   /** Custom backend name from `libtriton_<name>.so`. */
   backend?: string;
+  /** A TensorRT plan behind Ultralytics' metadata prefix (see ultralytics.ts). */
+  ultralytics?: UltralyticsEngine;
 }
 
 const HEAD_BYTES = 64;
@@ -140,6 +143,8 @@ export async function detectFormat(target: string): Promise<DetectedModel> {
     throw new InspectError('MSB_INSPECT_UNKNOWN_FORMAT', `${target}: the file is empty`, { path: target });
   }
   if (startsWith(head, PLAN_MAGIC)) return { format: 'tensorrt_plan', path: target, head };
+  const ultralytics = await readUltralyticsEngine(target, head);
+  if (ultralytics) return { format: 'tensorrt_plan', path: target, head, ultralytics };
   if (startsWith(head, ZIP_MAGIC)) return { format: 'torchscript', path: target, head };
   if (startsWith(head, ELF_MAGIC)) {
     const m = /^libtriton_(.+)\.so(\..*)?$/.exec(base);

@@ -33,6 +33,8 @@ export interface VersionRecord {
   msb: 1;
   publishKey?: string;
   source?: string;
+  /** What was taken off the source to make the published file (an Ultralytics engine's metadata). */
+  container?: { kind: string; metadata: Record<string, unknown> };
   publishedAt: string;
   files: { path: string; size: number }[];
 }
@@ -61,6 +63,11 @@ export interface AddVersionOptions {
    * `cc_model_filenames`, or an OpenVINO `model.bin` (found automatically next to a `.xml` source).
    */
   files?: Record<string, string>;
+  /**
+   * The file `source` was made from, when it is derived (the bare plan of an Ultralytics engine, see
+   * `publishableSource`): recorded as the version's source, with the container's metadata.
+   */
+  derivedFrom?: { source: string; container: string; metadata: Record<string, unknown> };
 }
 
 /** What {@link StoredModel.describe} returns. */
@@ -337,7 +344,10 @@ export class StoredModel {
     const record: VersionRecord = {
       msb: 1,
       ...(options.publishKey !== undefined ? { publishKey: options.publishKey } : {}),
-      ...(source !== undefined ? { source: path.resolve(source) } : {}),
+      ...(source !== undefined ? { source: options.derivedFrom?.source ?? path.resolve(source) } : {}),
+      ...(options.derivedFrom
+        ? { container: { kind: options.derivedFrom.container, metadata: options.derivedFrom.metadata } }
+        : {}),
       publishedAt: new Date().toISOString(),
       files: placed.flatMap(({ name, src }) =>
         src.kind === 'file'

@@ -7,7 +7,13 @@ import {
   validateModelConfig,
 } from '../config/index.js';
 import { isMsbError } from '../errors.js';
-import { InspectError, inspectModel, type ModelSignature, signatureFromOptions } from '../inspect/index.js';
+import {
+  detectFormat,
+  InspectError,
+  inspectModel,
+  type ModelSignature,
+  signatureFromOptions,
+} from '../inspect/index.js';
 import { VERSION_RECORD, type VersionRecord } from './model.js';
 import { tritonVersionOf } from './names.js';
 import { AUTOFILL_FILES, isDirectoryModel, modelFileName } from './platforms.js';
@@ -246,8 +252,10 @@ export async function readStoredSignature(
       ...(outputs.length ? { outputs } : {}),
     });
   } catch (err) {
-    if (isMsbError(err, 'MSB_INSPECT_SIGNATURE_REQUIRED')) return undefined;
-    throw err;
+    if (!isMsbError(err, 'MSB_INSPECT_SIGNATURE_REQUIRED')) throw err;
+    // Without a signature, a plan's container is still known: Triton cannot load an Ultralytics engine as it is.
+    const found = await detectFormat(file);
+    return found.ultralytics ? signatureFromOptions('tensorrt_plan', [], [], { container: 'ultralytics' }) : undefined;
   }
 }
 
@@ -280,6 +288,17 @@ async function checkAgainstModel(
     return;
   }
   if (!signature) return;
+  if (signature.metadata.container === 'ultralytics') {
+    add(
+      key,
+      'plan-container',
+      'error',
+      `version ${version}: ${key} is an Ultralytics engine (a metadata prefix before the plan), which TensorRT ` +
+        'refuses ("magic tag does not match"); publish it with msb version add, which strips the prefix',
+      { version },
+    );
+    return;
+  }
   for (const m of checkConfigAgainstModel(config, signature)) {
     add(`${configPath}:${m.path}`, m.rule, m.severity, `version ${version}: ${m.message}`, {
       version,
