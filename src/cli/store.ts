@@ -1,14 +1,15 @@
 import path from 'node:path';
 import { type Command, Option } from 'commander';
-import { printModelConfig } from '../config/index.js';
-import { addModel } from '../store/add.js';
-import { ModelStore, publishableSource, StoreError } from '../store/index.js';
+import { StoreError } from '../store/errors.js';
+import type { ModelStore } from '../store/index.js';
 import { action, EXIT_PROBLEMS, printJson, printTable } from './common.js';
 
 /** Where `msb add` puts models when no store is named. */
 export const DEFAULT_STORE = './model-store';
 
-export function openStoreForCli(root: string, create = false): Promise<ModelStore> {
+/** Opens a store; the store module (and what it imports) loads here, when a command needs it. */
+export async function openStoreForCli(root: string, create = false): Promise<ModelStore> {
+  const { ModelStore } = await import('../store/store.js'); // not index.js: that also loads add (and inspect)
   return ModelStore.open(root, { create });
 }
 
@@ -63,6 +64,7 @@ export function registerStoreCommands(program: Command): void {
         const store = await openStoreForCli(root);
         const info = await (await store.getModel(name)).describe();
         if (opts.json) return printJson(info);
+        const { printModelConfig } = await import('../config/index.js');
         process.stdout.write(`${printModelConfig(info.config)}\n`);
         printTable(
           ['VERSION', 'FILE', 'BYTES', 'PUBLISH KEY'],
@@ -115,6 +117,7 @@ export function registerStoreCommands(program: Command): void {
           const store = await openStoreForCli(root);
           const model = await store.getModel(name);
           // An Ultralytics engine is published as its bare plan (see publishableSource).
+          const { publishableSource } = await import('../store/publishable.js');
           const source = file === undefined ? undefined : await publishableSource(file, opts);
           let v: number;
           try {
@@ -277,6 +280,7 @@ function registerAddCommand(program: Command): void {
       action(async (opts: AddCliOptions) => {
         const source = opts.engine ?? opts.onnx ?? opts.model;
         if (!source) throw new StoreError('MSB_STORE_BAD_SOURCE', 'name the model with --engine, --onnx or --model');
+        const { addModel } = await import('../store/add.js');
         const result = await addModel({
           storePath: opts.storePath,
           source,

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { generateModelConfig } from '../config/index.js';
-import { isMsbError, MsbError } from '../errors.js';
+import { isMsbError } from '../errors.js';
 import {
   inspectModel,
   type ModelSignature,
@@ -14,6 +14,7 @@ import {
   writePlanSidecar,
 } from '../inspect/index.js';
 import { type BuilderIdentity, type EngineBuilder, tensorrtEngineBuilder } from './builder.js';
+import { JobError } from './errors.js';
 import { PlanCache, type PublishRequest, publishToStore } from './publish.js';
 import { type BuildJobSpec, fileDigest, IMPORT_QUEUE, type JobSpec, parseJobSpec, targetQueue } from './spec.js';
 
@@ -61,10 +62,6 @@ export const KEYS = {
   jobQueue: 'msb:job-queue',
   timingCache: (queue: string) => `msb:timing-cache:${queue}`,
 };
-
-/** Codes of errors that retrying cannot fix: the job fails at once, with the reason. */
-const BAD_INPUT =
-  /^MSB_(JOB_INVALID_SPEC|JOB_SOURCE|JOB_SOURCE_CHANGED|JOB_MODEL_MISMATCH|INSPECT_|CONFIG_|TEXTFORMAT_|STORE_(EXISTS|NAME|BAD_SOURCE|INVALID)|TENSORRT_(ONNX_PARSE|INVALID_ARGUMENT|UNSUPPORTED))/;
 
 /** Registry entry of a live worker. */
 export interface WorkerInfo {
@@ -187,7 +184,7 @@ export class ConversionWorker {
     const abort = AbortSignal.any(signals);
     try {
       if ((await fileDigest(spec.source)) !== job.data.sourceDigest) {
-        throw new MsbError('MSB_JOB_SOURCE_CHANGED', `${spec.source} changed since the job was enqueued`, {
+        throw new JobError('MSB_JOB_SOURCE_CHANGED', `${spec.source} changed since the job was enqueued`, {
           path: spec.source,
         });
       }
@@ -209,7 +206,8 @@ export class ConversionWorker {
         if (reason === 'shutdown') throw new Error('worker shut down during the job; handed back to the queue');
         throw new UnrecoverableError(reason === 'cancelled' ? 'cancelled' : reason);
       }
-      if (isMsbError(err) && BAD_INPUT.test(err.code)) throw new UnrecoverableError(`${err.code}: ${err.message}`);
+      // Each typed error says whether retrying can help (src/*/errors.ts); anything else (an I/O error) is retried.
+      if (isMsbError(err) && !err.retryable) throw new UnrecoverableError(`${err.code}: ${err.message}`);
       throw err;
     }
   }

@@ -5,7 +5,7 @@
  */
 
 export { type AddModelOptions, type AddModelResult, addModel } from './add.js';
-export { StoreError } from './errors.js';
+export { STORE_ERROR_RETRYABLE, StoreError, type StoreErrorCode } from './errors.js';
 export type { Transfer } from './fsutil.js';
 export type { LockOptions } from './lock.js';
 export type { AddVersionOptions, ModelInfo, VersionRecord } from './model.js';

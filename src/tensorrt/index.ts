@@ -25,7 +25,7 @@ import {
 import { ProgressTracker } from './progress.js';
 import { type EngineSignature, engineSignatureFromNative } from './signature.js';
 
-export { TensorrtError, type TensorrtErrorCode } from './errors.js';
+export { TENSORRT_ERROR_RETRYABLE, TensorrtError, type TensorrtErrorCode } from './errors.js';
 export type {
   BuildEngineOptions,
   LogMessage,
