@@ -7,13 +7,8 @@ import {
   validateModelConfig,
 } from '../config/index.js';
 import { isMsbError } from '../errors.js';
-import {
-  detectFormat,
-  InspectError,
-  inspectModel,
-  type ModelSignature,
-  signatureFromOptions,
-} from '../inspect/index.js';
+import { InspectError } from '../inspect/errors.js';
+import type { ModelSignature } from '../inspect/signature.js';
 import { VERSION_RECORD, type VersionRecord } from './model.js';
 import { tritonVersionOf } from './names.js';
 import { AUTOFILL_FILES, isDirectoryModel, modelFileName } from './platforms.js';
@@ -235,6 +230,8 @@ export async function readStoredSignature(
   key: string,
   config: ModelConfig,
 ): Promise<ModelSignature | undefined> {
+  // Loaded here: the store's other commands (msb ls, add a version) never read a model's signature.
+  const { detectFormat, inspectModel, signatureFromOptions } = await import('../inspect/index.js');
   const served = config.platform || config.backend || '';
   // PyTorch's convention rules need no file (a TorchScript archive does not describe forward() anyway).
   if ((served === 'pytorch_libtorch' || served === 'pytorch') && key.endsWith('.pt')) {
