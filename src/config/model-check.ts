@@ -226,6 +226,21 @@ export function checkConfigAgainstModel(
   if (flavour.name === 'pytorch') checkPyTorch(config, add);
 
   const where = (kind: string, i: number, field: string) => `${kind}[${i}]${field ? `.${field}` : ''}`;
+  /**
+   * max_batch_size > 0 over a tensor without a batch dimension (`model-batch-dim`): a fixed first dimension, or a
+   * scalar (onnxruntime loads batching over a scalar, which then fails batched requests: a warning).
+   */
+  const noBatch = (kind: string, tensor: string | undefined, dims: number[], severity?: ModelMismatch['severity']) =>
+    add(
+      'model-batch-dim',
+      'max_batch_size',
+      tensor,
+      String(maxBatch),
+      `${kind} '${tensor}' ${dims.length ? `of shape ${show(dims)}` : 'as a scalar'}: no batch dimension` +
+        (dims.length ? ' (its first dimension is fixed)' : ''),
+      `${severity === 'warning' ? 'Triton loads it, but requests batched together fail; ' : ''}use max_batch_size 0`,
+      severity,
+    );
 
   // Names first, as the backends do (tensorrt_backend ValidateIO, tensorflow_backend), then each tensor.
   const pairs: [kind: 'input' | 'output', index: number, tensor: Tensor, sig: TensorSignature][] = [];
@@ -253,14 +268,7 @@ export function checkConfigAgainstModel(
       if (!partial && given.length > 0) continue;
       for (const m of model) {
         if (given.some((t) => t.name === m.name) || (m.dims.length > 0 && m.dims[0] === -1)) continue;
-        add(
-          'model-batch-dim',
-          'max_batch_size',
-          m.name,
-          String(maxBatch),
-          `${kind} '${m.name}' of shape ${show(m.dims)}: no batch dimension (its first dimension is fixed)`,
-          'use max_batch_size 0',
-        );
+        noBatch(kind, m.name, m.dims);
       }
     }
   }
@@ -322,15 +330,7 @@ export function checkConfigAgainstModel(
       // onnxruntime: a scalar model tensor is compared only by its config dims, which must all be 1. With batching
       // it loads, but a batch of more than one cannot be fed to a scalar (msb: a warning).
       if (batching) {
-        add(
-          'model-batch-dim',
-          'max_batch_size',
-          name,
-          String(maxBatch),
-          `${kind} '${name}' as a scalar: no batch dimension`,
-          'Triton loads it, but requests batched together fail; use max_batch_size 0',
-          'warning',
-        );
+        noBatch(kind, name, sig.dims, 'warning');
       }
       if (shape.some((d) => Number(d) !== 1)) {
         add(
@@ -346,25 +346,11 @@ export function checkConfigAgainstModel(
     }
     if (batching) {
       if (sig.dims.length === 0) {
-        add(
-          'model-batch-dim',
-          'max_batch_size',
-          name,
-          String(maxBatch),
-          `${kind} '${name}' as a scalar: no batch dimension`,
-          'use max_batch_size 0',
-        );
+        noBatch(kind, name, sig.dims);
         return;
       }
       if (flavour.batchDimDynamic && sig.dims[0] !== -1) {
-        add(
-          'model-batch-dim',
-          'max_batch_size',
-          name,
-          String(maxBatch),
-          `${kind} '${name}' of shape ${show(sig.dims)}: no batch dimension (its first dimension is fixed)`,
-          'use max_batch_size 0',
-        );
+        noBatch(kind, name, sig.dims);
         return;
       }
     }

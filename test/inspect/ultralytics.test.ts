@@ -10,8 +10,9 @@ import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { isMsbError } from '../../src/errors.js';
-import { detectFormat, inspectModel, ultralyticsLabels, writePlanSidecar } from '../../src/inspect/index.js';
+import { detectFormat, inspectModel, ultralyticsLabels } from '../../src/inspect/index.js';
 import { ModelStore, VERSION_RECORD } from '../../src/store/index.js';
+import { writeSignatureRecord } from '../fixtures/plan-signature.js';
 import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -101,21 +102,12 @@ describe('Ultralytics TensorRT engines', () => {
     const file = path.join(dir, 'yolo11n.engine');
     await writeFile(file, ultralyticsEngine(plan));
     // msb's signature record beside the engine (it describes the engine file, prefix included).
-    await writePlanSidecar(file, {
-      msb: 1,
-      signature: {
-        format: 'tensorrt_plan',
-        platform: 'tensorrt_plan',
-        backend: 'tensorrt',
-        inputs: [{ name: 'images', dataType: 'TYPE_FP32', dims: [-1, 3, 640, 640] }],
-        outputs: [{ name: 'output0', dataType: 'TYPE_FP32', dims: [-1, 84, 8400] }],
-        batchDim: true,
-        maxBatchSize: 4,
-        metadata: {},
-      },
-      tensorrt: '10.3.0',
-      computeCapability: '8.6',
-    });
+    await writeSignatureRecord(
+      file,
+      [{ name: 'images', dataType: 'TYPE_FP32', dims: [-1, 3, 640, 640] }],
+      [{ name: 'output0', dataType: 'TYPE_FP32', dims: [-1, 84, 8400] }],
+      { maxBatchSize: 4 },
+    );
     const store = path.join(dir, 'store');
     const r = await runCli([
       'add',
