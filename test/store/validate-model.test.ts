@@ -5,12 +5,13 @@
  * of them. The figure is printed.
  */
 import assert from 'node:assert/strict';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { type DataType, type ModelConfig, parseModelConfig, printModelConfig } from '../../src/config/index.js';
 import { isMsbError } from '../../src/errors.js';
 import { addModel, ModelStore, type RepositoryProblem } from '../../src/store/index.js';
+import { encodeTf } from '../fixtures/tf/encode.js';
 import { skipWithout, testdata } from '../helpers/paths.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -151,5 +152,59 @@ describe('msb validate checks each config against its ONNX model (real models)',
     for (const miss of missed) process.stdout.write(`# missed (as an error): ${miss}\n`);
     assert.ok(rate >= 95, `caught ${rate.toFixed(1)}%, under 95%`);
     assert.deepEqual(await store.validate(), [], 'restored configs validate clean again');
+  });
+});
+
+describe('msb validate reads TensorFlow models too', () => {
+  test('SavedModel: types and shapes compared; GraphDef: the config outputs must be nodes', async () => {
+    const dir = await tempDir();
+    const saved = path.join(dir, 'exported');
+    await mkdir(saved);
+    const tensor = (key: string, dims: number[]) =>
+      `{ key: "${key}" value { name: "${key}:0" dtype: DT_FLOAT tensor_shape { ${dims.map((d) => `dim { size: ${d} }`).join(' ')} } } }`;
+    await writeFile(
+      path.join(saved, 'saved_model.pb'),
+      encodeTf(
+        'SavedModel',
+        `meta_graphs { meta_info_def { tags: "serve" } signature_def { key: "serving_default" value { inputs ${tensor('x', [-1, 4])} outputs ${tensor('y', [-1, 2])} } } }`,
+      ),
+    );
+    const graph = path.join(dir, 'frozen.pb');
+    await writeFile(
+      graph,
+      encodeTf(
+        'GraphDef',
+        'node { name: "x" op: "Placeholder" attr { key: "dtype" value { type: DT_FLOAT } } attr { key: "shape" value { shape { dim { size: -1 } dim { size: 4 } } } } }\n' +
+          'node { name: "y" op: "Identity" input: "x" }',
+      ),
+    );
+    const store = await ModelStore.open(path.join(dir, 'store'), { create: true });
+    const io = (y: string, type: DataType = 'TYPE_FP32') => ({
+      maxBatchSize: 2,
+      input: [{ name: 'x', dataType: type, dims: [4] }],
+      output: [{ name: y, dataType: 'TYPE_FP32' as const, dims: [2] }],
+    });
+    await store.createModel('sm', { platform: 'tensorflow_savedmodel', config: io('y'), version: { source: saved } });
+    await store.createModel('gd', { platform: 'tensorflow_graphdef', config: io('y'), version: { source: graph } });
+    assert.deepEqual(await store.validate(), []);
+    await store.createModel('sm_bad', {
+      platform: 'tensorflow_savedmodel',
+      config: io('y', 'TYPE_INT32'),
+      version: { source: saved },
+    });
+    // Triton reads a GraphDef's tensors by name only: a wrong type is not its concern, an unknown node is.
+    await store.createModel('gd_bad', {
+      platform: 'tensorflow_graphdef',
+      config: io('logits', 'TYPE_INT32'),
+      version: { source: graph },
+    });
+    const problems = await store.validate();
+    assert.deepEqual(
+      problems.map((p) => `${p.rule} ${p.path} ${p.tensor} ${p.config} ${p.model}`),
+      [
+        "model-output-unknown gd_bad/config.pbtxt:output logits 'logits' no such node",
+        'model-data-type sm_bad/config.pbtxt:input[0].data_type x TYPE_INT32 TYPE_FP32',
+      ],
+    );
   });
 });
