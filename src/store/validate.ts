@@ -11,7 +11,7 @@ import { InspectError } from '../inspect/errors.js';
 import type { ModelSignature } from '../inspect/signature.js';
 import { VERSION_RECORD, type VersionRecord } from './model.js';
 import { tritonVersionOf } from './names.js';
-import { AUTOFILL_FILES, isDirectoryModel, modelFileName } from './platforms.js';
+import { AUTOFILL_FILES, isDirectoryModel, modelFileName, platformOfFile } from './platforms.js';
 import { LocalStorage, type RepositoryStorage, type StorageEntry } from './storage.js';
 
 /** One reason Triton would not load (part of) the repository, or would load it differently than intended. */
@@ -232,7 +232,8 @@ export async function readStoredSignature(
 ): Promise<ModelSignature | undefined> {
   // Loaded here: the store's other commands (msb ls, add a version) never read a model's signature.
   const { detectFormat, inspectModel, signatureFromOptions } = await import('../inspect/index.js');
-  const served = config.platform || config.backend || '';
+  // A config naming neither is completed from the model file's name (core AutoCompleteBackendFields).
+  const served = config.platform || config.backend || platformOfFile(path.posix.basename(key)) || '';
   // PyTorch's convention rules need no file (a TorchScript archive does not describe forward() anyway).
   if ((served === 'pytorch_libtorch' || served === 'pytorch') && key.endsWith('.pt')) {
     return signatureFromOptions('torchscript', [], []);

@@ -339,6 +339,7 @@ test('validate() reads the repository with Triton rules and reports every proble
       'error labels-missing renamed/l.txt',
       // The stand-in model files ('x') are no ONNX models; the tampered one no longer parses either.
       'error model-unreadable good/2/model.onnx',
+      'error model-unreadable guessed/1/model.onnx',
       'error model-unreadable invalid/1/model.onnx',
       'error model-unreadable odd/2/model.onnx',
       'error model-file-missing renamed/1/model.plan',
