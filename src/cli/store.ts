@@ -195,9 +195,15 @@ export function registerStoreCommands(program: Command): void {
     .description('check the store as Triton would load it; exit 1 when Triton would fail on something')
     .argument('<store>', 'repository directory')
     .option('--json', 'machine-readable output')
+    .option(
+      '--deep',
+      'also load every ONNX version in ONNX Runtime as Triton would and run it once at the config shapes',
+    )
     .action(
-      action(async (root: string, opts: { json?: boolean }) => {
-        const problems = await (await openStoreForCli(root)).validate();
+      action(async (root: string, opts: { json?: boolean; deep?: boolean }) => {
+        const store = await openStoreForCli(root);
+        const problems = await store.validate();
+        if (opts.deep) problems.push(...(await (await import('./onnx-deep.js')).deepValidateStore(store)));
         if (opts.json) printJson(problems);
         else if (problems.length === 0) process.stdout.write('ok\n');
         else

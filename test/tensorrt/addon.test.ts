@@ -52,6 +52,15 @@ describe('native addon', () => {
     }
   });
 
+  it('reports its bound on concurrent native calls (1 build, 4 inspects; env overrides, 1..64)', () => {
+    assert.deepEqual(tensorrt.status().concurrency, { builds: 1, inspects: 4 });
+    const status = inChild(
+      "import { tensorrt } from './src/tensorrt/index.ts'; console.log(JSON.stringify(tensorrt.status()));",
+      { MSB_NATIVE_BUILD_THREADS: '2', MSB_NATIVE_INSPECT_THREADS: '65' },
+    ) as { concurrency: unknown };
+    assert.deepEqual(status.concurrency, { builds: 2, inspects: 4 });
+  });
+
   it('reports no CUDA devices with the reason', { skip: hasCudaDriver && 'a CUDA driver is installed' }, () => {
     const result = cuda.devices();
     assert.deepEqual(result.devices, []);
