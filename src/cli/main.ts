@@ -5,6 +5,7 @@ import { reportError } from './common.js';
 import { registerConfigCommands } from './config.js';
 import { registerInspectCommands } from './inspect.js';
 import { registerJobCommands } from './jobs.js';
+import { registerOnnxCommands } from './onnx.js';
 import { registerStoreCommands } from './store.js';
 import { registerTensorrtCommands } from './tensorrt.js';
 
@@ -34,6 +35,7 @@ registerStoreCommands(program);
 registerTensorrtCommands(program);
 registerCidCommands(program);
 registerJobCommands(program);
+registerOnnxCommands(program);
 
 try {
   await program.parseAsync(process.argv);

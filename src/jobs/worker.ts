@@ -13,7 +13,9 @@ import {
   planSidecarPath,
   writePlanSidecar,
 } from '../inspect/index.js';
+import type { BuildConversion } from '../onnx/index.js';
 import { type BuilderIdentity, type EngineBuilder, tensorrtEngineBuilder } from './builder.js';
+import { prepareBuildSource } from './convert-step.js';
 import { JobError } from './errors.js';
 import { PlanCache, type PublishRequest, publishToStore } from './publish.js';
 import { type BuildJobSpec, fileDigest, IMPORT_QUEUE, type JobSpec, parseJobSpec, targetQueue } from './spec.js';
@@ -33,6 +35,8 @@ export interface JobResult {
   /** Build jobs: the plan came from the plan cache (built before for the same bytes, options and target). */
   reusedPlan?: boolean;
   buildSeconds?: number;
+  /** TensorRT 11 builds with fp16/bf16: the conversion to a typed model, with its compare report. */
+  conversion?: BuildConversion;
   /** Inspect jobs: where the signature record was written. */
   record?: string;
 }
@@ -266,13 +270,15 @@ export class ConversionWorker {
     let cached = await this.planCache.get(key);
     const reusedPlan = cached !== undefined;
     let buildSeconds: number | undefined;
+    // TensorRT 11 has no precision flags: fp16/bf16 means converting the model first (cached; see convert-step.ts).
+    const prepared = await prepareBuildSource(spec, job.data.sourceDigest, this.planCache.dir);
     if (!cached) {
       const queue = targetQueue(spec.target);
       const timingCache = await this.redis.getBuffer(KEYS.timingCache(queue));
       let lastProgress = 0;
       const result = await this.builder.build({
-        onnx: spec.source,
-        options: spec.build,
+        onnx: prepared.onnx,
+        options: prepared.options,
         hardwareCompatible: spec.target.gpu === 'ampere+',
         ...(timingCache ? { timingCache: new Uint8Array(timingCache) } : {}),
         onProgress: (p) => {
@@ -306,6 +312,7 @@ export class ConversionWorker {
       version,
       reusedPlan,
       ...(buildSeconds !== undefined ? { buildSeconds } : {}),
+      ...(prepared.conversion ? { conversion: prepared.conversion } : {}),
     };
   }
 
