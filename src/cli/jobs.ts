@@ -36,6 +36,20 @@ function describeJob(j: JobInfo): (string | number)[] {
   return [j.id.slice(0, 12), j.kind, j.queue, j.state, model, note];
 }
 
+/** `msb serve` for the demo, on loopback without tokens; a free port when the asked one is taken. */
+async function startDemoServer(
+  where: { redis: string; store: string; artifacts: string },
+  port: number,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const { startApiServer } = await import('../api/index.js');
+  try {
+    return await startApiServer({ ...where, port });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    return startApiServer({ ...where, port: 0 });
+  }
+}
+
 export function registerJobCommands(program: Command): void {
   redisOption(program.command('worker'))
     .description(
@@ -48,8 +62,12 @@ export function registerJobCommands(program: Command): void {
     .action(
       action(async (opts: { redis?: string; store: string; gpu: string; metricsPort: string; grace: string }) => {
         const url = redisUrl(opts);
-        const [{ ConversionWorker }, { Queue }, { Counter, Gauge, Histogram }, { Registry, startOpsServer }] =
-          await Promise.all([jobsLib(), import('bullmq'), import('prom-client'), import('../server/index.js')]);
+        const [
+          { ConversionWorker },
+          { Queue },
+          { Counter, Histogram },
+          { Registry, registerQueueGauge, startOpsServer },
+        ] = await Promise.all([jobsLib(), import('bullmq'), import('prom-client'), import('../server/index.js')]);
         const worker = await ConversionWorker.start({
           redis: url,
           store: opts.store,
@@ -73,18 +91,14 @@ export function registerJobCommands(program: Command): void {
           registers: [registry],
         });
         const queues = worker.queues.map((q) => new Queue(q, { connection: { url } }));
-        new Gauge({
-          name: 'msb_queue_jobs',
-          help: 'Jobs in the queues this worker serves, by state',
-          labelNames: ['queue', 'state'],
-          registers: [registry],
-          async collect() {
-            for (const q of queues) {
-              const counts = await q.getJobCounts('waiting', 'active', 'delayed', 'failed');
-              for (const [state, n] of Object.entries(counts)) this.set({ queue: q.name, state }, n);
-            }
-          },
-        });
+        registerQueueGauge(registry, () =>
+          Promise.all(
+            queues.map(async (q) => ({
+              name: q.name,
+              counts: await q.getJobCounts('waiting', 'active', 'delayed', 'failed'),
+            })),
+          ),
+        );
         worker.on((e) => {
           jobs.inc({ queue: e.queue, outcome: e.type });
           if (e.type === 'completed' && e.result.buildSeconds) buildSeconds.observe(e.result.buildSeconds);
@@ -225,12 +239,15 @@ export function registerJobCommands(program: Command): void {
     .command('demo')
     .description('the main job on the embedded defaults: local Redis, a worker, sample models → ./model-store')
     .option('--store <path>', 'model store', 'model-store')
-    .option('--keep', 'leave the worker running after the demo')
+    .option('--keep', 'leave the worker and the dashboard running after the demo, until Ctrl-C')
+    .option('--port <port>', 'port of the dashboard and API (taken: a free one)', '8080')
+    .option('--no-serve', 'do not start the dashboard and API')
     .action(
-      action(async (opts: { store: string; keep?: boolean }) => {
+      action(async (opts: { store: string; keep?: boolean; port: string; serve: boolean }) => {
         const { runDemo } = await jobsLib();
         const result = await runDemo({
           store: opts.store,
+          ...(opts.serve ? { serve: (where) => startDemoServer(where, Number(opts.port)) } : {}),
           ...(process.env.REDIS_URL ? { redisUrl: process.env.REDIS_URL } : {}),
           ...(opts.keep ? { keep: true } : {}),
         });

@@ -6,6 +6,7 @@ import { registerConfigCommands } from './config.js';
 import { registerInspectCommands } from './inspect.js';
 import { registerJobCommands } from './jobs.js';
 import { registerOnnxCommands } from './onnx.js';
+import { registerServeCommands } from './serve.js';
 import { registerStoreCommands } from './store.js';
 import { registerTensorrtCommands } from './tensorrt.js';
 
@@ -36,6 +37,7 @@ registerTensorrtCommands(program);
 registerCidCommands(program);
 registerJobCommands(program);
 registerOnnxCommands(program);
+registerServeCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { type Job, Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { JobError } from './errors.js';
-import { fileDigest, type JobSpecInput, jobKey, parseJobSpec, planKey, queueOf } from './spec.js';
+import { fileDigest, IMPORT_QUEUE, type JobSpecInput, jobKey, parseJobSpec, planKey, queueOf } from './spec.js';
 import { type JobData, type JobResult, KEYS, type WorkerInfo } from './worker.js';
 
 export interface ConversionClientOptions {
@@ -25,10 +25,23 @@ export type JobState =
   | 'waiting-children'
   | 'unknown';
 
+/** One queue as {@link ConversionClient.queueStats} reports it. */
+export interface QueueStats {
+  name: string;
+  /** Jobs by BullMQ state. */
+  counts: Record<string, number>;
+  /** Age of the oldest job waiting to start, null when none waits. */
+  oldestWaitingSeconds: number | null;
+  /** Whether a live worker consumes this queue. */
+  served: boolean;
+}
+
 export interface JobInfo {
   id: string;
   queue: string;
   kind: string;
+  /** The model the job publishes to (import, build). */
+  model?: string;
   state: JobState;
   progress: unknown;
   attemptsMade: number;
@@ -109,10 +122,18 @@ export class ConversionClient {
     return e;
   }
 
-  /** Validates the spec (unknown fields refused), hashes the source, and enqueues unless an identical job exists. */
-  async enqueue(input: JobSpecInput): Promise<ConversionHandle> {
+  /**
+   * Validates the spec (unknown fields refused), hashes the source (unless `known.sourceDigest` gives its SHA-256
+   * hex), and enqueues unless an identical job exists.
+   */
+  async enqueue(input: JobSpecInput, known: { sourceDigest?: string } = {}): Promise<ConversionHandle> {
     const spec = parseJobSpec({ ...input, source: path.resolve(input.source) });
-    const sourceDigest = await fileDigest(spec.source);
+    // A caller that already hashed the source (the HTTP API, while the upload streamed) saves reading it again; the
+    // worker checks the bytes against this digest before using them, so a wrong one fails the job, never publishes.
+    const sourceDigest =
+      known.sourceDigest && /^[0-9a-f]{64}$/.test(known.sourceDigest)
+        ? known.sourceDigest
+        : await fileDigest(spec.source);
     const id = jobKey(sourceDigest, spec);
     const name = queueOf(spec);
     const queue = this.queue(name);
@@ -171,13 +192,18 @@ export class ConversionClient {
 
   /** A job's state, progress, result or failure, and whether any live worker serves its queue. */
   async get(id: string): Promise<JobInfo | undefined> {
-    const job = await this.jobById(id);
+    let job = await this.jobById(id);
     if (!job) return undefined;
     const state = (await job.getState()) as JobState;
+    // The job was read before its state: a job that finished in between has its result only in a fresh read.
+    if ((state === 'completed' || state === 'failed') && !job.returnvalue && !job.failedReason) {
+      job = (await this.queue(job.queueName).getJob(id)) ?? job;
+    }
     const info: JobInfo = {
       id,
       queue: job.queueName,
       kind: job.name,
+      ...(job.data.spec.kind !== 'inspect' ? { model: job.data.spec.output.model } : {}),
       state,
       progress: job.progress,
       attemptsMade: job.attemptsMade,
@@ -238,6 +264,72 @@ export class ConversionClient {
     if ((await job.getState()) !== 'failed')
       throw new JobError('MSB_JOB_NOT_FAILED', `job ${id} has not failed`, { id });
     await job.retry('failed');
+  }
+
+  /** A job's state alone: one Redis call, where {@link get} also reads the job and the worker registry. */
+  async state(handle: Pick<ConversionHandle, 'id' | 'queue'>): Promise<JobState> {
+    return (await this.queue(handle.queue).getJobState(handle.id)) as JobState;
+  }
+
+  /** Answers when Redis does (readiness checks). */
+  async ping(): Promise<void> {
+    await this.redis.ping();
+  }
+
+  /** The BullMQ queue object of `name`, shared with this client (for queue dashboards such as Bull Board). */
+  bullQueue(name: string): Queue<JobData, JobResult> {
+    return this.queue(name);
+  }
+
+  /** Log lines a job wrote (`job.log`), from `start`; `count` is how many it has in all. */
+  async logs(id: string, start = 0, end = -1): Promise<{ logs: string[]; count: number }> {
+    const name = await this.redis.hget(KEYS.jobQueue, id);
+    if (!name) throw new JobError('MSB_JOB_NOT_FOUND', `no job ${id}`, { id });
+    return this.queue(name).getJobLogs(id, start, end);
+  }
+
+  /**
+   * Calls `fn` whenever BullMQ reports an event of job `id` (progress, active, completed, failed, removed...), for
+   * callers that follow a job without holding its handle (the HTTP API's event stream). Returns the unsubscribe.
+   */
+  async onJobEvent(queue: string, id: string, fn: (event: string) => void): Promise<() => void> {
+    const events = await this.queueEvents(queue);
+    const names = ['progress', 'active', 'completed', 'failed', 'removed', 'waiting', 'delayed'] as const;
+    const listeners = names.map((event) => {
+      const l = ({ jobId }: { jobId: string }) => {
+        if (jobId === id) fn(event);
+      };
+      events.on(event, l);
+      return [event, l] as const;
+    });
+    return () => {
+      for (const [event, l] of listeners) events.off(event, l);
+    };
+  }
+
+  /**
+   * Every queue msb knows of (the import queue, the queues of enqueued jobs, the queues live workers serve) with
+   * its job counts by state, the age of its oldest waiting job, and whether a live worker serves it.
+   */
+  async queueStats(): Promise<QueueStats[]> {
+    const workers = await this.workers();
+    const names = new Set<string>([IMPORT_QUEUE, ...(await this.redis.hvals(KEYS.jobQueue))]);
+    for (const w of workers) for (const q of w.queues) names.add(q);
+    const now = Date.now();
+    return Promise.all(
+      [...names].sort().map(async (name) => {
+        const q = this.queue(name);
+        const counts = await q.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed');
+        // asc: oldest first (msb enqueues without priorities, so every waiting job is in the wait list).
+        const [oldest] = await q.getJobs(['waiting'], 0, 0, true);
+        return {
+          name,
+          counts,
+          oldestWaitingSeconds: oldest ? Math.max(0, (now - oldest.timestamp) / 1000) : null,
+          served: workers.some((w) => w.queues.includes(name)),
+        };
+      }),
+    );
   }
 
   async close(): Promise<void> {

@@ -15,6 +15,7 @@ export {
   ConversionHandle,
   type JobInfo,
   type JobState,
+  type QueueStats,
 } from './client.js';
 export { type DemoOptions, type DemoResult, runDemo } from './demo.js';
 export { JOB_ERROR_RETRYABLE, JobError, type JobErrorCode } from './errors.js';
@@ -26,6 +27,7 @@ export {
   type JobSpec,
   type JobSpecInput,
   jobKey,
+  jobSpecSchema,
   parseJobSpec,
   planKey,
   queueOf,

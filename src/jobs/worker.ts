@@ -75,6 +75,10 @@ export interface WorkerInfo {
   queues: string[];
   identity: BuilderIdentity;
   startedAt: string;
+  /** Time of the beat that wrote this entry (entries expire after three missed beats). */
+  heartbeatAt: string;
+  /** Ids of the jobs this worker runs now. */
+  jobs: string[];
 }
 
 /**
@@ -95,6 +99,10 @@ export class ConversionWorker {
   private gpuQueue: Promise<unknown> = Promise.resolve();
   private closing: Promise<void> | undefined;
   private readonly listeners = new Set<(event: WorkerEvent) => void>();
+  private readonly startedAt = new Date().toISOString();
+  private readonly running = new Set<string>();
+  private beats: Promise<void> = Promise.resolve();
+  private left = false;
 
   private constructor(private readonly options: ConversionWorkerOptions) {
     this.builder = options.builder ?? tensorrtEngineBuilder(options.gpu ?? 0);
@@ -143,14 +151,23 @@ export class ConversionWorker {
     for (const l of this.listeners) l(event);
   }
 
-  private async beat(): Promise<void> {
+  /** Beats run one after another, and none after the worker left the registry (it would re-enter it). */
+  private beat(): Promise<void> {
+    const next = this.beats.then(() => (this.left ? undefined : this.writeBeat()));
+    this.beats = next.catch(() => {});
+    return next;
+  }
+
+  private async writeBeat(): Promise<void> {
     const info: WorkerInfo = {
       id: this.id,
       host: os.hostname(),
       pid: process.pid,
       queues: this.queues,
       identity: this.identity,
-      startedAt: new Date().toISOString(),
+      startedAt: this.startedAt,
+      heartbeatAt: new Date().toISOString(),
+      jobs: [...this.running],
     };
     await this.redis.set(KEYS.worker(this.id), JSON.stringify(info), 'PX', 3 * (this.options.heartbeatMs ?? 5000));
   }
@@ -169,6 +186,8 @@ export class ConversionWorker {
       }, grace);
       await closed;
       clearTimeout(timer);
+      this.left = true;
+      await this.beats;
       await this.redis.del(KEYS.worker(this.id)).catch(() => {});
       this.redis.disconnect();
       this.subscriber.disconnect();
@@ -177,6 +196,19 @@ export class ConversionWorker {
   }
 
   private async process(job: Job<JobData, JobResult>, signal?: AbortSignal): Promise<JobResult> {
+    const id = job.id as string;
+    this.running.add(id);
+    // The registry shows the current job at once, not only from the next beat on.
+    void this.beat().catch(() => {});
+    try {
+      return await this.run(job, signal);
+    } finally {
+      this.running.delete(id);
+      void this.beat().catch(() => {});
+    }
+  }
+
+  private async run(job: Job<JobData, JobResult>, signal?: AbortSignal): Promise<JobResult> {
     let spec: JobSpec;
     try {
       spec = parseJobSpec(job.data.spec);

@@ -9,7 +9,7 @@ export { STORE_ERROR_RETRYABLE, StoreError, type StoreErrorCode } from './errors
 export type { Transfer } from './fsutil.js';
 export type { LockOptions } from './lock.js';
 export type { AddVersionOptions, ModelInfo, VersionRecord } from './model.js';
-export { StoredModel } from './model.js';
+export { renderConfig, StoredModel } from './model.js';
 export { checkName, MAX_NAME_BYTES, nameProblem, tritonVersionOf } from './names.js';
 export { isDirectoryModel, modelFileName } from './platforms.js';
 export { type PublishableSource, publishableSource } from './publishable.js';
