@@ -229,7 +229,26 @@ struct Job final : trt::Events {
     seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     send(DoneEvent{});
     channel.Release();
+    finished();
   }
+
+  // The pool thread is done with the channel. The channel's finalizer waits for this before it returns (see start()),
+  // as it joined the call's thread when each call had one: an environment torn down mid-call must not finalize the
+  // channel while a thread may still release it.
+  void finished() noexcept {
+    {
+      std::lock_guard<std::mutex> lock(doneMutex);
+      done = true;
+    }
+    doneCv.notify_all();
+  }
+  void waitFinished() {
+    std::unique_lock<std::mutex> lock(doneMutex);
+    doneCv.wait(lock, [this] { return done; });
+  }
+  std::mutex doneMutex;
+  std::condition_variable doneCv;
+  bool done = false;
 
   void settle(Napi::Env env) {
     if (!ok) {
@@ -316,6 +335,15 @@ class Pool {
     return true;
   }
 
+  // Takes a job out of the queue if it has not started; false when it has (or was never queued).
+  bool remove(const Job* job) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = std::find_if(queue_.begin(), queue_.end(), [job](const JobRef& j) { return j.get() == job; });
+    if (it == queue_.end()) return false;
+    queue_.erase(it);
+    return true;
+  }
+
  private:
   static int limitFrom(const char* variable, int fallback) {
     const char* value = std::getenv(variable);
@@ -361,8 +389,15 @@ Napi::Value start(Napi::Env env, JobRef job, Napi::Function onEvent) {
   Job* raw = job.get();
   // The channel's context keeps the job alive for the JS side until the finalizer, which runs on the JS thread after
   // the pool thread released the channel (all events delivered, the promise settled).
-  raw->channel = EventChannel::New(env, onEvent, "msb-tensorrt", 0, 1, new JobRef(job),
-                                   [](Napi::Env, void*, JobRef* ref) { delete ref; });
+  const auto finalize = [](Napi::Env, void*, JobRef* ref) {
+    JobRef owned = std::move(*ref);
+    delete ref;
+    // Normally the call has finished (it released the channel); at environment teardown it may still wait in its
+    // pool's queue (then it never runs) or be running (then wait until it is done with the channel).
+    Pool& pool = owned->kind == Job::Kind::kBuild ? buildPool() : inspectPool();
+    if (!pool.remove(owned.get())) owned->waitFinished();
+  };
+  raw->channel = EventChannel::New(env, onEvent, "msb-tensorrt", 0, 1, new JobRef(job), finalize);
   Napi::Object handle = Napi::Object::New(env);
   handle.Set("promise", raw->deferred.Promise());
   std::shared_ptr<std::atomic<bool>> cancel = raw->cancel;
@@ -372,6 +407,7 @@ Napi::Value start(Napi::Env env, JobRef job, Napi::Function onEvent) {
   if (!pool.post(std::move(job))) {
     // No thread: settle here and release the channel so that its finalizer frees the job.
     raw->deferred.Reject(Napi::Error::New(env, "msb native addon: cannot start a thread").Value());
+    raw->finished();
     raw->channel.Release();
   }
   return handle;

@@ -48,7 +48,8 @@ export function registerConfigStoreCommands(config: Command): void {
         if (file === undefined && opts.set.length === 0) {
           throw new MsbError('MSB_CLI_USAGE', 'give a config file, --set field=value, or both');
         }
-        const replacement = file === undefined ? undefined : await readConfigFile(file);
+        // A whole file's name is forced to the model's (it may come from another model); --set name=... is refused.
+        const replacement = file === undefined ? undefined : { ...(await readConfigFile(file)), name };
         const edits = await Promise.all(opts.set.map(parseAssignment));
         const model = await (await openStoreForCli(root)).getModel(name);
         await model.update((current) => edits.reduce((c, e) => deepMerge(c, e), replacement ?? current));

@@ -17,6 +17,7 @@ export {
   type TextFormatErrorCode,
 } from './errors.js';
 export * from './generate.js';
+export * from './model-check.js';
 export * from './model-config.js';
 export { modelConfigProtoPath } from './schema.js';
 export * from './validate.js';

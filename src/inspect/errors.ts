@@ -6,6 +6,8 @@ import { MsbError, type MsbErrorOptions } from '../errors.js';
  */
 export const INSPECT_ERROR_RETRYABLE = {
   MSB_INSPECT_NOT_FOUND: false,
+  /** A device, FIFO or socket where a model file was expected: never read (it may never end). */
+  MSB_INSPECT_NOT_A_FILE: false,
   /** The file cannot be read (permissions, not a regular file, an I/O error). */
   MSB_INSPECT_UNREADABLE: false,
   MSB_INSPECT_UNKNOWN_FORMAT: false,

@@ -17,6 +17,8 @@ export const STORE_ERROR_RETRYABLE = {
   MSB_STORE_BAD_SOURCE: false,
   /** The model's config.pbtxt cannot be read, parsed or is invalid. */
   MSB_STORE_CONFIG: false,
+  /** A config edit names the model otherwise: the name is the directory's. */
+  MSB_STORE_RENAME: false,
   /** The config changed on disk since it was read (a concurrent writer): a retry reads the new one. */
   MSB_STORE_CONFLICT: true,
   /** Another live writer held the model's lock for longer than the wait allowed: it will let go. */

@@ -12,6 +12,7 @@ export type { AddVersionOptions, ModelInfo, VersionRecord } from './model.js';
 export { renderConfig, StoredModel } from './model.js';
 export { checkName, MAX_NAME_BYTES, nameProblem, tritonVersionOf } from './names.js';
 export { isDirectoryModel, modelFileName } from './platforms.js';
+export { type PublishableSource, publishableSource } from './publishable.js';
 export type { RepositoryStorage, StagedTree, StagingArea, StorageEntry } from './storage.js';
 export { LocalStorage } from './storage.js';
 export type { CreateModelOptions, OpenOptions } from './store.js';

@@ -31,14 +31,8 @@ async function planModel(): Promise<ModelSignature> {
   return planWithSignature(await tempDir(), [-1, 16]);
 }
 
-/**
- * Cases msb accepts although Triton refuses them: they mark a tensor as a TensorRT shape tensor, a per-tensor fact
- * a signature does not carry; Triton learns it from the deserialized engine.
- */
-const ACCEPTED: Record<string, string> = {
-  'tensorrt/bad_input_shape_tensor': 'is_shape_tensor',
-  'tensorrt/bad_output_shape_tensor': 'is_shape_tensor',
-};
+/** Cases msb accepts although Triton refuses them (none today: shape tensors are part of the signature). */
+const ACCEPTED: Record<string, string> = {};
 /** Built from a shape-tensor engine (plan_zero_1_float32_int32) whose signature the suite does not show. */
 const NOT_RECONSTRUCTIBLE = new Set(['tensorrt/mixed_batch_hint_shape_values']);
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, readFile, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { runCli } from '../helpers/cli.js';
@@ -72,4 +72,20 @@ test('a missing file is a clear error', async () => {
   const r = await runCli(['config', 'json', '/nonexistent/config.pbtxt']);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /cannot read \/nonexistent\/config\.pbtxt/);
+});
+
+test('config check refuses a device and a file over 16 MiB before reading them', async () => {
+  const device = await runCli(['config', 'check', '/dev/urandom'], { timeoutMs: 30_000 });
+  assert.equal(device.code, 1);
+  assert.match(device.stderr, /\/dev\/urandom is a character device, not a config file/);
+  const big = path.join(await tempDir(), 'config.pbtxt');
+  // Sparse: 17 MiB on paper, nothing written; refused from its size alone.
+  await writeFile(big, '');
+  await truncate(big, 17 * 1024 * 1024);
+  const large = await runCli(['config', 'check', big]);
+  assert.equal(large.code, 1);
+  assert.match(large.stderr, /is 17825792 bytes; a config file is at most 16 MiB/);
+  const stdin = await runCli(['config', 'json', '-'], { input: 'x'.repeat(17 * 1024 * 1024) });
+  assert.equal(stdin.code, 2);
+  assert.match(stdin.stderr, /MSB_CLI_FILE_TOO_LARGE/);
 });

@@ -136,6 +136,39 @@ describe('msb onnx convert', { skip: haveOnnx ? false : 'python3-onnx is not ins
     }
   });
 
+  test('Loop body: converted with FP32 at its carried state and its outer reads', async () => {
+    const out = path.join(dir, 'loop16.onnx');
+    const report = await convertModel(f('loop'), out, { precision: 'fp16', keepIoTypes: true });
+    assert.deepEqual(
+      report.kept.map((k) => `${k.node}:${k.reason}`),
+      ['loop:control-flow'],
+    );
+    const m = describeModel(out);
+    const body = m.nodes.find((n: { op: string }) => n.op === 'Loop').attrs.body;
+    assert.equal(body.initializers.decay, 10);
+    assert.deepEqual(body.inputs, { iter: 7, cond_in: 9, state_in: 1 });
+    assert.deepEqual(body.outputs, { cond_out: 9, state_out: 1 });
+    const cmp = await compareModels(f('loop'), out, { atol: 1e-2, rtol: 1e-2, shapes: { x: [3, 6] } });
+    assert.equal(cmp.pass, true, JSON.stringify(cmp.outputs));
+  });
+
+  test('--calibration samples decide the data range', async () => {
+    const { writeFile } = await import('node:fs/promises');
+    const samples = path.join(dir, 'calibration.json');
+    // x = 200: the MatMul's output reaches about 655, beyond 512; seeded [0, 1) inputs stay far below.
+    await writeFile(samples, JSON.stringify([{ x: { dims: [2, 8], data: Array.from({ length: 16 }, () => 200) } }]));
+    const out = path.join(dir, 'mixed16-cal.onnx');
+    const report = await convertModel(f('mixed'), out, {
+      precision: 'fp16',
+      keepIoTypes: true,
+      calibrationFile: samples,
+    });
+    assert.deepEqual(report.calibration, { samples: 1, source: 'file' });
+    const kept = Object.fromEntries(report.kept.map((k) => [k.node, k.reason]));
+    assert.equal(kept.matmul, 'data-range');
+    describeModel(out);
+  });
+
   test('external data is read and written by offset, FP16 halves it', async () => {
     const out = path.join(dir, 'ext16', 'model.onnx');
     const { mkdir } = await import('node:fs/promises');

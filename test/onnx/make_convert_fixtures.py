@@ -90,3 +90,32 @@ g = helper.make_graph(
     [init("W1", rng.uniform(-0.1, 0.1, (64, 128))), init("W2", rng.uniform(-0.1, 0.1, (128, 16)))],
 )
 save(model(g), "external", save_as_external_data=True, all_tensors_to_one_file=True, location="external.weights", size_threshold=0)
+
+# loop: a Loop whose body reads an outer tensor and its own initializer, and carries a float state.
+body = helper.make_graph(
+    [
+        helper.make_node("Mul", ["state_in", "decay"], ["scaled"], name="body_mul"),
+        helper.make_node("Add", ["scaled", "h"], ["state_out"], name="body_add"),  # h: outer scope
+        helper.make_node("Identity", ["cond_in"], ["cond_out"], name="body_cond"),
+    ],
+    "body",
+    [
+        helper.make_tensor_value_info("iter", T.INT64, []),
+        helper.make_tensor_value_info("cond_in", T.BOOL, []),
+        helper.make_tensor_value_info("state_in", T.FLOAT, ["N", 4]),
+    ],
+    [helper.make_tensor_value_info("cond_out", T.BOOL, []), helper.make_tensor_value_info("state_out", T.FLOAT, ["N", 4])],
+    [init("decay", [0.5])],
+)
+g = helper.make_graph(
+    [
+        helper.make_node("MatMul", ["x", "W"], ["h"], name="mm"),
+        helper.make_node("Loop", ["trips", "", "h"], ["final"], name="loop", body=body),
+        helper.make_node("Relu", ["final"], ["y"], name="relu"),
+    ],
+    "loop",
+    [helper.make_tensor_value_info("x", T.FLOAT, ["N", 6])],
+    [helper.make_tensor_value_info("y", T.FLOAT, ["N", 4])],
+    [init("W", rng.uniform(-1, 1, (6, 4))), numpy_helper.from_array(np.array(3, dtype=np.int64), "trips")],
+)
+save(model(g), "loop")

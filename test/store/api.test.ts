@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { parseModelConfig } from '../../src/config/index.js';
 import { isMsbError } from '../../src/errors.js';
 import { type CreateModelOptions, ModelStore, VERSION_RECORD } from '../../src/store/index.js';
+import { writeOnnxWithSignature } from '../fixtures/onnx-signature.js';
 import { skipWithout, testdata } from '../helpers/paths.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -39,13 +40,16 @@ test('the example from the issue: create, force → _0, edit, save, add a versio
   assert.equal(onDisk.maxBatchSize, 64);
   assert.deepEqual(onDisk.instanceGroup, [{ kind: 'KIND_GPU', count: 4 }]);
   assert.deepEqual(await store.listModels(), ['my_nn', 'my_nn_0', 'my_nn_1']);
-  // my_nn_0/1 have no versions yet: validate says so, with the path.
+  // my_nn_0/1 have no versions yet: validate says so, with the path. ResNet-50's shapes are fixed ([1, 3, 224,
+  // 224]): batching it is refused by onnxruntime's backend once auto-complete has listed its tensors.
   const problems = await store.validate();
   assert.deepEqual(
-    problems.map((p) => [p.path, p.rule]),
+    problems.map((p) => [p.path, p.rule, p.tensor]),
     [
-      ['my_nn_0', 'no-versions'],
-      ['my_nn_1', 'no-versions'],
+      ['my_nn/config.pbtxt:max_batch_size', 'model-batch-dim', 'gpu_0/data_0'],
+      ['my_nn/config.pbtxt:max_batch_size', 'model-batch-dim', 'gpu_0/softmax_1'],
+      ['my_nn_0', 'no-versions', undefined],
+      ['my_nn_1', 'no-versions', undefined],
     ],
   );
 });
@@ -120,7 +124,18 @@ test('every platform and backend gets its files under Triton default names', { s
     ['plan', { platform: 'tensorrt_plan' }, await file('resnet.engine'), ['model.plan']],
     ['onnx', { platform: 'onnxruntime_onnx' }, onnx, ['model.onnx']],
     ['onnx_backend', { backend: 'onnxruntime' }, onnx, ['model.onnx']],
-    ['torchscript', { platform: 'pytorch_libtorch' }, await file('net.pt'), ['model.pt']],
+    [
+      'torchscript',
+      {
+        platform: 'pytorch_libtorch',
+        config: {
+          input: [{ name: 'INPUT__0', dataType: 'TYPE_FP32', dims: [3] }],
+          output: [{ name: 'OUTPUT__0', dataType: 'TYPE_FP32', dims: [3] }],
+        },
+      },
+      await file('net.pt'),
+      ['model.pt'],
+    ],
     ['aoti', { platform: 'torch_aoti' }, await file('net.pt2'), ['model.pt2']],
     ['graphdef', { platform: 'tensorflow_graphdef' }, await file('frozen.pb'), ['model.graphdef']],
     [
@@ -158,8 +173,12 @@ test('every platform and backend gets its files under Triton default names', { s
   await assert.rejects((await store.getModel('onnx')).addVersion(savedmodel), code('MSB_STORE_BAD_SOURCE'));
   await assert.rejects((await store.getModel('savedmodel')).addVersion(onnx), code('MSB_STORE_BAD_SOURCE'));
   await assert.rejects((await store.getModel('onnx')).addVersion(undefined), code('MSB_STORE_BAD_SOURCE'));
+  // The stand-in files are no models: only the formats msb reads say so (Triton would fail to load those too).
   const problems = await store.validate();
-  assert.deepEqual(problems, []);
+  assert.deepEqual(
+    problems.map((p) => `${p.rule} ${p.path}`),
+    ['model-unreadable graphdef/1/model.graphdef', 'model-unreadable savedmodel/1/model.savedmodel'],
+  );
 });
 
 test('config: update is read-modify-write, save refuses to overwrite a concurrent change, invalid configs refused', async () => {
@@ -184,15 +203,21 @@ test('config: update is read-modify-write, save refuses to overwrite a concurren
   assert.equal((await store.getModel('m')).config.maxBatchSize, 8, 'nothing written');
 });
 
-test('labels: file and label_filename added, replaced and removed together', { skip: skipWithout(onnx) }, async () => {
+test('labels: file and label_filename added, replaced and removed together', async () => {
   const { dir, root, store } = await freshStore();
+  // A model whose tensors are those of the config (validate compares them).
+  const cls = path.join(dir, 'cls.onnx');
+  writeOnnxWithSignature(cls, {
+    inputs: [{ name: 'x', type: 'FLOAT', shape: [3] }],
+    outputs: [{ name: 'probs', type: 'FLOAT', shape: [2] }],
+  });
   const m = await store.createModel('cls', {
     platform: 'onnxruntime_onnx',
     config: {
       input: [{ name: 'x', dataType: 'TYPE_FP32', dims: [3] }],
       output: [{ name: 'probs', dataType: 'TYPE_FP32', dims: [2] }],
     },
-    version: { source: onnx },
+    version: { source: cls },
   });
   assert.equal(await m.setLabels('probs', ['cat', 'dog']), 'probs_labels.txt');
   assert.equal(await readFile(path.join(root, 'cls', 'probs_labels.txt'), 'utf8'), 'cat\ndog\n');
@@ -312,6 +337,11 @@ test('validate() reads the repository with Triton rules and reports every proble
       'error config-syntax broken/config.pbtxt:2:17',
       'error hidden-model .staging',
       'error labels-missing renamed/l.txt',
+      // The stand-in model files ('x') are no ONNX models; the tampered one no longer parses either.
+      'error model-unreadable good/2/model.onnx',
+      'error model-unreadable guessed/1/model.onnx',
+      'error model-unreadable invalid/1/model.onnx',
+      'error model-unreadable odd/2/model.onnx',
       'error model-file-missing renamed/1/model.plan',
       'error name-mismatch renamed/config.pbtxt:name',
       'error policy-loads-nothing policy/config.pbtxt:version_policy',

@@ -191,7 +191,9 @@ std::string serializePlan(const Plan& plan) {
   for (const TensorInfo& t : plan.tensors) {
     s << "tensor " << (t.input ? "in" : "out") << " " << static_cast<int>(t.tensor.type) << " "
       << dimsText(t.tensor.dims) << " " << t.tensor.name << "\n";
-    for (const auto& p : t.profiles) s << "shapes " << dimsText(p[0]) << " " << dimsText(p[1]) << " " << dimsText(p[2]) << "\n";
+    for (const auto& p : t.profiles) {
+      s << "shapes " << dimsText(p[0]) << " " << dimsText(p[1]) << " " << dimsText(p[2]) << "\n";
+    }
   }
   return out + s.str();
 }
@@ -596,16 +598,14 @@ bool BuilderImpl::check(const NetworkImpl& network, const ConfigImpl& config, Pl
     }
     plan.tensors.push_back(std::move(info));
   }
-  for (const auto& [name, shapes] : [&] {
-         std::map<std::string, int> names;
-         for (const ProfileImpl* p : config.profiles)
-           for (const auto& [n, s] : p->shapes) names[n] = 0;
-         return names;
-       }()) {
-    if (std::none_of(m.inputs.begin(), m.inputs.end(), [&](const Tensor& t) { return t.name == name; })) {
-      log(ILogger::Severity::kERROR, "Optimization profile gives dimensions for '" + name +
-                                         "', which is not an input of the network");
-      return false;
+  for (const ProfileImpl* p : config.profiles) {
+    for (const auto& entry : p->shapes) {
+      const std::string& name = entry.first;
+      if (std::none_of(m.inputs.begin(), m.inputs.end(), [&](const Tensor& t) { return t.name == name; })) {
+        log(ILogger::Severity::kERROR,
+            "Optimization profile gives dimensions for '" + name + "', which is not an input of the network");
+        return false;
+      }
     }
   }
   for (const Tensor& t : m.outputs) plan.tensors.push_back({t, false, {}});
@@ -646,7 +646,8 @@ IHostMemory* BuilderImpl::buildSerializedNetwork(INetworkDefinition& network, IB
   }
   ConfigImpl& c = static_cast<Config&>(config).impl;
   if (c.timingCache != nullptr) {
-    c.getTimingCache();  // asserts the cache is still alive: "The cache must not be destroyed until after the engine is built."
+    // Asserts the cache is still alive: "The cache must not be destroyed until after the engine is built."
+    c.getTimingCache();
     std::lock_guard<std::mutex> lock(gMutex);
     cacheUsers()[c.timingCache].insert(&self_);
   }

@@ -97,7 +97,8 @@ struct Graph {
 };
 
 void readType(Wire w, ValueInfo& vi) {
-  static const std::map<uint32_t, const char*> kinds = {{4, "sequence"}, {5, "map"}, {8, "sparse_tensor"}, {9, "optional"}};
+  static const std::map<uint32_t, const char*> kinds = {
+      {4, "sequence"}, {5, "map"}, {8, "sparse_tensor"}, {9, "optional"}};
   while (!w.done()) {
     auto [field, type] = w.tag();
     if (field == 1 && type == 2) {
