@@ -234,8 +234,10 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
 
   // ---- slow bodies: fail with 408 when no byte arrives for idleMs ----
   app.addHook('preParsing', async (req, _reply, payload) => {
-    // Uploads stream straight to the artifact store, whose one stage also watches for idleness.
-    if (req.routeOptions.url === '/v1/artifacts') return payload;
+    // Uploads stream straight to the artifact store, whose one stage also watches for idleness; Bull Board's
+    // requests are handed over unread to its own instance (see mountBullBoard).
+    const route = req.routeOptions.url;
+    if (route === '/v1/artifacts' || route === '/queues' || route === '/queues/*') return payload;
     let timer: NodeJS.Timeout | undefined;
     let received = 0;
     const guard = new Transform({
