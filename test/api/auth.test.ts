@@ -152,7 +152,10 @@ test('Bull Board at /queues: read-only (no actions) for tokens without admin, wr
     asReader = await list(h.tokens.read);
     if (!asReader.length) await new Promise((r) => setTimeout(r, 200));
   }
-  assert.ok(asReader.some((q) => q.name === 'msb-import'), JSON.stringify(asReader.map((q) => q.name)));
+  assert.ok(
+    asReader.some((q) => q.name === 'msb-import'),
+    JSON.stringify(asReader.map((q) => q.name)),
+  );
   for (const q of asReader) assert.deepEqual([q.name, q.readOnlyMode, q.allowRetries], [q.name, true, false]);
   const asAdmin = await list(h.tokens.admin);
   assert.ok(asAdmin.length > 0);
