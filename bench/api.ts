@@ -5,7 +5,8 @@
  *   upload: PUT /v1/artifacts of a 1 GiB body over loopback against a plain Node http server piping the body to a
  *     file; MiB/s, and each server's peak RSS (VmHWM of its own process). Target: >= 0.8x, msb serve < 150 MiB.
  * Usage: npm run bench:api [-- --jobs N --mib M]   (builds dist/ first; starts its own redis-server; the servers run
- * as child processes)
+ * as child processes). MSB_BENCH_SERVE_ARGS adds node options to the msb serve child, e.g.
+ * MSB_BENCH_SERVE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile it (written when it exits).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -25,6 +26,7 @@ const arg = (name: string, dflt: number) => {
 const JOBS = arg('--jobs', 2000);
 const MIB = arg('--mib', 1024);
 const IN_FLIGHT = 16;
+const WARMUP = 200;
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 const dir = await mkdtemp(path.join(os.tmpdir(), 'msb-bench-api-'));
@@ -65,6 +67,30 @@ async function throughput(n: number, width: number, task: (i: number) => Promise
     }),
   );
   return n / ((performance.now() - start) / 1000);
+}
+
+/**
+ * The HTTP client of the enqueue rounds: node:http on kept-alive connections, one per request in flight. It shares
+ * the machine's cores with the server and Redis, so it is the lightest client Node has (fetch costs this process
+ * about twice the CPU per request, which showed as server slowness on a 2-core machine).
+ */
+const agent = new http.Agent({ keepAlive: true, maxSockets: IN_FLIGHT });
+function post(url: string, body: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, {
+      method: 'POST',
+      agent,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    });
+    req.on('error', reject);
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.end(body);
+  });
 }
 
 /** PUTs `mib` MiB (a random 1 MiB block repeated, first bytes varied by `salt`) with backpressure; MiB/s. */
@@ -119,7 +145,10 @@ try {
   const store = path.join(dir, 'store');
   await ModelStore.open(store, { create: true });
   // The built CLI (npm run build), as it is deployed: no TypeScript loader in the server's memory.
-  const tsx = [path.join(root, 'dist', 'cli', 'main.js')];
+  const tsx = [
+    ...(process.env.MSB_BENCH_SERVE_ARGS ?? '').split(' ').filter(Boolean),
+    path.join(root, 'dist', 'cli', 'main.js'),
+  ];
   const msb = await startChild(
     [
       ...tsx,
@@ -145,28 +174,27 @@ try {
   const artifact = (await put.json()) as { id: string; digest: string };
   const artifactPath = path.join(dir, 'artifacts', 'sha256', artifact.digest.slice(7, 9), artifact.digest.slice(7));
   const client = new ConversionClient({ redis: redis.url });
-  await client.enqueue({ kind: 'import', source: artifactPath, output: { model: 'warmup' } });
+  const direct1 = async (name: string) => {
+    await client.enqueue({ kind: 'import', source: artifactPath, output: { model: name } });
+  };
+  const http1 = async (name: string) => {
+    const r = await post(
+      `${msb.url}/v1/jobs`,
+      JSON.stringify({ kind: 'import', source: artifact.id, output: { model: name } }),
+    );
+    if (r.status !== 202) throw new Error(`enqueue answered ${r.status}: ${r.text}`);
+  };
+  // Warm-up, the same for both (JIT, connections, Redis scripts), not measured.
+  await throughput(WARMUP, IN_FLIGHT, (i) => direct1(`warm_direct_${i}`));
+  await throughput(WARMUP, IN_FLIGHT, (i) => http1(`warm_http_${i}`));
   // Two rounds, alternating, so a machine getting busier or Redis growing weighs on both sides alike.
   const rates = { direct: [] as number[], http: [] as number[] };
   for (let round = 0; round < 2; round++) {
-    rates.direct.push(
-      await throughput(JOBS / 2, IN_FLIGHT, async (i) => {
-        await client.enqueue({ kind: 'import', source: artifactPath, output: { model: `direct${round}_${i}` } });
-      }),
-    );
-    rates.http.push(
-      await throughput(JOBS / 2, IN_FLIGHT, async (i) => {
-        const r = await fetch(`${msb.url}/v1/jobs`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ kind: 'import', source: artifact.id, output: { model: `http${round}_${i}` } }),
-        });
-        if (r.status !== 202) throw new Error(`enqueue answered ${r.status}: ${await r.text()}`);
-        await r.arrayBuffer();
-      }),
-    );
+    rates.direct.push(await throughput(JOBS / 2, IN_FLIGHT, (i) => direct1(`direct${round}_${i}`)));
+    rates.http.push(await throughput(JOBS / 2, IN_FLIGHT, (i) => http1(`http${round}_${i}`)));
   }
   await client.close();
+  agent.destroy();
   const mean = (xs: number[]) => xs.length / xs.reduce((a, x) => a + 1 / x, 0);
   const direct = mean(rates.direct);
   const viaHttp = mean(rates.http);
@@ -211,7 +239,16 @@ try {
   );
 } finally {
   for (const c of children) c.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 500));
+  await Promise.all(
+    children.map((c) =>
+      c.exitCode !== null || c.signalCode !== null
+        ? undefined
+        : new Promise((r) => {
+            c.once('exit', r);
+            setTimeout(r, 5000);
+          }),
+    ),
+  );
   await redis.stop();
   await rm(dir, { recursive: true, force: true });
 }

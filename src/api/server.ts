@@ -360,10 +360,19 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
     );
   });
   const artifactParams = z.strictObject({ id: z.string().max(200) });
+  // Artifacts are content-addressed and never changed or removed by msb, so one that was seen stays: its size is
+  // remembered, and enqueueing a job from it costs no filesystem call (a stat per POST /v1/jobs was about as much
+  // server CPU as the enqueue itself). Bounded: forgotten wholesale past KNOWN_MAX entries.
+  const known = new Map<string, number>();
+  const KNOWN_MAX = 10_000;
   const findArtifact = async (id: string) => {
     const hex = parseArtifactId(id);
+    const cached = hex ? known.get(hex) : undefined;
+    if (hex && cached !== undefined) return { hex, size: cached };
     const s = hex ? await artifacts.stat(hex) : undefined;
     if (!hex || !s) throw new ApiError('MSB_API_NOT_FOUND', `no artifact ${id}`, { id });
+    if (known.size >= KNOWN_MAX) known.clear();
+    known.set(hex, s.size);
     return { hex, size: s.size };
   };
   app.head(
