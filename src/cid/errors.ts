@@ -11,7 +11,9 @@ import { MsbError } from '../errors.js';
  * - `MSB_CID_EXHAUSTED`: every ID of the model's range is live or still quarantined.
  * - `MSB_CID_NOT_HELD`: renew/release of an ID this token does not hold (never acquired, someone else's, released).
  * - `MSB_CID_EXPIRED`: renew/release of a lease whose ttl ran out; its ID is no longer protected.
- * - `MSB_CID_REDIS`: (CLI) Redis could not be reached or failed the command.
  * - `MSB_CID_LEASE_LOST`: `withSequence` could not renew in time; the callback's signal is aborted with this.
+ *
+ * Redis that cannot be reached is `MSB_REDIS_UNREACHABLE`, a lease not confirmed by the replicas asked for
+ * `MSB_REDIS_NOT_REPLICATED` (both from src/redis).
  */
 export class CidError extends MsbError {}

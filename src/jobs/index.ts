@@ -17,6 +17,7 @@ export {
   type JobState,
 } from './client.js';
 export { type DemoOptions, type DemoResult, runDemo } from './demo.js';
+export { backlogOf, knownQueues, type QueueMetrics, registerQueueMetrics } from './metrics.js';
 export { PlanCache, publishToStore } from './publish.js';
 export { type SampleModel, writeSampleModels } from './samples.js';
 export {
@@ -27,6 +28,7 @@ export {
   jobKey,
   parseJobSpec,
   planKey,
+  QUEUE_PREFIX,
   queueOf,
   targetQueue,
 } from './spec.js';
