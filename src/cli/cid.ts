@@ -28,7 +28,11 @@ export function registerCidCommands(program: Command): void {
       .option('--kind <kind>', 'uint64 or string', 'uint64')
       .option('--cap <n>', 'refuse when the model already has this many live leases (0 = no cap)', '0')
       .option('--max-id <n>', 'largest ID to hand out (e.g. 4294967295 for a TYPE_UINT32 CORRID)')
-      .option('--wait-replicas <n>', 'hand the ID out only once this many replicas have it (WAIT; Sentinel setups)', '0'),
+      .option(
+        '--wait-replicas <n>',
+        'hand the ID out only once this many replicas have it (WAIT; Sentinel setups)',
+        '0',
+      ),
   ).action(
     action(
       async (
@@ -37,7 +41,7 @@ export function registerCidCommands(program: Command): void {
       ) => {
         const maxId = o.maxId === undefined ? undefined : parseId(o.maxId);
         await withClient(o.redis, { maxId, waitReplicas: Number(o.waitReplicas) }, async (ids) => {
-        const lease = await ids.acquire(model, { ttl: millis(o.ttl), kind: o.kind as IdKind, cap: Number(o.cap) });
+          const lease = await ids.acquire(model, { ttl: millis(o.ttl), kind: o.kind as IdKind, cap: Number(o.cap) });
           if (o.json) printJson(lease);
           else printTable(['id', 'token', 'expires'], [[String(lease.id), lease.token, iso(lease.expiresAt)]]);
         });

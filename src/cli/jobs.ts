@@ -137,6 +137,9 @@ export function registerJobCommands(program: Command): void {
         await worker.close();
         await gauges.close();
         await server?.close();
+        // Everything msb holds is closed. When Redis was unreachable, BullMQ's own close is still waiting for it
+        // with timers of its own (the stalled-job check): they must not keep the process alive.
+        process.exit(process.exitCode ?? 0);
       }),
     );
 
@@ -242,6 +245,7 @@ export function registerJobCommands(program: Command): void {
           // the demo's worker has a 5 s grace period
           await untilSignal(5000, 'msb demo');
           await result.stop();
+          process.exit(process.exitCode ?? 0); // as for msb worker: BullMQ may still wait for an unreachable Redis
         }
       }),
     );

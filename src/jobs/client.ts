@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { type Job, Queue, QueueEvents } from 'bullmq';
-import { MsbError } from '../errors.js';
+import { isMsbError, MsbError } from '../errors.js';
 import { openRedis, type RedisLink, type RedisMode, scanKeys, waitForReplicas } from '../redis/index.js';
 import { fileDigest, type JobSpecInput, jobKey, parseJobSpec, planKey, QUEUE_PREFIX, queueOf } from './spec.js';
 import { type JobData, type JobResult, KEYS, type WorkerInfo } from './worker.js';
@@ -194,6 +194,7 @@ export class ConversionClient {
         this.pollFinished(handle, stop.signal),
       ]);
     } catch (err) {
+      if (isMsbError(err, 'MSB_REDIS_UNREACHABLE')) throw err;
       throw new MsbError(
         'MSB_JOB_FAILED',
         `job ${handle.id} failed: ${(err as Error).message}`,
@@ -214,6 +215,8 @@ export class ConversionClient {
     for (;;) {
       await new Promise((resolve) => setTimeout(resolve, 5000, undefined).unref());
       if (signal.aborted) return new Promise<never>(() => undefined);
+      // a command-mode client that gave up on Redis: say so rather than wait for ever
+      if (this.link.state === 'closed') throw this.link.unreachable();
       if (!this.link.ready) continue;
       const job = await this.queue(handle.queue)
         .getJob(handle.id)
@@ -295,18 +298,20 @@ export class ConversionClient {
     await job.retry('failed');
   }
 
-  /** Closes queues and connections; bounded to 2 s when Redis does not answer (then the connections are dropped). */
+  /**
+   * Closes queues and connections. Bounded to 2 s when Redis does not answer: then the link drops every copy of
+   * its connection that the queues still hold.
+   */
   async close(): Promise<void> {
     const all = [...this.events.values(), ...this.queues.values()];
     let timer: NodeJS.Timeout | undefined;
-    const closed = await Promise.race([
-      Promise.all(all.map((x) => x.close().catch(() => undefined))).then(() => true),
-      new Promise<false>((resolve) => {
-        timer = setTimeout(() => resolve(false), this.link.ready ? 2000 : 0);
+    await Promise.race([
+      Promise.all(all.map((x) => x.close().catch(() => undefined))),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, this.link.ready ? 2000 : 0);
       }),
     ]);
     clearTimeout(timer);
-    if (!closed) await Promise.all(all.map((x) => x.disconnect().catch(() => undefined)));
     await this.link.close();
   }
 }

@@ -109,6 +109,8 @@ export class ConversionWorker {
   private readonly planCache: PlanCache;
   private heartbeat: NodeJS.Timeout | undefined;
   private gpuQueue: Promise<unknown> = Promise.resolve();
+  /** Jobs in process(): close() need not wait for BullMQ when none runs and Redis is gone. */
+  private active = 0;
   private closing: Promise<void> | undefined;
   private readonly listeners = new Set<(event: WorkerEvent) => void>();
 
@@ -118,7 +120,7 @@ export class ConversionWorker {
     this.queues = servedQueues(this.identity);
     this.link = openRedis(options.redis, { name: 'msb-worker', ...(options.log ? { log: options.log } : {}) });
     // pub/sub needs a connection of its own; its errors are the link's (one set of state lines)
-    this.subscriber = this.link.duplicate();
+    this.subscriber = this.link.duplicate(); // closed with the link
     this.planCache = new PlanCache(options.store);
   }
 
@@ -128,7 +130,6 @@ export class ConversionWorker {
       await w.link.connected(10_000);
     } catch (err) {
       await w.link.close();
-      w.subscriber.disconnect();
       throw err;
     }
     await w.subscriber.subscribe(KEYS.cancelChannel);
@@ -176,7 +177,12 @@ export class ConversionWorker {
       identity: this.identity,
       startedAt: new Date().toISOString(),
     };
-    await this.link.connection.set(KEYS.worker(this.id), JSON.stringify(info), 'PX', 3 * (this.options.heartbeatMs ?? 5000));
+    await this.link.connection.set(
+      KEYS.worker(this.id),
+      JSON.stringify(info),
+      'PX',
+      3 * (this.options.heartbeatMs ?? 5000),
+    );
   }
 
   /**
@@ -194,26 +200,38 @@ export class ConversionWorker {
         for (const w of this.workers) w.cancelAllJobs('shutdown');
       }, grace);
       let deadline: NodeJS.Timeout | undefined;
+      let idle: NodeJS.Timeout | undefined;
       const finished = await Promise.race([
         closed.catch(() => true),
         new Promise<false>((resolve) => {
           deadline = setTimeout(() => resolve(false), grace + CLOSE_MARGIN_MS);
+          // no job left to hand back and Redis unreachable: BullMQ would only wait to QUIT its connections
+          idle = setInterval(() => this.active === 0 && !this.link.ready && resolve(false), 100);
         }),
       ]);
       clearTimeout(timer);
       clearTimeout(deadline);
-      if (!finished) {
-        this.link.report(new Error(`shutdown: BullMQ did not finish within ${grace + CLOSE_MARGIN_MS} ms; dropping the connections`));
-        await Promise.all(this.workers.map((w) => w.disconnect().catch(() => undefined)));
-      }
+      clearInterval(idle);
+      if (!finished && this.link.ready)
+        this.link.report(new Error(`shutdown: BullMQ did not finish within ${grace + CLOSE_MARGIN_MS} ms`));
+      // gone after 3 missed beats anyway; not worth waiting for an unreachable Redis
       if (this.link.ready) await this.link.connection.del(KEYS.worker(this.id)).catch(() => {});
-      this.subscriber.disconnect();
+      // drops whatever BullMQ left open (its copies of the connection) when it could not finish
       await this.link.close();
     })();
     return this.closing;
   }
 
   private async process(job: Job<JobData, JobResult>, signal?: AbortSignal): Promise<JobResult> {
+    this.active++;
+    try {
+      return await this.processJob(job, signal);
+    } finally {
+      this.active--;
+    }
+  }
+
+  private async processJob(job: Job<JobData, JobResult>, signal?: AbortSignal): Promise<JobResult> {
     let spec: JobSpec;
     try {
       spec = parseJobSpec(job.data.spec);

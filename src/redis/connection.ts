@@ -38,7 +38,10 @@ const serviceDelay = (attempt: number) => Math.min(100 * 2 ** Math.min(attempt, 
 export function isConnectionError(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown } | null;
   if (!e || typeof e !== 'object') return false;
-  if (typeof e.code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN)$/.test(e.code))
+  if (
+    typeof e.code === 'string' &&
+    /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN)$/.test(e.code)
+  )
     return true;
   return (
     typeof e.message === 'string' &&
@@ -63,6 +66,8 @@ export class RedisLink {
   private toldUnreachable = false;
   private closing = false;
   private lastReported: string | undefined;
+  /** Connections duplicated from this one (by BullMQ for workers and event readers, or {@link duplicate}). */
+  private readonly copies = new Set<RedisConnection>();
   private readonly log: (line: string) => void;
   private readonly connectTimeoutMs: number;
 
@@ -110,6 +115,7 @@ export class RedisLink {
       const [node] = t.nodes as [{ host: string; port: number }];
       this.connection = new Redis({ ...common, host: node.host, port: node.port, db: t.db, retryStrategy: retry });
     }
+    this.trackCopies();
     this.watch();
     this.connection.connect().catch(() => undefined); // failures arrive as events; connected() reports them
   }
@@ -137,6 +143,22 @@ export class RedisLink {
     return { url: this.url, state: this.current, ...(this.error && !this.ready ? { lastError: this.error } : {}) };
   }
 
+  /**
+   * BullMQ duplicates the connection it is given for its blocking reads. Those copies are remembered so that
+   * {@link close} can drop them too: BullMQ's own close waits for Redis to answer QUIT, which never happens while
+   * Redis is down, and a copy left reconnecting would keep the process alive.
+   */
+  private trackCopies(): void {
+    const c = this.connection as { duplicate: (...args: unknown[]) => RedisConnection };
+    const original = c.duplicate.bind(c);
+    c.duplicate = (...args: unknown[]) => {
+      const copy = original(...args);
+      this.copies.add(copy);
+      copy.once('end', () => this.copies.delete(copy));
+      return copy;
+    };
+  }
+
   private watch(): void {
     const c = this.connection;
     c.on('ready', () => {
@@ -151,7 +173,10 @@ export class RedisLink {
       this.markDown(err.message);
     });
     // a cluster reports each node's errors here too; the cluster's own state decides what is logged
-    if (c instanceof Cluster) c.on('node error', (err: Error) => void (this.error = err.message));
+    if (c instanceof Cluster)
+      c.on('node error', (err: Error) => {
+        this.error = err.message;
+      });
     c.on('close', () => this.markDown());
     c.on('reconnecting', () => {
       if (this.closing || this.toldReconnecting || this.mode === 'command') return;
@@ -199,6 +224,7 @@ export class RedisLink {
     const c = this.connection;
     const copy: RedisConnection = c instanceof Cluster ? c.duplicate() : c.duplicate();
     copy.on('error', (err: Error) => this.report(err));
+    copy.connect().catch(() => undefined); // lazyConnect is inherited
     return copy;
   }
 
@@ -233,7 +259,10 @@ export class RedisLink {
     );
   }
 
-  /** QUIT when Redis answers (bounded to 1 s), then disconnect: never waits on an unreachable Redis. */
+  /**
+   * QUIT when Redis answers (bounded to 1 s), then disconnect, this connection and every copy of it still open:
+   * never waits on an unreachable Redis. Close the BullMQ objects built on the link first when Redis is up.
+   */
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
@@ -243,6 +272,8 @@ export class RedisLink {
         new Promise((r) => setTimeout(r, 1000).unref()),
       ]);
     }
+    for (const copy of this.copies) copy.disconnect();
+    this.copies.clear();
     this.connection.disconnect();
     this.current = 'closed';
   }
@@ -317,7 +348,10 @@ export async function waitForReplicas(
 ): Promise<void> {
   if (replicas <= 0) return;
   if (connection instanceof Cluster) {
-    throw new RedisError('MSB_REDIS_NOT_REPLICATED', `waiting for replicas is not supported on a Redis Cluster (${what})`);
+    throw new RedisError(
+      'MSB_REDIS_NOT_REPLICATED',
+      `waiting for replicas is not supported on a Redis Cluster (${what})`,
+    );
   }
   const acked = await connection.wait(replicas, timeoutMs);
   if (acked < replicas) {

@@ -12,7 +12,12 @@ export type RedisErrorCode = 'MSB_REDIS_URL' | 'MSB_REDIS_UNREACHABLE' | 'MSB_RE
 
 export class RedisError extends MsbError {
   declare readonly code: RedisErrorCode;
-  constructor(code: RedisErrorCode, message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+  constructor(
+    code: RedisErrorCode,
+    message: string,
+    details: Record<string, unknown> = {},
+    options?: { cause?: unknown },
+  ) {
     super(code, message, details, options);
   }
 }
