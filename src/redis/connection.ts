@@ -23,12 +23,17 @@ export type RedisState = 'connecting' | 'ready' | 'down' | 'closed';
 export interface OpenRedisOptions {
   /** Default: `service`. */
   mode?: RedisMode;
-  /** Command mode: how long Redis may be unreachable before giving up. Default: 5 000 ms. */
+  /** Command mode: how long Redis may be unreachable before giving up. Default: `$MSB_REDIS_TIMEOUT_MS`, else 5 000. */
   connectTimeoutMs?: number;
   /** `CLIENT SETNAME`, so `CLIENT LIST` shows who is connected (e.g. `msb-worker`). */
   name?: string;
   /** Where state lines go. Default: stderr in service mode, nowhere in command mode (its error says it). */
   log?: (line: string) => void;
+}
+
+function defaultTimeout(): number {
+  const env = Number(process.env.MSB_REDIS_TIMEOUT_MS);
+  return Number.isSafeInteger(env) && env > 0 ? env : 5000;
 }
 
 /** Service mode's reconnect delay: 200, 400, 800, 1600, then every 2 000 ms. */
@@ -74,7 +79,7 @@ export class RedisLink {
   constructor(url: string, options: OpenRedisOptions = {}) {
     this.target = parseRedisUrl(url);
     this.mode = options.mode ?? 'service';
-    this.connectTimeoutMs = options.connectTimeoutMs ?? 5000;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? defaultTimeout();
     this.log =
       options.log ?? (this.mode === 'service' ? (line) => process.stderr.write(`msb: ${line}\n`) : () => undefined);
     const retry = (attempt: number): number | null => {
