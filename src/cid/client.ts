@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { defaultRedisUrl, openRedis, type RedisConnection, type RedisLink, waitForReplicas } from '../redis/index.js';
+import { openRedis, type RedisConnection, type RedisLink, waitForReplicas } from '../redis/index.js';
 import { CidError } from './errors.js';
-import { checkMillis, checkModelName, MAX_UINT64, parseId } from './names.js';
+import { checkMillis, checkModelName, defaultRedisUrl, MAX_UINT64, parseId } from './names.js';
 import { ACQUIRE, LIST, RELEASE, RELEASE_MEMORY_MS, RENEW } from './scripts.js';
 
 /** Triton's two correlation-ID kinds (`CONTROL_SEQUENCE_CORRID` `data_type` TYPE_UINT64 or TYPE_STRING). */
@@ -120,8 +120,6 @@ interface CidCommands {
   msbCidRelease(...args: (string | number)[]): Promise<Reply>;
   msbCidList(...args: (string | number)[]): Promise<Reply>;
 }
-
-export { defaultRedisUrl };
 
 /**
  * Correlation IDs for Triton's sequence batcher, leased from Redis.

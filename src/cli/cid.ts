@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { CorrelationIds, defaultRedisUrl, type IdKind, parseId } from '../cid/index.js';
-import { withRedis } from '../redis/index.js';
+import type { CorrelationIds, IdKind } from '../cid/index.js';
+import { defaultRedisUrl, parseId } from '../cid/names.js';
 import { action, printJson, printTable } from './common.js';
 
 interface CommonOptions {
@@ -105,11 +105,16 @@ function iso(ms: number): string {
 }
 
 /** One short-lived command-mode connection: "cannot reach Redis at URL" rather than a hang; always closed. */
-function withClient(
+async function withClient(
   url: string,
   options: { maxId?: bigint | undefined; waitReplicas?: number },
   fn: (ids: CorrelationIds) => Promise<void>,
 ): Promise<void> {
+  // loaded here, not at the top: `msb --help` must not load ioredis
+  const [{ withRedis }, { CorrelationIds }] = await Promise.all([
+    import('../redis/connection.js'),
+    import('../cid/client.js'),
+  ]);
   return withRedis(url, (link) =>
     fn(
       new CorrelationIds(link.connection, {

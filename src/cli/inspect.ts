@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { inspectModel, type ModelSignature, parseTensorOption, type TensorSignature } from '../inspect/index.js';
+import type { ModelSignature, TensorSignature } from '../inspect/index.js';
 import { action, printJson, printTable } from './common.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -25,7 +25,8 @@ export function withSignatureOptions(cmd: Command): Command {
 }
 
 /** Inspects TARGET with the tensors and signature the user stated. */
-export function inspectWithOptions(target: string, opts: SignatureCliOptions): Promise<ModelSignature> {
+export async function inspectWithOptions(target: string, opts: SignatureCliOptions): Promise<ModelSignature> {
+  const { inspectModel, parseTensorOption } = await import('../inspect/index.js');
   const inputs = opts.input.map(parseTensorOption);
   const outputs = opts.output.map(parseTensorOption);
   return inspectModel(target, {

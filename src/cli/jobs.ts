@@ -1,18 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { Counter, Histogram } from 'prom-client';
 import { MsbError } from '../errors.js';
-import {
-  ConversionClient,
-  ConversionWorker,
-  type JobInfo,
-  type JobSpecInput,
-  registerQueueMetrics,
-  runDemo,
-} from '../jobs/index.js';
-import { defaultRedisUrl, isConnectionError } from '../redis/index.js';
-import { Registry, startOpsServer } from '../server/index.js';
+import type { ConversionClient, JobInfo, JobSpecInput } from '../jobs/index.js';
+import { defaultRedisUrl } from '../redis/url.js';
 import { action, printJson, printTable } from './common.js';
+
+// bullmq, ioredis, prom-client and the jobs module load inside the actions that use them (start-up time).
+const jobsLib = () => import('../jobs/index.js');
 
 function redisOption(cmd: Command): Command {
   return cmd.option(
@@ -52,6 +46,10 @@ function untilSignal(graceMs: number, who: string): Promise<void> {
 /** A command-mode client ("cannot reach Redis at URL" instead of a hang); a lost connection becomes the same error. */
 async function withClient(opts: { redis?: string }, fn: (c: ConversionClient) => Promise<void>): Promise<void> {
   const url = redisUrl(opts);
+  const [{ ConversionClient }, { isConnectionError }] = await Promise.all([
+    jobsLib(),
+    import('../redis/connection.js'),
+  ]);
   const client = await ConversionClient.connect({ redis: url });
   try {
     await fn(client);
@@ -70,10 +68,30 @@ function parseTarget(text: string): { tensorrt: string; gpu: string } {
   return { tensorrt: m[1] as string, gpu: m[2] as string };
 }
 
+function seconds(text: string): string {
+  if (!/^\d+(\.\d+)?$/.test(text) || Number(text) <= 0)
+    throw new MsbError('MSB_CLI_ARGUMENT', `--timeout takes a number of seconds > 0, got '${text}'`);
+  return text;
+}
+
 function describeJob(j: JobInfo): (string | number)[] {
   const model = j.result?.model ? `${j.result.model}${j.result.version ? `/${j.result.version}` : ''}` : '';
   const note = j.failedReason ?? j.unserved ?? '';
   return [j.id.slice(0, 12), j.kind, j.queue, j.state, model, note];
+}
+
+/** `msb serve` for the demo, on loopback without tokens; a free port when the asked one is taken. */
+async function startDemoServer(
+  where: { redis: string; store: string; artifacts: string },
+  port: number,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const { startApiServer } = await import('../api/index.js');
+  try {
+    return await startApiServer({ ...where, port });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    return startApiServer({ ...where, port: 0 });
+  }
 }
 
 export function registerJobCommands(program: Command): void {
@@ -89,6 +107,8 @@ export function registerJobCommands(program: Command): void {
       action(async (opts: { redis?: string; store: string; gpu: string; metricsPort: string; grace: string }) => {
         const url = redisUrl(opts);
         const graceMs = Number(opts.grace) * 1000;
+        const [{ ConversionWorker, registerQueueMetrics }, { Counter, Histogram }, { Registry, startOpsServer }] =
+          await Promise.all([jobsLib(), import('prom-client'), import('../server/index.js')]);
         const worker = await ConversionWorker.start({
           redis: url,
           store: opts.store,
@@ -152,7 +172,12 @@ export function registerJobCommands(program: Command): void {
     .option('--target <trt/gpu>', 'build/inspect target, e.g. 10.8/8.6 or 10.8/ampere+')
     .option('--max-batch-size <n>', 'max_batch_size of the generated config')
     .option('--spec <file>', 'a full job spec as JSON instead of the options')
-    .option('--wait', 'wait for the result')
+    .option('--wait', 'wait for the result, saying on stderr what the job waits for')
+    .option(
+      '--timeout <seconds>',
+      'with --wait: give up waiting after this long (exit 2; the job stays queued)',
+      seconds,
+    )
     .option('--json', 'print JSON')
     .action(
       action(async (kind: string, source: string, opts: Record<string, string | boolean | undefined>) => {
@@ -182,7 +207,13 @@ export function registerJobCommands(program: Command): void {
             state: info?.state,
           };
           if (info?.unserved) out.waiting = info.unserved;
-          if (opts.wait) out.result = await handle.result();
+          if (opts.wait || opts.timeout !== undefined) {
+            const { waitWithStatus } = await import('./job-wait.js');
+            out.result = await waitWithStatus(
+              handle,
+              opts.timeout === undefined ? undefined : Number(opts.timeout) * 1000,
+            );
+          }
           if (opts.json) printJson(out);
           else
             process.stdout.write(
@@ -233,11 +264,15 @@ export function registerJobCommands(program: Command): void {
     .command('demo')
     .description('the main job on the embedded defaults: local Redis, a worker, sample models → ./model-store')
     .option('--store <path>', 'model store', 'model-store')
-    .option('--keep', 'leave the worker running after the demo')
+    .option('--keep', 'leave the worker and the dashboard running after the demo, until Ctrl-C')
+    .option('--port <port>', 'port of the dashboard and API (taken: a free one)', '8080')
+    .option('--no-serve', 'do not start the dashboard and API')
     .action(
-      action(async (opts: { store: string; keep?: boolean }) => {
+      action(async (opts: { store: string; keep?: boolean; port: string; serve: boolean }) => {
+        const { runDemo } = await jobsLib();
         const result = await runDemo({
           store: opts.store,
+          ...(opts.serve ? { serve: (where) => startDemoServer(where, Number(opts.port)) } : {}),
           ...(process.env.REDIS_URL ? { redisUrl: process.env.REDIS_URL } : {}),
           ...(opts.keep ? { keep: true } : {}),
         });

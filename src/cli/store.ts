@@ -1,14 +1,15 @@
 import path from 'node:path';
 import { type Command, Option } from 'commander';
-import { printModelConfig } from '../config/index.js';
-import { addModel } from '../store/add.js';
-import { ModelStore, StoreError } from '../store/index.js';
+import { StoreError } from '../store/errors.js';
+import type { ModelStore } from '../store/index.js';
 import { action, EXIT_PROBLEMS, printJson, printTable } from './common.js';
 
 /** Where `msb add` puts models when no store is named. */
 export const DEFAULT_STORE = './model-store';
 
-export function openStoreForCli(root: string, create = false): Promise<ModelStore> {
+/** Opens a store; the store module (and what it imports) loads here, when a command needs it. */
+export async function openStoreForCli(root: string, create = false): Promise<ModelStore> {
+  const { ModelStore } = await import('../store/store.js'); // not index.js: that also loads add (and inspect)
   return ModelStore.open(root, { create });
 }
 
@@ -63,6 +64,7 @@ export function registerStoreCommands(program: Command): void {
         const store = await openStoreForCli(root);
         const info = await (await store.getModel(name)).describe();
         if (opts.json) return printJson(info);
+        const { printModelConfig } = await import('../config/index.js');
         process.stdout.write(`${printModelConfig(info.config)}\n`);
         printTable(
           ['VERSION', 'FILE', 'BYTES', 'PUBLISH KEY'],
@@ -102,6 +104,7 @@ export function registerStoreCommands(program: Command): void {
     .option('--version <v>', 'version number (default: one above the highest)', parseVersion)
     .option('--publish-key <key>', 'idempotency key: a second publish with this key returns the first version')
     .option('--link', 'hardlink instead of copying (only for files nothing will rewrite in place)')
+    .option('--labels-from-metadata', "set the first output's labels from the file's class names (Ultralytics engines)")
     .option('--json', 'machine-readable output')
     .action(
       action(
@@ -109,14 +112,31 @@ export function registerStoreCommands(program: Command): void {
           root: string,
           name: string,
           file: string | undefined,
-          opts: { version?: number; publishKey?: string; link?: boolean; json?: boolean },
+          opts: { version?: number; publishKey?: string; link?: boolean; labelsFromMetadata?: boolean; json?: boolean },
         ) => {
           const store = await openStoreForCli(root);
-          const v = await (await store.getModel(name)).addVersion(file, {
-            ...(opts.version !== undefined ? { version: opts.version } : {}),
-            ...(opts.publishKey !== undefined ? { publishKey: opts.publishKey } : {}),
-            transfer: opts.link ? 'link' : 'copy',
-          });
+          const model = await store.getModel(name);
+          // An Ultralytics engine is published as its bare plan (see publishableSource).
+          const { publishableSource } = await import('../store/publishable.js');
+          const source = file === undefined ? undefined : await publishableSource(file, opts);
+          let v: number;
+          try {
+            const output = model.config.output?.[0]?.name;
+            if (source?.labels !== undefined && output === undefined) {
+              throw new StoreError('MSB_STORE_NOT_FOUND', `model ${name} has no output to label`, { model: name });
+            }
+            v = await model.addVersion(source?.path, {
+              ...(opts.version !== undefined ? { version: opts.version } : {}),
+              ...(opts.publishKey !== undefined ? { publishKey: opts.publishKey } : {}),
+              ...(source?.derivedFrom ? { derivedFrom: source.derivedFrom } : {}),
+              transfer: opts.link && !source?.derivedFrom ? 'link' : 'copy',
+            });
+            if (source?.labels !== undefined && output !== undefined) {
+              await model.setLabels(output, { file: source.labels });
+            }
+          } finally {
+            await source?.remove();
+          }
           if (opts.json) printJson({ model: name, version: v });
           else process.stdout.write(`${name} version ${v}\n`);
         },
@@ -193,9 +213,15 @@ export function registerStoreCommands(program: Command): void {
     .description('check the store as Triton would load it; exit 1 when Triton would fail on something')
     .argument('<store>', 'repository directory')
     .option('--json', 'machine-readable output')
+    .option(
+      '--deep',
+      'also load every ONNX version in ONNX Runtime as Triton would and run it once at the config shapes',
+    )
     .action(
-      action(async (root: string, opts: { json?: boolean }) => {
-        const problems = await (await openStoreForCli(root)).validate();
+      action(async (root: string, opts: { json?: boolean; deep?: boolean }) => {
+        const store = await openStoreForCli(root);
+        const problems = await store.validate();
+        if (opts.deep) problems.push(...(await (await import('./onnx-deep.js')).deepValidateStore(store)));
         if (opts.json) printJson(problems);
         else if (problems.length === 0) process.stdout.write('ok\n');
         else
@@ -251,6 +277,7 @@ function registerAddCommand(program: Command): void {
     .option('--platform <platform>', 'Triton platform (or backend) the model must be served by')
     .option('--max-batch-size <n>', 'max_batch_size (default: from the model)', (v) => Number.parseInt(v, 10))
     .option('--labels <file>', 'labels file for the first output')
+    .option('--labels-from-metadata', "labels of the first output from the file's class names (Ultralytics engines)")
     .option('--force', 'when the model exists: replace its config (and the version, if --version names one)')
     .option('--input <spec>', 'input tensor NAME:TYPE:DIMS, repeatable', (v, acc: string[]) => [...acc, v], [])
     .option('--output <spec>', 'output tensor NAME:TYPE:DIMS, repeatable', (v, acc: string[]) => [...acc, v], [])
@@ -259,6 +286,7 @@ function registerAddCommand(program: Command): void {
       action(async (opts: AddCliOptions) => {
         const source = opts.engine ?? opts.onnx ?? opts.model;
         if (!source) throw new StoreError('MSB_STORE_BAD_SOURCE', 'name the model with --engine, --onnx or --model');
+        const { addModel } = await import('../store/add.js');
         const result = await addModel({
           storePath: opts.storePath,
           source,
@@ -272,6 +300,7 @@ function registerAddCommand(program: Command): void {
           ...(opts.platform !== undefined ? { platform: opts.platform } : {}),
           ...(opts.maxBatchSize !== undefined ? { maxBatchSize: opts.maxBatchSize } : {}),
           ...(opts.labels !== undefined ? { labels: opts.labels } : {}),
+          ...(opts.labelsFromMetadata ? { labelsFromMetadata: true } : {}),
         });
         if (opts.json) printJson(result);
         else process.stdout.write(`published ${result.model} version ${result.version} in ${result.store}\n`);
@@ -290,6 +319,7 @@ interface AddCliOptions {
   platform?: string;
   maxBatchSize?: number;
   labels?: string;
+  labelsFromMetadata?: boolean;
   force?: boolean;
   input: string[];
   output: string[];

@@ -9,11 +9,12 @@
  * optimization pinned memory, preferred_batch_size = max_batch_size) are not: writing them would pin one machine's
  * GPU list into the repository. The README lists these differences.
  */
-import { MsbError } from '../errors.js';
+
 import type { ModelSignature, TensorSignature } from '../inspect/signature.js';
+import { ConfigGenerateError } from './errors.js';
+import { checkConfigAgainstModel, MODEL_RULES } from './model-check.js';
 import type {
   DataType,
-  Int64,
   ModelConfig,
   ModelInput,
   ModelInstanceGroup,
@@ -22,8 +23,7 @@ import type {
 } from './model-config.js';
 import { validateModelConfig } from './validate.js';
 
-/** Config generation was refused: a contradiction between the user's config and the model, or an impossible ask. */
-export class ConfigGenerateError extends MsbError {}
+export { ConfigGenerateError } from './errors.js';
 
 export interface GenerateOptions {
   /** Model name (the directory name in the repository). */
@@ -67,15 +67,22 @@ const BATCHER_RULE: Record<string, 'always' | 'unless-io-given'> = {
   onnxruntime: 'unless-io-given',
 };
 
-function conflict(what: string, configValue: string, modelValue: string, hint = ''): ConfigGenerateError {
-  return new ConfigGenerateError(
-    'MSB_CONFIG_CONFLICT',
-    `${what}: the config says ${configValue} but the model has ${modelValue}${hint ? `; ${hint}` : ''}`,
-    { field: what, config: configValue, model: modelValue },
+/** Refuses the first contradiction between the (partial) config and the model, by the rules of model-check.ts. */
+function refuseContradictions(config: ModelConfig, signature: ModelSignature): void {
+  const problems = checkConfigAgainstModel(config, signature, { partial: true }).filter(
+    (p) => MODEL_RULES[p.rule].contradiction,
   );
+  const first = problems[0];
+  if (!first) return;
+  throw new ConfigGenerateError('MSB_CONFIG_CONFLICT', first.message, {
+    field: first.path,
+    rule: first.rule,
+    config: first.config,
+    model: first.model,
+    ...(first.tensor !== undefined ? { tensor: first.tensor } : {}),
+    problems,
+  });
 }
-
-const showDims = (dims: readonly Int64[]) => `[${dims.join(', ')}]`;
 
 /**
  * The config for a model with this signature. The result always passes `validateModelConfig`; a config that would
@@ -93,34 +100,20 @@ export function generateModelConfig(signature: ModelSignature, options: Generate
     );
   }
   config.name = options.name;
-  if (signature.platform) {
-    if (config.platform && config.platform !== signature.platform) {
-      throw conflict('platform', `'${config.platform}'`, `format ${signature.format} ('${signature.platform}')`);
-    }
-    config.platform = signature.platform;
-  }
-  if (signature.backend) {
-    if (config.backend && config.backend !== signature.backend) {
-      throw conflict('backend', `'${config.backend}'`, `format ${signature.format} ('${signature.backend}')`);
-    }
-    config.backend = signature.backend;
-  }
-
-  // Formats whose signature the user stated (Python, custom backends): the model may have tensors we cannot see,
-  // so tensors the config names beyond the signature are kept, as Triton's Python auto-complete keeps them.
-  const strict = signature.metadata.signatureSource !== 'options';
-  if (strict) {
-    checkNamesKnown('input', config.input ?? [], signature.inputs);
-    checkNamesKnown('output', config.output ?? [], signature.outputs);
-  }
   const ioGivenBefore = (config.input?.length ?? 0) > 0 && (config.output?.length ?? 0) > 0;
   const derivedMaxBatch = config.maxBatchSize === undefined && options.maxBatchSize === undefined;
   const maxBatchSize = resolveMaxBatchSize(signature, options, config);
+  // What the partial config states must agree with the model by the rules `msb validate` applies to stored configs.
+  // Tensors the config names beyond a signature the user stated (Python, custom backends) are kept, as Triton's
+  // Python auto-complete keeps them: the model may have tensors msb cannot see.
+  refuseContradictions({ ...config, maxBatchSize }, signature);
+  if (signature.platform) config.platform = signature.platform;
+  if (signature.backend) config.backend = signature.backend;
   if (maxBatchSize > 0 || config.maxBatchSize !== undefined) config.maxBatchSize = maxBatchSize;
   const batching = maxBatchSize > 0;
 
-  config.input = mergeTensors('input', config.input ?? [], signature.inputs, batching) as ModelInput[];
-  config.output = mergeTensors('output', config.output ?? [], signature.outputs, batching) as ModelOutput[];
+  config.input = mergeTensors(config.input ?? [], signature.inputs, batching) as ModelInput[];
+  config.output = mergeTensors(config.output ?? [], signature.outputs, batching) as ModelOutput[];
   if (config.input.length === 0) delete config.input;
   if (config.output.length === 0) delete config.output;
 
@@ -175,27 +168,9 @@ function resolveMaxBatchSize(signature: ModelSignature, options: GenerateOptions
       { field: 'max_batch_size' },
     );
   }
+  // A stated size is checked against the model with the other contradictions (see refuseContradictions).
   const asked = fromConfig ?? options.maxBatchSize;
-  if (asked !== undefined) {
-    // A signature with no tensors (an ensemble, or a backend described by its config alone) cannot contradict it.
-    const known = signature.inputs.length + signature.outputs.length > 0;
-    if (asked > 0 && !signature.batchDim && known) {
-      throw conflict(
-        'max_batch_size',
-        String(asked),
-        'no batch dimension (some input or output lacks a dynamic leading dimension)',
-        'use max_batch_size 0',
-      );
-    }
-    if (asked > 0 && signature.maxBatchSize !== undefined && asked > signature.maxBatchSize) {
-      throw conflict(
-        'max_batch_size',
-        String(asked),
-        `a largest batch of ${signature.maxBatchSize} (its optimization profiles)`,
-      );
-    }
-    return asked;
-  }
+  if (asked !== undefined) return asked;
   if (!signature.batchDim) return 0;
   // The shapes a partial config states are a hint (tensorrt_backend ModelState::AutoCompleteConfigHelper and
   // ExtractBatchHintFromIOConfig): a tensor stated one dimension short of the model's, or allowing ragged batches,
@@ -240,65 +215,35 @@ function configShape(t: TensorSignature, batching: boolean): { dims: number[]; r
   return batching ? { dims: [1], reshape: {} } : { dims: [1] };
 }
 
-function dimsAgree(config: readonly Int64[], model: readonly number[]): boolean {
-  return config.length === model.length && config.every((d, i) => model[i] === -1 || Number(d) === model[i]);
-}
-
-function mergeTensors(
-  kind: 'input' | 'output',
-  given: Tensor[],
-  model: TensorSignature[],
-  batching: boolean,
-): Tensor[] {
+function mergeTensors(given: Tensor[], model: TensorSignature[], batching: boolean): Tensor[] {
   const out: Tensor[] = [];
-  given.forEach((t, i) => {
-    const where = `${kind}[${i}]${t.name ? ` '${t.name}'` : ''}`;
+  given.forEach((t) => {
     const sig = model.find((m) => m.name === t.name);
     if (!sig) {
-      out.push(t); // only where the signature is not the whole truth: see checkNamesKnown
+      out.push(t); // only where the signature is not the whole truth (see refuseContradictions)
       return;
     }
+    // Contradictions were refused before (refuseContradictions): only what the config leaves out is filled in.
     const expected = configShape(sig, batching);
     const merged = { ...t };
     if (merged.dataType === undefined || merged.dataType === 'TYPE_INVALID') merged.dataType = sig.dataType as DataType;
-    else if (merged.dataType !== sig.dataType)
-      throw conflict(`${where}.data_type`, String(merged.dataType), String(sig.dataType));
     if (merged.dims === undefined || merged.dims.length === 0) {
       merged.dims = expected.dims;
       if (expected.reshape && !merged.reshape) merged.reshape = expected.reshape;
-    } else {
-      // With a reshape, the model sees reshape.shape; without, it sees dims (plus the batch dimension).
-      const seen = merged.reshape ? (merged.reshape.shape ?? []) : merged.dims;
-      const modelDims = merged.reshape ? (batching ? sig.dims.slice(1) : sig.dims) : expected.dims;
-      if (!dimsAgree(seen, modelDims)) {
-        throw conflict(
-          `${where}.${merged.reshape ? 'reshape.shape' : 'dims'}`,
-          showDims(seen),
-          `${showDims(modelDims)}${batching ? ` (file shape ${showDims(sig.dims)} less the batch dimension)` : ''}`,
-        );
-      }
     }
+    if (sig.shapeTensor && merged.isShapeTensor === undefined) merged.isShapeTensor = true;
     out.push(merged);
   });
   for (const sig of model) {
     if (given.some((t) => t.name === sig.name)) continue;
-    out.push({ name: sig.name, dataType: sig.dataType as DataType, ...configShape(sig, batching) });
+    out.push({
+      name: sig.name,
+      dataType: sig.dataType as DataType,
+      ...configShape(sig, batching),
+      ...(sig.shapeTensor ? { isShapeTensor: true } : {}),
+    });
   }
   return out;
-}
-
-/** A config naming a tensor the model does not have is refused (Triton: "unexpected inference input"). */
-function checkNamesKnown(kind: 'input' | 'output', given: Tensor[], model: TensorSignature[]): void {
-  given.forEach((t, i) => {
-    if (model.some((m) => m.name === t.name)) return;
-    throw new ConfigGenerateError(
-      'MSB_CONFIG_CONFLICT',
-      `${kind}[${i}]: the config names ${kind} '${t.name ?? ''}' but the model's ${kind}s are ${
-        model.map((m) => `'${m.name}'`).join(', ') || 'none'
-      }`,
-      { field: `${kind}[${i}].name` },
-    );
-  });
 }
 
 function applyInstanceGroups(config: ModelConfig, signature: ModelSignature, options: GenerateOptions): void {

@@ -10,7 +10,7 @@ import { inspectSavedModel } from './savedmodel.js';
 import { detectFormat, type ModelSignature, signatureFromOptions, type TensorSignature } from './signature.js';
 import { inspectTorchScript } from './torchscript.js';
 
-export { InspectError } from './errors.js';
+export { INSPECT_ERROR_RETRYABLE, InspectError, type InspectErrorCode } from './errors.js';
 export { inspectOnnx, type OnnxModelInfo } from './onnx.js';
 export {
   type PlanHeader,
@@ -18,18 +18,21 @@ export {
   planSidecarPath,
   readPlanHeader,
   readPlanSidecar,
+  unwrapEngine,
   writePlanSidecar,
 } from './plan.js';
 export {
   type DetectedModel,
   detectFormat,
   FORMAT_TRITON,
+  fileKind,
   type ModelFormat,
   type ModelSignature,
   signatureFromOptions,
   type TensorSignature,
 } from './signature.js';
 export { parseTensorOption } from './tensor-option.js';
+export { type UltralyticsEngine, type UnwrappedEngine, ultralyticsLabels } from './ultralytics.js';
 
 export interface InspectOptions {
   /** Inputs stated by the user (`--input`): required where the format does not describe them. */
@@ -63,7 +66,7 @@ export async function inspectModel(target: string, options: InspectOptions = {})
   }
   switch (found.format) {
     case 'tensorrt_plan':
-      return inspectPlan(found.path, found.head, options);
+      return inspectPlan(found.path, found.head, options, found.ultralytics);
     case 'tf_savedmodel':
       return inspectSavedModel(found.path, options);
     case 'tf_graphdef':

@@ -169,6 +169,12 @@ async function readModel(r: WireReader, file: string): Promise<OnnxModelInfo> {
   }
   const inputs = graph.inputs.filter((i) => !graph.initializers.has(i.name)).map((v) => toTensor(v, file, 'input'));
   const outputs = graph.outputs.map((v) => toTensor(v, file, 'output'));
+  // onnxruntime lets a request override an initializer listed as a graph input from IR version 4 on
+  // (onnxruntime core/graph/graph.h Graph::CanOverrideInitializer); Triton's config names those `optional`.
+  const optionalInputs =
+    info.irVersion >= 4
+      ? graph.inputs.filter((i) => graph.initializers.has(i.name)).flatMap((v) => tensorOrNone(v, file))
+      : [];
   const triton = FORMAT_TRITON.onnx;
   const metadata: Record<string, string> = {
     irVersion: String(info.irVersion),
@@ -188,6 +194,7 @@ async function readModel(r: WireReader, file: string): Promise<OnnxModelInfo> {
     batchDim: sharedBatchDim(inputs, outputs),
     metadata,
   };
+  if (optionalInputs.length > 0) signature.optionalInputs = optionalInputs;
   return { ...info, signature, initializerCount: graph.initializers.size };
 }
 
@@ -350,6 +357,15 @@ function toTensor(vi: ValueInfo, file: string, role: 'input' | 'output'): Tensor
   const tensor: TensorSignature = { name: vi.name, dataType, dims };
   if (vi.dims.some((d) => d.param)) tensor.dimParams = vi.dims.map((d) => d.param ?? null);
   return tensor;
+}
+
+/** An overridable initializer as a tensor, or nothing when Triton could not serve it anyway. */
+function tensorOrNone(vi: ValueInfo, file: string): TensorSignature[] {
+  try {
+    return [toTensor(vi, file, 'input')];
+  } catch {
+    return [];
+  }
 }
 
 /**

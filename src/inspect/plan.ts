@@ -18,12 +18,18 @@
  * - Nothing about inputs, outputs, shapes or optimization profiles can be read without deserializing the engine.
  *   Hence the full signature comes from msb's sidecar, the addon, or the user (see `planSignature`).
  */
-import { readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { writeFileAtomic } from '../atomic-file.js';
 import { InspectError } from './errors.js';
 import { type ModelSignature, PLAN_MAGIC, signatureFromOptions, type TensorSignature } from './signature.js';
+import {
+  type UltralyticsEngine,
+  type UnwrappedEngine,
+  ultralyticsFacts,
+  unwrapUltralyticsEngine,
+} from './ultralytics.js';
 
 export interface PlanHeader {
   /** The file starts with "ftrt". */
@@ -60,30 +66,37 @@ export interface PlanSidecar {
   planBytes?: number;
 }
 
-const tensorSchema = z.object({
-  name: z.string().min(1),
-  dataType: z.string().startsWith('TYPE_'),
-  dims: z.array(z.number().int().min(-1)),
-  dimParams: z.array(z.string().nullable()).optional(),
-});
+/**
+ * The sidecar's schema, built when a sidecar is first read: zod (about a hundred modules) then loads, and importing
+ * inspect (every `msb inspect model.onnx`, every library user) does not pay for it.
+ */
+function makeSidecarSchema(zod: typeof z) {
+  const tensorSchema = zod.object({
+    name: zod.string().min(1),
+    dataType: zod.string().startsWith('TYPE_'),
+    dims: zod.array(zod.number().int().min(-1)),
+    dimParams: zod.array(zod.string().nullable()).optional(),
+  });
 
-const sidecarSchema = z.object({
-  msb: z.literal(1),
-  signature: z.object({
-    format: z.literal('tensorrt_plan'),
-    platform: z.string().optional(),
-    backend: z.string(),
-    inputs: z.array(tensorSchema),
-    outputs: z.array(tensorSchema),
-    batchDim: z.boolean(),
-    maxBatchSize: z.number().int().min(0).optional(),
-    metadata: z.record(z.string(), z.string()),
-  }),
-  tensorrt: z.string(),
-  computeCapability: z.string(),
-  buildOptions: z.record(z.string(), z.unknown()).optional(),
-  planBytes: z.number().int().min(0).optional(),
-});
+  return zod.object({
+    msb: zod.literal(1),
+    signature: zod.object({
+      format: zod.literal('tensorrt_plan'),
+      platform: zod.string().optional(),
+      backend: zod.string(),
+      inputs: zod.array(tensorSchema),
+      outputs: zod.array(tensorSchema),
+      batchDim: zod.boolean(),
+      maxBatchSize: zod.number().int().min(0).optional(),
+      metadata: zod.record(zod.string(), zod.string()),
+    }),
+    tensorrt: zod.string(),
+    computeCapability: zod.string(),
+    buildOptions: zod.record(zod.string(), zod.unknown()).optional(),
+    planBytes: zod.number().int().min(0).optional(),
+  });
+}
+let sidecarSchema: Promise<{ zod: typeof z; schema: ReturnType<typeof makeSidecarSchema> }> | undefined;
 
 export function planSidecarPath(planPath: string): string {
   return `${planPath}.msb.json`;
@@ -112,12 +125,14 @@ export async function readPlanSidecar(planPath: string): Promise<PlanSidecar | u
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-  let parsed: z.infer<typeof sidecarSchema>;
+  sidecarSchema ??= import('zod').then(({ z: zod }) => ({ zod, schema: makeSidecarSchema(zod) }));
+  const { zod, schema } = await sidecarSchema;
+  let parsed: z.infer<ReturnType<typeof makeSidecarSchema>>;
   try {
-    parsed = sidecarSchema.parse(JSON.parse(text));
+    parsed = schema.parse(JSON.parse(text));
   } catch (err) {
     const why =
-      err instanceof z.ZodError ? err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : String(err);
+      err instanceof zod.ZodError ? err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : String(err);
     throw new InspectError(
       'MSB_INSPECT_SIDECAR_INVALID',
       `${file}: not a valid msb plan record: ${why}`,
@@ -154,9 +169,11 @@ export async function inspectPlan(
   planPath: string,
   head: Uint8Array,
   options: PlanSignatureOptions,
+  ultralytics?: UltralyticsEngine,
 ): Promise<ModelSignature> {
-  const header = readPlanHeader(head);
+  const header = readPlanHeader(ultralytics ? await readAt(planPath, ultralytics.planOffset, head.length) : head);
   const metadata: Record<string, string> = { planMagic: header.magic ? 'ftrt' : 'unrecognised' };
+  if (ultralytics) Object.assign(metadata, ultralyticsFacts(ultralytics));
   if (header.serializationVersion !== undefined) metadata.serializationVersion = String(header.serializationVersion);
   if (header.tensorrtVersion) metadata.tensorrtVersion = header.tensorrtVersion;
 
@@ -175,7 +192,7 @@ export async function inspectPlan(
     };
   }
 
-  const fromAddon = await signatureFromAddon(planPath);
+  const fromAddon = await signatureFromAddon(planPath, ultralytics);
   if (fromAddon) {
     checkStatedTensors(planPath, fromAddon, options, 'TensorRT');
     return { ...fromAddon, metadata: { ...fromAddon.metadata, ...metadata, signatureSource: 'tensorrt' } };
@@ -228,9 +245,48 @@ function checkStatedTensors(
   }
 }
 
-/** The addon's reading of the engine, only when TensorRT is present (the module is loaded on demand). */
-async function signatureFromAddon(planPath: string): Promise<ModelSignature | undefined> {
+/**
+ * The addon's reading of the engine, only when TensorRT is present (the module is loaded on demand). An Ultralytics
+ * engine's plan is copied out of its container first: TensorRT reads a plan from its first byte.
+ */
+async function signatureFromAddon(
+  planPath: string,
+  ultralytics: UltralyticsEngine | undefined,
+): Promise<ModelSignature | undefined> {
   const trt = await import('../tensorrt/index.js');
   if (!trt.tensorrt.status().available) return undefined;
-  return trt.engineToModelSignature(await trt.inspectEngine(planPath));
+  const bare = ultralytics ? await unwrapUltralyticsEngine(planPath, ultralytics) : undefined;
+  try {
+    return trt.engineToModelSignature(await trt.inspectEngine(bare?.plan ?? planPath));
+  } finally {
+    await bare?.remove();
+  }
+}
+
+/** `length` bytes of `file` from `offset` (fewer at its end). */
+async function readAt(file: string, offset: number, length: number): Promise<Uint8Array> {
+  const fh = await open(file, 'r');
+  try {
+    const buf = Buffer.alloc(length);
+    const { bytesRead } = await fh.read(buf, 0, length, offset);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * The bare plan of an Ultralytics engine (see ultralytics.ts), in a temporary directory, with msb's record carried
+ * over (its size the plan's) when the engine had one: what is published instead of the engine file.
+ */
+export async function unwrapEngine(file: string, engine: UltralyticsEngine): Promise<UnwrappedEngine> {
+  const bare = await unwrapUltralyticsEngine(file, engine);
+  try {
+    const record = await readPlanSidecar(file);
+    if (record) await writePlanSidecar(bare.plan, { ...record, planBytes: (await stat(bare.plan)).size });
+    return bare;
+  } catch (err) {
+    await bare.remove();
+    throw err;
+  }
 }

@@ -4,10 +4,12 @@
  * Recognition looks at content first (magic bytes, archive layout, a directory's `saved_model.pb`) and falls back
  * to the name only where a format has no magic of its own (ONNX and TF GraphDef are bare protobuf messages).
  */
+import type { Stats } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { DataType } from '../config/index.js';
 import { InspectError } from './errors.js';
+import { readUltralyticsEngine, type UltralyticsEngine } from './ultralytics.js';
 
 /** Model file formats msb recognises. `custom` is a custom backend library; `ensemble` has no file at all. */
 export type ModelFormat =
@@ -29,6 +31,8 @@ export interface TensorSignature {
   dims: number[];
   /** Symbolic names of the dims where the format has them (ONNX dim_param), else null per dim. */
   dimParams?: (string | null)[];
+  /** TensorRT: a shape tensor (its values feed shape computations); Triton's config marks it `is_shape_tensor`. */
+  shapeTensor?: boolean;
 }
 
 export interface ModelSignature {
@@ -39,6 +43,11 @@ export interface ModelSignature {
   backend: string;
   inputs: TensorSignature[];
   outputs: TensorSignature[];
+  /**
+   * Inputs a request may leave out (ONNX initializers listed as graph inputs, IR version >= 4: onnxruntime's
+   * "overridable initializers", which Triton's config may name with `optional: true`).
+   */
+  optionalInputs?: TensorSignature[];
   /** The leading dimension of every input and output is one shared dynamic dimension Triton can batch along. */
   batchDim: boolean;
   /** The largest batch the model itself accepts (TensorRT: max of dim 0 over the optimization profiles). */
@@ -69,6 +78,8 @@ export interface DetectedModel {
   head: Uint8Array;
   /** Custom backend name from `libtriton_<name>.so`. */
   backend?: string;
+  /** A TensorRT plan behind Ultralytics' metadata prefix (see ultralytics.ts). */
+  ultralytics?: UltralyticsEngine;
 }
 
 const HEAD_BYTES = 64;
@@ -119,6 +130,12 @@ export async function detectFormat(target: string): Promise<DetectedModel> {
     );
   });
   if (st.isDirectory()) return detectDirectory(target);
+  if (!st.isFile()) {
+    // A device or pipe reports size 0 (or none) and may never end: it is never read.
+    throw new InspectError('MSB_INSPECT_NOT_A_FILE', `${target} is ${fileKind(st)}, not a model file or directory`, {
+      path: target,
+    });
+  }
   const head = await readHead(target, st.size);
   const base = path.basename(target);
   const ext = path.extname(base).toLowerCase();
@@ -126,6 +143,8 @@ export async function detectFormat(target: string): Promise<DetectedModel> {
     throw new InspectError('MSB_INSPECT_UNKNOWN_FORMAT', `${target}: the file is empty`, { path: target });
   }
   if (startsWith(head, PLAN_MAGIC)) return { format: 'tensorrt_plan', path: target, head };
+  const ultralytics = await readUltralyticsEngine(target, head);
+  if (ultralytics) return { format: 'tensorrt_plan', path: target, head, ultralytics };
   if (startsWith(head, ZIP_MAGIC)) return { format: 'torchscript', path: target, head };
   if (startsWith(head, ELF_MAGIC)) {
     const m = /^libtriton_(.+)\.so(\..*)?$/.exec(base);
@@ -153,6 +172,17 @@ export async function detectFormat(target: string): Promise<DetectedModel> {
       `Python model.py or a Triton backend library); first bytes ${Buffer.from(head.subarray(0, 8)).toString('hex')}`,
     { path: target },
   );
+}
+
+/** What a non-regular file is, for messages: "a character device", "a FIFO (named pipe)", ... */
+export function fileKind(st: Stats): string {
+  if (st.isFile()) return 'a regular file';
+  if (st.isDirectory()) return 'a directory';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
 }
 
 async function detectDirectory(dir: string): Promise<DetectedModel> {

@@ -1,9 +1,19 @@
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { type Job, Queue, QueueEvents } from 'bullmq';
-import { isMsbError, MsbError } from '../errors.js';
+import { isMsbError } from '../errors.js';
 import { openRedis, type RedisLink, type RedisMode, scanKeys, waitForReplicas } from '../redis/index.js';
-import { fileDigest, type JobSpecInput, jobKey, parseJobSpec, planKey, QUEUE_PREFIX, queueOf } from './spec.js';
+import { JobError } from './errors.js';
+import {
+  fileDigest,
+  IMPORT_QUEUE,
+  type JobSpecInput,
+  jobKey,
+  parseJobSpec,
+  planKey,
+  QUEUE_PREFIX,
+  queueOf,
+} from './spec.js';
 import { type JobData, type JobResult, KEYS, type WorkerInfo } from './worker.js';
 
 export interface ConversionClientOptions {
@@ -39,10 +49,23 @@ export type JobState =
   | 'waiting-children'
   | 'unknown';
 
+/** One queue as {@link ConversionClient.queueStats} reports it. */
+export interface QueueStats {
+  name: string;
+  /** Jobs by BullMQ state. */
+  counts: Record<string, number>;
+  /** Age of the oldest job waiting to start, null when none waits. */
+  oldestWaitingSeconds: number | null;
+  /** Whether a live worker consumes this queue. */
+  served: boolean;
+}
+
 export interface JobInfo {
   id: string;
   queue: string;
   kind: string;
+  /** The model the job publishes to (import, build). */
+  model?: string;
   state: JobState;
   progress: unknown;
   attemptsMade: number;
@@ -147,10 +170,18 @@ export class ConversionClient {
     return e;
   }
 
-  /** Validates the spec (unknown fields refused), hashes the source, and enqueues unless an identical job exists. */
-  async enqueue(input: JobSpecInput): Promise<ConversionHandle> {
+  /**
+   * Validates the spec (unknown fields refused), hashes the source (unless `known.sourceDigest` gives its SHA-256
+   * hex), and enqueues unless an identical job exists.
+   */
+  async enqueue(input: JobSpecInput, known: { sourceDigest?: string } = {}): Promise<ConversionHandle> {
     const spec = parseJobSpec({ ...input, source: path.resolve(input.source) });
-    const sourceDigest = await fileDigest(spec.source);
+    // A caller that already hashed the source (the HTTP API, while the upload streamed) saves reading it again; the
+    // worker checks the bytes against this digest before using them, so a wrong one fails the job, never publishes.
+    const sourceDigest =
+      known.sourceDigest && /^[0-9a-f]{64}$/.test(known.sourceDigest)
+        ? known.sourceDigest
+        : await fileDigest(spec.source);
     const id = jobKey(sourceDigest, spec);
     const name = queueOf(spec);
     const queue = this.queue(name);
@@ -186,7 +217,7 @@ export class ConversionClient {
   /** @internal */
   async waitFor(handle: ConversionHandle, timeoutMs?: number): Promise<JobResult> {
     const job = await this.queue(handle.queue).getJob(handle.id);
-    if (!job) throw new MsbError('MSB_JOB_NOT_FOUND', `no job ${handle.id}`, { id: handle.id });
+    if (!job) throw new JobError('MSB_JOB_NOT_FOUND', `no job ${handle.id}`, { id: handle.id });
     const stop = new AbortController();
     try {
       return await Promise.race([
@@ -195,7 +226,17 @@ export class ConversionClient {
       ]);
     } catch (err) {
       if (isMsbError(err, 'MSB_REDIS_UNREACHABLE')) throw err;
-      throw new MsbError(
+      // BullMQ rejects alike when the job failed and when the wait ran out: the job's state tells them apart.
+      const state = timeoutMs === undefined ? 'failed' : await job.getState();
+      if (state !== 'failed' && state !== 'completed') {
+        throw new JobError(
+          'MSB_JOB_WAIT_TIMEOUT',
+          `job ${handle.id} is still ${state} after ${timeoutMs} ms; it goes on without this wait`,
+          { id: handle.id, state },
+          { cause: err },
+        );
+      }
+      throw new JobError(
         'MSB_JOB_FAILED',
         `job ${handle.id} failed: ${(err as Error).message}`,
         { id: handle.id },
@@ -234,13 +275,18 @@ export class ConversionClient {
 
   /** A job's state, progress, result or failure, and whether any live worker serves its queue. */
   async get(id: string): Promise<JobInfo | undefined> {
-    const job = await this.jobById(id);
+    let job = await this.jobById(id);
     if (!job) return undefined;
     const state = (await job.getState()) as JobState;
+    // The job was read before its state: a job that finished in between has its result only in a fresh read.
+    if ((state === 'completed' || state === 'failed') && !job.returnvalue && !job.failedReason) {
+      job = (await this.queue(job.queueName).getJob(id)) ?? job;
+    }
     const info: JobInfo = {
       id,
       queue: job.queueName,
       kind: job.name,
+      ...(job.data.spec.kind !== 'inspect' ? { model: job.data.spec.output.model } : {}),
       state,
       progress: job.progress,
       attemptsMade: job.attemptsMade,
@@ -276,10 +322,10 @@ export class ConversionClient {
   /** Cancels a job: removed when it has not started, aborted (the build stops) when it runs. */
   async cancel(id: string): Promise<void> {
     const job = await this.jobById(id);
-    if (!job) throw new MsbError('MSB_JOB_NOT_FOUND', `no job ${id}`, { id });
+    if (!job) throw new JobError('MSB_JOB_NOT_FOUND', `no job ${id}`, { id });
     const state = await job.getState();
     if (state === 'completed' || state === 'failed') {
-      throw new MsbError('MSB_JOB_FINISHED', `job ${id} already ${state}`, { id, state });
+      throw new JobError('MSB_JOB_FINISHED', `job ${id} already ${state}`, { id, state });
     }
     if (state === 'active') {
       await this.link.connection.publish(KEYS.cancelChannel, id);
@@ -292,10 +338,76 @@ export class ConversionClient {
   /** Runs a failed job again. */
   async retry(id: string): Promise<void> {
     const job = await this.jobById(id);
-    if (!job) throw new MsbError('MSB_JOB_NOT_FOUND', `no job ${id}`, { id });
+    if (!job) throw new JobError('MSB_JOB_NOT_FOUND', `no job ${id}`, { id });
     if ((await job.getState()) !== 'failed')
-      throw new MsbError('MSB_JOB_NOT_FAILED', `job ${id} has not failed`, { id });
+      throw new JobError('MSB_JOB_NOT_FAILED', `job ${id} has not failed`, { id });
     await job.retry('failed');
+  }
+
+  /** A job's state alone: one Redis call, where {@link get} also reads the job and the worker registry. */
+  async state(handle: Pick<ConversionHandle, 'id' | 'queue'>): Promise<JobState> {
+    return (await this.queue(handle.queue).getJobState(handle.id)) as JobState;
+  }
+
+  /** Answers when Redis does (readiness checks). */
+  async ping(): Promise<void> {
+    await this.link.connection.ping();
+  }
+
+  /** The BullMQ queue object of `name`, shared with this client (for queue dashboards such as Bull Board). */
+  bullQueue(name: string): Queue<JobData, JobResult> {
+    return this.queue(name);
+  }
+
+  /** Log lines a job wrote (`job.log`), from `start`; `count` is how many it has in all. */
+  async logs(id: string, start = 0, end = -1): Promise<{ logs: string[]; count: number }> {
+    const name = await this.link.connection.hget(KEYS.jobQueue, id);
+    if (!name) throw new JobError('MSB_JOB_NOT_FOUND', `no job ${id}`, { id });
+    return this.queue(name).getJobLogs(id, start, end);
+  }
+
+  /**
+   * Calls `fn` whenever BullMQ reports an event of job `id` (progress, active, completed, failed, removed...), for
+   * callers that follow a job without holding its handle (the HTTP API's event stream). Returns the unsubscribe.
+   */
+  async onJobEvent(queue: string, id: string, fn: (event: string) => void): Promise<() => void> {
+    const events = await this.queueEvents(queue);
+    const names = ['progress', 'active', 'completed', 'failed', 'removed', 'waiting', 'delayed'] as const;
+    const listeners = names.map((event) => {
+      const l = ({ jobId }: { jobId: string }) => {
+        if (jobId === id) fn(event);
+      };
+      events.on(event, l);
+      return [event, l] as const;
+    });
+    return () => {
+      for (const [event, l] of listeners) events.off(event, l);
+    };
+  }
+
+  /**
+   * Every queue msb knows of (the import queue, the queues of enqueued jobs, the queues live workers serve) with
+   * its job counts by state, the age of its oldest waiting job, and whether a live worker serves it.
+   */
+  async queueStats(): Promise<QueueStats[]> {
+    const workers = await this.workers();
+    const names = new Set<string>([IMPORT_QUEUE, ...(await this.link.connection.hvals(KEYS.jobQueue))]);
+    for (const w of workers) for (const q of w.queues) names.add(q);
+    const now = Date.now();
+    return Promise.all(
+      [...names].sort().map(async (name) => {
+        const q = this.queue(name);
+        const counts = await q.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed');
+        // asc: oldest first (msb enqueues without priorities, so every waiting job is in the wait list).
+        const [oldest] = await q.getJobs(['waiting'], 0, 0, true);
+        return {
+          name,
+          counts,
+          oldestWaitingSeconds: oldest ? Math.max(0, (now - oldest.timestamp) / 1000) : null,
+          served: workers.some((w) => w.queues.includes(name)),
+        };
+      }),
+    );
   }
 
   /**

@@ -1,7 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import cliProgress from 'cli-progress';
 import { connectRedis, mask } from '../redis/index.js';
 import { ModelStore } from '../store/index.js';
 import { ConversionClient, type ConversionHandle } from './client.js';
@@ -19,12 +18,23 @@ export interface DemoOptions {
   keep?: boolean;
   /** Where progress and the summary go. Default: stdout. */
   out?: NodeJS.WritableStream & { isTTY?: boolean };
+  /**
+   * Starts the dashboard and API (`msb serve`) on the demo's Redis and store. Passed in by the CLI, which loads the
+   * HTTP server only then: the jobs module does not depend on it.
+   */
+  serve?: (where: {
+    redis: string;
+    store: string;
+    artifacts: string;
+  }) => Promise<{ url: string; close(): Promise<void> }>;
 }
 
 export interface DemoResult {
   published: { model: string; version: number; source: string }[];
   waiting: { model: string; job: string; reason: string }[];
   repositoryProblems: number;
+  /** The dashboard, when `serve` was given. */
+  dashboard?: string;
   /** With `keep`: call to stop what the demo left running. */
   stop?: () => Promise<void>;
 }
@@ -69,6 +79,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     say(`worker:  ${trt}; serving ${worker.queues.join(', ')}`);
     const client = await ConversionClient.connect({ redis: redisUrl });
     cleanups.push(() => client.close());
+    let dashboard: string | undefined;
+    if (options.serve) {
+      const server = await options.serve({ redis: redisUrl, store: storePath, artifacts: path.join(tmp, 'artifacts') });
+      cleanups.push(() => server.close());
+      dashboard = `${server.url}/`;
+      say(`serve:   dashboard and API at ${dashboard}`);
+    }
 
     const samples = await writeSampleModels(tmp);
     const target: BuildTarget =
@@ -116,9 +133,18 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       `repository ${storePath}: ${problems.length === 0 ? 'valid, as Triton would load it' : `${problems.length} problems (msb validate ${storePath})`}`,
     );
 
-    const result: DemoResult = { published, waiting, repositoryProblems: problems.length };
+    const result: DemoResult = {
+      published,
+      waiting,
+      repositoryProblems: problems.length,
+      ...(dashboard ? { dashboard } : {}),
+    };
     if (options.keep) {
-      say('--keep: the worker keeps running; stop it with Ctrl-C');
+      say(
+        dashboard
+          ? `--keep: the worker and the dashboard (${dashboard}) keep running; stop them with Ctrl-C`
+          : '--keep: the worker keeps running; stop it with Ctrl-C',
+      );
       result.stop = cleanup;
       return result;
     }
@@ -140,6 +166,8 @@ async function followProgress(
     for (const [i, h] of handles.entries()) h.on('progress', (p) => out.write(`  ${names[i]}: ${JSON.stringify(p)}\n`));
     return;
   }
+  // Loaded for a terminal only: the bars are the demo's, not the library's (msb/jobs does not load them).
+  const { default: cliProgress } = await import('cli-progress');
   const bars = new cliProgress.MultiBar(
     {
       format: '  {bar} {percentage}% {name} {phase}',

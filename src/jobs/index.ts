@@ -15,8 +15,10 @@ export {
   ConversionHandle,
   type JobInfo,
   type JobState,
+  type QueueStats,
 } from './client.js';
 export { type DemoOptions, type DemoResult, runDemo } from './demo.js';
+export { JOB_ERROR_RETRYABLE, JobError, type JobErrorCode } from './errors.js';
 export { backlogOf, knownQueues, type QueueMetrics, registerQueueMetrics } from './metrics.js';
 export { PlanCache, publishToStore } from './publish.js';
 export { type SampleModel, writeSampleModels } from './samples.js';
@@ -26,6 +28,7 @@ export {
   type JobSpec,
   type JobSpecInput,
   jobKey,
+  jobSpecSchema,
   parseJobSpec,
   planKey,
   QUEUE_PREFIX,

@@ -2,9 +2,10 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
 import type { ModelConfig } from '../config/index.js';
-import { isMsbError, MsbError } from '../errors.js';
+import { isMsbError } from '../errors.js';
 import { type PlanSidecar, planSidecarPath } from '../inspect/index.js';
 import { ModelStore } from '../store/index.js';
+import { JobError } from './errors.js';
 
 export interface PublishRequest {
   store: string;
@@ -50,7 +51,7 @@ export async function publishToStore(req: PublishRequest): Promise<number> {
   const have = model.config;
   const served = (c: ModelConfig) => c.platform || c.backend || '';
   if (served(have) !== served(req.config)) {
-    throw new MsbError(
+    throw new JobError(
       'MSB_JOB_MODEL_MISMATCH',
       `model ${req.model} in ${req.store} is served as ${served(have)}, but this job publishes a ${served(req.config)} model`,
       { model: req.model },

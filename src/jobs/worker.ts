@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import { generateModelConfig } from '../config/index.js';
-import { isMsbError, MsbError } from '../errors.js';
+import { isMsbError } from '../errors.js';
 import {
   inspectModel,
   type ModelSignature,
@@ -12,8 +12,11 @@ import {
   planSidecarPath,
   writePlanSidecar,
 } from '../inspect/index.js';
+import type { BuildConversion } from '../onnx/index.js';
 import { openRedis, type RedisLink } from '../redis/index.js';
 import { type BuilderIdentity, type EngineBuilder, tensorrtEngineBuilder } from './builder.js';
+import { prepareBuildSource } from './convert-step.js';
+import { JobError } from './errors.js';
 import { PlanCache, type PublishRequest, publishToStore } from './publish.js';
 import {
   type BuildJobSpec,
@@ -40,6 +43,8 @@ export interface JobResult {
   /** Build jobs: the plan came from the plan cache (built before for the same bytes, options and target). */
   reusedPlan?: boolean;
   buildSeconds?: number;
+  /** TensorRT 11 builds with fp16/bf16: the conversion to a typed model, with its compare report. */
+  conversion?: BuildConversion;
   /** Inspect jobs: where the signature record was written. */
   record?: string;
 }
@@ -78,10 +83,6 @@ export const KEYS = {
 /** After the grace period, how long close() still waits for BullMQ before it drops the connections. */
 const CLOSE_MARGIN_MS = 3000;
 
-/** Codes of errors that retrying cannot fix: the job fails at once, with the reason. */
-const BAD_INPUT =
-  /^MSB_(JOB_INVALID_SPEC|JOB_SOURCE|JOB_SOURCE_CHANGED|JOB_MODEL_MISMATCH|INSPECT_|CONFIG_|TEXTFORMAT_|STORE_(EXISTS|NAME|BAD_SOURCE|INVALID)|TENSORRT_(ONNX_PARSE|INVALID_ARGUMENT|UNSUPPORTED))/;
-
 /** Registry entry of a live worker. */
 export interface WorkerInfo {
   id: string;
@@ -90,6 +91,10 @@ export interface WorkerInfo {
   queues: string[];
   identity: BuilderIdentity;
   startedAt: string;
+  /** Time of the beat that wrote this entry (entries expire after three missed beats). */
+  heartbeatAt: string;
+  /** Ids of the jobs this worker runs now. */
+  jobs: string[];
 }
 
 /**
@@ -109,10 +114,12 @@ export class ConversionWorker {
   private readonly planCache: PlanCache;
   private heartbeat: NodeJS.Timeout | undefined;
   private gpuQueue: Promise<unknown> = Promise.resolve();
-  /** Jobs in process(): close() need not wait for BullMQ when none runs and Redis is gone. */
-  private active = 0;
   private closing: Promise<void> | undefined;
   private readonly listeners = new Set<(event: WorkerEvent) => void>();
+  private readonly startedAt = new Date().toISOString();
+  private readonly running = new Set<string>();
+  private beats: Promise<void> = Promise.resolve();
+  private left = false;
 
   private constructor(private readonly options: ConversionWorkerOptions) {
     this.builder = options.builder ?? tensorrtEngineBuilder(options.gpu ?? 0);
@@ -168,14 +175,23 @@ export class ConversionWorker {
     for (const l of this.listeners) l(event);
   }
 
-  private async beat(): Promise<void> {
+  /** Beats run one after another, and none after the worker left the registry (it would re-enter it). */
+  private beat(): Promise<void> {
+    const next = this.beats.then(() => (this.left ? undefined : this.writeBeat()));
+    this.beats = next.catch(() => {});
+    return next;
+  }
+
+  private async writeBeat(): Promise<void> {
     const info: WorkerInfo = {
       id: this.id,
       host: os.hostname(),
       pid: process.pid,
       queues: this.queues,
       identity: this.identity,
-      startedAt: new Date().toISOString(),
+      startedAt: this.startedAt,
+      heartbeatAt: new Date().toISOString(),
+      jobs: [...this.running],
     };
     await this.link.connection.set(
       KEYS.worker(this.id),
@@ -206,7 +222,7 @@ export class ConversionWorker {
         new Promise<false>((resolve) => {
           deadline = setTimeout(() => resolve(false), grace + CLOSE_MARGIN_MS);
           // no job left to hand back and Redis unreachable: BullMQ would only wait to QUIT its connections
-          idle = setInterval(() => this.active === 0 && !this.link.ready && resolve(false), 100);
+          idle = setInterval(() => this.running.size === 0 && !this.link.ready && resolve(false), 100);
         }),
       ]);
       clearTimeout(timer);
@@ -214,8 +230,12 @@ export class ConversionWorker {
       clearInterval(idle);
       if (!finished && this.link.ready)
         this.link.report(new Error(`shutdown: BullMQ did not finish within ${grace + CLOSE_MARGIN_MS} ms`));
+      this.left = true;
       // gone after 3 missed beats anyway; not worth waiting for an unreachable Redis
-      if (this.link.ready) await this.link.connection.del(KEYS.worker(this.id)).catch(() => {});
+      if (this.link.ready) {
+        await this.beats;
+        await this.link.connection.del(KEYS.worker(this.id)).catch(() => {});
+      }
       // drops whatever BullMQ left open (its copies of the connection) when it could not finish
       await this.link.close();
     })();
@@ -223,15 +243,19 @@ export class ConversionWorker {
   }
 
   private async process(job: Job<JobData, JobResult>, signal?: AbortSignal): Promise<JobResult> {
-    this.active++;
+    const id = job.id as string;
+    this.running.add(id);
+    // The registry shows the current job at once, not only from the next beat on.
+    void this.beat().catch(() => {});
     try {
-      return await this.processJob(job, signal);
+      return await this.run(job, signal);
     } finally {
-      this.active--;
+      this.running.delete(id);
+      void this.beat().catch(() => {});
     }
   }
 
-  private async processJob(job: Job<JobData, JobResult>, signal?: AbortSignal): Promise<JobResult> {
+  private async run(job: Job<JobData, JobResult>, signal?: AbortSignal): Promise<JobResult> {
     let spec: JobSpec;
     try {
       spec = parseJobSpec(job.data.spec);
@@ -243,7 +267,7 @@ export class ConversionWorker {
     const abort = AbortSignal.any(signals);
     try {
       if ((await fileDigest(spec.source)) !== job.data.sourceDigest) {
-        throw new MsbError('MSB_JOB_SOURCE_CHANGED', `${spec.source} changed since the job was enqueued`, {
+        throw new JobError('MSB_JOB_SOURCE_CHANGED', `${spec.source} changed since the job was enqueued`, {
           path: spec.source,
         });
       }
@@ -265,7 +289,8 @@ export class ConversionWorker {
         if (reason === 'shutdown') throw new Error('worker shut down during the job; handed back to the queue');
         throw new UnrecoverableError(reason === 'cancelled' ? 'cancelled' : reason);
       }
-      if (isMsbError(err) && BAD_INPUT.test(err.code)) throw new UnrecoverableError(`${err.code}: ${err.message}`);
+      // Each typed error says whether retrying can help (src/*/errors.ts); anything else (an I/O error) is retried.
+      if (isMsbError(err) && !err.retryable) throw new UnrecoverableError(`${err.code}: ${err.message}`);
       throw err;
     }
   }
@@ -324,13 +349,15 @@ export class ConversionWorker {
     let cached = await this.planCache.get(key);
     const reusedPlan = cached !== undefined;
     let buildSeconds: number | undefined;
+    // TensorRT 11 has no precision flags: fp16/bf16 means converting the model first (cached; see convert-step.ts).
+    const prepared = await prepareBuildSource(spec, job.data.sourceDigest, this.planCache.dir);
     if (!cached) {
       const queue = targetQueue(spec.target);
       const timingCache = await this.link.connection.getBuffer(KEYS.timingCache(queue));
       let lastProgress = 0;
       const result = await this.builder.build({
-        onnx: spec.source,
-        options: spec.build,
+        onnx: prepared.onnx,
+        options: prepared.options,
         hardwareCompatible: spec.target.gpu === 'ampere+',
         ...(timingCache ? { timingCache: new Uint8Array(timingCache) } : {}),
         onProgress: (p) => {
@@ -364,6 +391,7 @@ export class ConversionWorker {
       version,
       reusedPlan,
       ...(buildSeconds !== undefined ? { buildSeconds } : {}),
+      ...(prepared.conversion ? { conversion: prepared.conversion } : {}),
     };
   }
 

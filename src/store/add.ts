@@ -5,6 +5,7 @@ import { inspectModel, parseTensorOption, planSidecarPath, readPlanSidecar } fro
 import { StoreError } from './errors.js';
 import { checkName } from './names.js';
 import { modelFileName } from './platforms.js';
+import { type PublishableSource, publishableSource } from './publishable.js';
 import { ModelStore } from './store.js';
 
 export interface AddModelOptions {
@@ -24,6 +25,8 @@ export interface AddModelOptions {
   maxBatchSize?: number;
   /** Labels file for the first output. */
   labels?: string;
+  /** Labels of the first output from the model file's own class names (an Ultralytics engine's `names`). */
+  labelsFromMetadata?: boolean;
   /** When the model exists, replace its config (and the named version). Default false: `MSB_STORE_EXISTS`. */
   force: boolean;
 }
@@ -44,6 +47,23 @@ const KIND_FORMAT = { engine: 'tensorrt_plan', onnx: 'onnx' } as const;
  */
 export async function addModel(options: AddModelOptions): Promise<AddModelResult> {
   checkName('model', options.name);
+  if (options.labels !== undefined && options.labelsFromMetadata) {
+    throw new StoreError('MSB_STORE_BAD_SOURCE', 'give --labels or --labels-from-metadata, not both', {});
+  }
+  // What Triton can load (an Ultralytics engine's bare plan), published in place of the source.
+  const publishable = await publishableSource(options.source, { labelsFromMetadata: options.labelsFromMetadata });
+  try {
+    return await addPublishable(
+      { ...options, ...(publishable.labels !== undefined ? { labels: publishable.labels } : {}) },
+      publishable,
+    );
+  } finally {
+    await publishable.remove();
+  }
+}
+
+async function addPublishable(options: AddModelOptions, publishable: PublishableSource): Promise<AddModelResult> {
+  const source = publishable.path;
   const inputs = (options.inputs ?? []).map(parseTensorOption);
   const outputs = (options.outputs ?? []).map(parseTensorOption);
   const signature = await inspectModel(options.source, {
@@ -76,14 +96,18 @@ export async function addModel(options: AddModelOptions): Promise<AddModelResult
   // A plan's signature record travels with it (`<version>/model.plan.msb.json`), so the version stays inspectable.
   const fileName = modelFileName(config);
   const sidecar =
-    signature.format === 'tensorrt_plan' && fileName && (await readPlanSidecar(options.source))
-      ? { files: { [path.basename(planSidecarPath(fileName))]: planSidecarPath(options.source) } }
+    signature.format === 'tensorrt_plan' && fileName && (await readPlanSidecar(source))
+      ? { files: { [path.basename(planSidecarPath(fileName))]: planSidecarPath(source) } }
       : {};
-  const versionOptions = { ...(options.version !== undefined ? { version: options.version } : {}), ...sidecar };
+  const versionOptions = {
+    ...(options.version !== undefined ? { version: options.version } : {}),
+    ...sidecar,
+    ...(publishable.derivedFrom ? { derivedFrom: publishable.derivedFrom } : {}),
+  };
   if (!(await store.hasModel(options.name))) {
     const model = await store.createModel(options.name, {
       config,
-      version: { source: options.source, ...versionOptions },
+      version: { source, ...versionOptions },
       ...(options.labels !== undefined && labelsName !== undefined ? { files: { [labelsName]: options.labels } } : {}),
     });
     return { store: store.root, model: model.name, version: options.version ?? 1, config: model.config };
@@ -108,6 +132,6 @@ export async function addModel(options: AddModelOptions): Promise<AddModelResult
   if (options.version !== undefined && (await model.listVersions()).includes(options.version)) {
     await model.removeVersion(options.version);
   }
-  const version = await model.addVersion(options.source, versionOptions);
+  const version = await model.addVersion(source, versionOptions);
   return { store: store.root, model: model.name, version, config: model.config };
 }

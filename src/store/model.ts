@@ -33,6 +33,8 @@ export interface VersionRecord {
   msb: 1;
   publishKey?: string;
   source?: string;
+  /** What was taken off the source to make the published file (an Ultralytics engine's metadata). */
+  container?: { kind: string; metadata: Record<string, unknown> };
   publishedAt: string;
   files: { path: string; size: number }[];
 }
@@ -61,6 +63,11 @@ export interface AddVersionOptions {
    * `cc_model_filenames`, or an OpenVINO `model.bin` (found automatically next to a `.xml` source).
    */
   files?: Record<string, string>;
+  /**
+   * The file `source` was made from, when it is derived (the bare plan of an Ultralytics engine, see
+   * `publishableSource`): recorded as the version's source, with the container's metadata.
+   */
+  derivedFrom?: { source: string; container: string; metadata: Record<string, unknown> };
 }
 
 /** What {@link StoredModel.describe} returns. */
@@ -165,6 +172,17 @@ export class StoredModel {
   }
 
   private async writeConfig(config: ModelConfig): Promise<void> {
+    if (config.name !== undefined && config.name !== '' && config.name !== this.name) {
+      // Triton requires the config's name to be the directory's: a new name here would be silently dropped.
+      throw new StoreError(
+        'MSB_STORE_RENAME',
+        `the name of model ${this.name} is the name of its directory and cannot be set to ${JSON.stringify(config.name)} ` +
+          `in its config. To rename it, publish it anew under the new name (msb add ... --name ${config.name}) and ` +
+          `remove the old one (msb rm), or move the directory (mv <store>/${this.name} <store>/${config.name}) and ` +
+          'then set the name in the config',
+        { model: this.name, name: config.name },
+      );
+    }
     const text = renderConfig(this.name, config);
     await this.storage.writeFile(`${this.name}/config.pbtxt`, text);
     this.config = parseStored(this.name, text);
@@ -326,7 +344,10 @@ export class StoredModel {
     const record: VersionRecord = {
       msb: 1,
       ...(options.publishKey !== undefined ? { publishKey: options.publishKey } : {}),
-      ...(source !== undefined ? { source: path.resolve(source) } : {}),
+      ...(source !== undefined ? { source: options.derivedFrom?.source ?? path.resolve(source) } : {}),
+      ...(options.derivedFrom
+        ? { container: { kind: options.derivedFrom.container, metadata: options.derivedFrom.metadata } }
+        : {}),
       publishedAt: new Date().toISOString(),
       files: placed.flatMap(({ name, src }) =>
         src.kind === 'file'

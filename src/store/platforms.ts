@@ -22,6 +22,11 @@ const BACKEND_FILES: Record<string, string> = {
   python: 'model.py',
 };
 
+/** The platform whose default model file this is (how auto-complete picks a backend for a config naming none). */
+export function platformOfFile(fileName: string): string | undefined {
+  return Object.entries(PLATFORM_FILES).find(([, f]) => f === fileName)?.[0];
+}
+
 /** Model "files" that are directories (TF SavedModel); everything else is a single file. */
 export function isDirectoryModel(fileName: string): boolean {
   return fileName.endsWith('.savedmodel');

@@ -1,8 +1,18 @@
-import { type ModelConfig, parseModelConfig, TextFormatError, validateModelConfig } from '../config/index.js';
+import path from 'node:path';
+import {
+  checkConfigAgainstModel,
+  type ModelConfig,
+  parseModelConfig,
+  TextFormatError,
+  validateModelConfig,
+} from '../config/index.js';
+import { isMsbError } from '../errors.js';
+import { InspectError } from '../inspect/errors.js';
+import type { ModelSignature } from '../inspect/signature.js';
 import { VERSION_RECORD, type VersionRecord } from './model.js';
 import { tritonVersionOf } from './names.js';
-import { AUTOFILL_FILES, isDirectoryModel, modelFileName } from './platforms.js';
-import type { RepositoryStorage, StorageEntry } from './storage.js';
+import { AUTOFILL_FILES, isDirectoryModel, modelFileName, platformOfFile } from './platforms.js';
+import { LocalStorage, type RepositoryStorage, type StorageEntry } from './storage.js';
 
 /** One reason Triton would not load (part of) the repository, or would load it differently than intended. */
 export interface RepositoryProblem {
@@ -13,6 +23,11 @@ export interface RepositoryProblem {
   /** `error`: Triton fails to load the model (or loads the wrong thing); `warning`: Triton loads it but warns. */
   severity: 'error' | 'warning';
   message: string;
+  /** Config against model file (rules of `MODEL_RULES`): the version, tensor, and both sides' values. */
+  version?: number;
+  tensor?: string;
+  config?: string;
+  model?: string;
 }
 
 /**
@@ -23,8 +38,8 @@ export interface RepositoryProblem {
  */
 export async function validateRepository(storage: RepositoryStorage): Promise<RepositoryProblem[]> {
   const problems: RepositoryProblem[] = [];
-  const add = (path: string, rule: string, severity: RepositoryProblem['severity'], message: string) =>
-    problems.push({ path, rule, severity, message });
+  const add: Add = (path, rule, severity, message, more = {}) =>
+    problems.push({ path, rule, severity, message, ...more });
   for (const entry of (await storage.list('')) ?? []) {
     if (entry.type !== 'dir') continue;
     await validateModel(storage, entry.name, add);
@@ -32,7 +47,13 @@ export async function validateRepository(storage: RepositoryStorage): Promise<Re
   return problems;
 }
 
-type Add = (path: string, rule: string, severity: RepositoryProblem['severity'], message: string) => void;
+type Add = (
+  path: string,
+  rule: string,
+  severity: RepositoryProblem['severity'],
+  message: string,
+  more?: Pick<RepositoryProblem, 'version' | 'tensor' | 'config' | 'model'>,
+) => void;
 
 async function validateModel(storage: RepositoryStorage, name: string, add: Add): Promise<void> {
   if (name.startsWith('.')) {
@@ -181,7 +202,108 @@ async function validateModel(storage: RepositoryStorage, name: string, add: Add)
           );
       }
       await checkRecord(storage, `${name}/${dir}`, vEntries, add);
+      // An auto-completed config is Triton's to derive from the file; a written one must agree with it.
+      if (text !== undefined && file !== undefined && has(file)) {
+        await checkAgainstModel(storage, `${name}/${dir}/${file}`, config, Number(v), add);
+      }
     }
+  }
+}
+
+/** What serves the formats msb reads a signature from (ONNX, TensorRT plans, SavedModel, GraphDef). */
+const READ_SERVED = new Set([
+  'onnxruntime_onnx',
+  'onnxruntime',
+  'tensorrt_plan',
+  'tensorrt',
+  'tensorflow_savedmodel',
+  'tensorflow_graphdef',
+]);
+
+/**
+ * The model file's signature, read the way `msb inspect` reads it (streaming, no weights loaded); undefined when it
+ * cannot be known here (a plan without msb's record and no TensorRT, a storage that is not a local directory).
+ * A GraphDef does not say which nodes are outputs: the config's are taken, and each must be a node of the graph.
+ */
+export async function readStoredSignature(
+  storage: RepositoryStorage,
+  key: string,
+  config: ModelConfig,
+): Promise<ModelSignature | undefined> {
+  // Loaded here: the store's other commands (msb ls, add a version) never read a model's signature.
+  const { detectFormat, inspectModel, signatureFromOptions } = await import('../inspect/index.js');
+  // A config naming neither is completed from the model file's name (core AutoCompleteBackendFields).
+  const served = config.platform || config.backend || platformOfFile(path.posix.basename(key)) || '';
+  // PyTorch's convention rules need no file (a TorchScript archive does not describe forward() anyway).
+  if ((served === 'pytorch_libtorch' || served === 'pytorch') && key.endsWith('.pt')) {
+    return signatureFromOptions('torchscript', [], []);
+  }
+  if (!READ_SERVED.has(served) || !(storage instanceof LocalStorage)) return undefined;
+  const file = path.join(storage.location, ...key.split('/'));
+  const signatureName = config.parameters?.TF_SIGNATURE_DEF?.stringValue;
+  const outputs = /\.graphdef$/.test(key)
+    ? (config.output ?? []).map((o) => ({ name: o.name ?? '', dataType: o.dataType ?? 'TYPE_INVALID', dims: [] }))
+    : [];
+  try {
+    return await inspectModel(file, {
+      ...(signatureName ? { signatureName } : {}),
+      ...(outputs.length ? { outputs } : {}),
+    });
+  } catch (err) {
+    if (!isMsbError(err, 'MSB_INSPECT_SIGNATURE_REQUIRED')) throw err;
+    // Without a signature, a plan's container is still known: Triton cannot load an Ultralytics engine as it is.
+    const found = await detectFormat(file);
+    return found.ultralytics ? signatureFromOptions('tensorrt_plan', [], [], { container: 'ultralytics' }) : undefined;
+  }
+}
+
+/** Each disagreement between the config and a version's model file (see `checkConfigAgainstModel`). */
+async function checkAgainstModel(
+  storage: RepositoryStorage,
+  key: string,
+  config: ModelConfig,
+  version: number,
+  add: Add,
+): Promise<void> {
+  const configPath = `${key.split('/')[0]}/config.pbtxt`;
+  let signature: ModelSignature | undefined;
+  try {
+    signature = await readStoredSignature(storage, key, config);
+  } catch (err) {
+    if (!(err instanceof InspectError)) throw err;
+    const tensor = typeof err.details.tensor === 'string' ? err.details.tensor : undefined;
+    if (err.code === 'MSB_INSPECT_TENSOR_NOT_FOUND' && tensor !== undefined) {
+      const message = `version ${version}: output '${tensor}' is not a node of ${key} (a GraphDef)`;
+      add(`${configPath}:output`, 'model-output-unknown', 'error', message, {
+        version,
+        tensor,
+        config: `'${tensor}'`,
+        model: 'no such node',
+      });
+    } else {
+      add(key, 'model-unreadable', 'error', `version ${version}: ${err.message}`, { version });
+    }
+    return;
+  }
+  if (!signature) return;
+  if (signature.metadata.container === 'ultralytics') {
+    add(
+      key,
+      'plan-container',
+      'error',
+      `version ${version}: ${key} is an Ultralytics engine (a metadata prefix before the plan), which TensorRT ` +
+        'refuses ("magic tag does not match"); publish it with msb version add, which strips the prefix',
+      { version },
+    );
+    return;
+  }
+  for (const m of checkConfigAgainstModel(config, signature)) {
+    add(`${configPath}:${m.path}`, m.rule, m.severity, `version ${version}: ${m.message}`, {
+      version,
+      ...(m.tensor !== undefined ? { tensor: m.tensor } : {}),
+      config: m.config,
+      model: m.model,
+    });
   }
 }
 

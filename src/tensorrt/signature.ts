@@ -82,7 +82,12 @@ export function engineSignatureFromNative(engine: NativeEngine): EngineSignature
  * and over all profiles the largest of those — the batch every input accepts in at least one profile.
  */
 export function engineToModelSignature(sig: EngineSignature): ModelSignature {
-  const toTensor = (t: EngineTensor): TensorSignature => ({ name: t.name, dataType: t.dataType, dims: [...t.dims] });
+  const toTensor = (t: EngineTensor): TensorSignature => ({
+    name: t.name,
+    dataType: t.dataType,
+    dims: [...t.dims],
+    ...(t.shapeTensor ? { shapeTensor: true } : {}),
+  });
   const batchInputs = sig.inputs.filter((t) => !t.shapeTensor);
   const batchDim =
     sig.profiles > 0 &&

@@ -20,7 +20,19 @@ test('msb cid acquire / ls / renew / release round trip, with --json and REDIS_U
   assert.equal(lease.id, '1');
   assert.equal(lease.kind, 'uint64');
 
-  const str = await runCli(['cid', 'acquire', 'cli-model', '--kind', 'string', '--redis', redis.url]);
+  // A ttl far beyond the test's length: each CLI call here starts a tsx process, several seconds on a loaded machine,
+  // and with the default 30 s the lease expired before the test released it (seen: MSB_CID_EXPIRED at 41 s).
+  const str = await runCli([
+    'cid',
+    'acquire',
+    'cli-model',
+    '--kind',
+    'string',
+    '--ttl',
+    '600000',
+    '--redis',
+    redis.url,
+  ]);
   assert.equal(str.code, 0, str.stderr);
   const [head, row] = str.stdout.trim().split('\n');
   assert.equal(head, 'id\ttoken\texpires');

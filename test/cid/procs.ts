@@ -15,7 +15,9 @@ export interface Worker {
   stderr: () => string;
 }
 
-export function startWorker(config: WorkerConfig, timeoutMs = 60_000): Worker {
+// A watchdog, not a timing assertion: 50 workers each start a tsx process, which on a 2-core machine shared with other
+// suites (load average 30-90 seen) took longer than the former 60 s to start and run them all.
+export function startWorker(config: WorkerConfig, timeoutMs = 240_000): Worker {
   const proc = spawn(
     process.execPath,
     ['--import', 'tsx', path.join(repoRoot, 'test', 'cid', 'worker.ts'), JSON.stringify(config)],

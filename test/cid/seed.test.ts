@@ -14,7 +14,7 @@ after(async () => {
 });
 
 test('50 client processes running sequences never share a live ID, and release every ID', {
-  timeout: 90_000,
+  timeout: 300_000, // above the workers' watchdog (procs.ts): a loaded machine starts 50 processes slowly
 }, async () => {
   // A small ID range (120 for up to 100 concurrent sequences) with a long quarantine makes the counter wrap many
   // times and come back to IDs released moments ago, so the quarantine between holders is what keeps them apart.

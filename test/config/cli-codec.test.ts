@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, readFile, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { runCli } from '../helpers/cli.js';
-import { testdata } from '../helpers/paths.js';
+import { skipWithout, testdata } from '../helpers/paths.js';
 import { protocCanonical } from '../helpers/protoc.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -17,7 +17,9 @@ const densenet = testdata(
   'config.pbtxt',
 );
 
-test('config fmt --check lists a non-canonical file and exits 1; fmt rewrites it to protoc’s canonical form', async () => {
+test('config fmt --check lists a non-canonical file and exits 1; fmt rewrites it to protoc’s canonical form', {
+  skip: skipWithout(densenet),
+}, async () => {
   const dir = await tempDir();
   const file = path.join(dir, 'config.pbtxt');
   await copyFile(densenet, file);
@@ -47,7 +49,7 @@ test('config fmt reports a parse error with file:line:column and leaves the file
   assert.equal(await readFile(file, 'utf8'), 'name: "m"\nmax_batch_size: "x"\n');
 });
 
-test('config json and from-json round-trip a real config', async () => {
+test('config json and from-json round-trip a real config', { skip: skipWithout(densenet) }, async () => {
   const json = await runCli(['config', 'json', densenet]);
   assert.equal(json.code, 0, json.stderr);
   const parsed = JSON.parse(json.stdout);
@@ -70,4 +72,20 @@ test('a missing file is a clear error', async () => {
   const r = await runCli(['config', 'json', '/nonexistent/config.pbtxt']);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /cannot read \/nonexistent\/config\.pbtxt/);
+});
+
+test('config check refuses a device and a file over 16 MiB before reading them', async () => {
+  const device = await runCli(['config', 'check', '/dev/urandom'], { timeoutMs: 30_000 });
+  assert.equal(device.code, 1);
+  assert.match(device.stderr, /\/dev\/urandom is a character device, not a config file/);
+  const big = path.join(await tempDir(), 'config.pbtxt');
+  // Sparse: 17 MiB on paper, nothing written; refused from its size alone.
+  await writeFile(big, '');
+  await truncate(big, 17 * 1024 * 1024);
+  const large = await runCli(['config', 'check', big]);
+  assert.equal(large.code, 1);
+  assert.match(large.stderr, /is 17825792 bytes; a config file is at most 16 MiB/);
+  const stdin = await runCli(['config', 'json', '-'], { input: 'x'.repeat(17 * 1024 * 1024) });
+  assert.equal(stdin.code, 2);
+  assert.match(stdin.stderr, /MSB_CLI_FILE_TOO_LARGE/);
 });

@@ -14,6 +14,7 @@ import {
   writePlanSidecar,
 } from '../../src/inspect/index.js';
 import { encodeTf } from '../fixtures/tf/encode.js';
+import { runCli } from '../helpers/cli.js';
 import { runPython } from '../helpers/python.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -473,4 +474,16 @@ test('mutated SavedModel and GraphDef bytes give a signature or a typed error, n
     { numRuns: 300, seed: 42 },
   );
   assert.equal(runs, 300);
+});
+
+describe('files that are not regular files', () => {
+  test('a character device or a FIFO is refused by type, never read (it reports size 0 and may never end)', async () => {
+    await rejectsWith(inspectModel('/dev/urandom'), 'MSB_INSPECT_NOT_A_FILE', /character device/);
+    const fifo = path.join(await tempDir(), 'model.onnx');
+    runPython(`import os; os.mkfifo(${JSON.stringify(fifo)})`);
+    await rejectsWith(detectFormat(fifo), 'MSB_INSPECT_NOT_A_FILE', /FIFO/);
+    const cli = await runCli(['inspect', '/dev/urandom']);
+    assert.equal(cli.code, 2);
+    assert.match(cli.stderr, /^msb: MSB_INSPECT_NOT_A_FILE: \/dev\/urandom is a character device/);
+  });
 });

@@ -86,10 +86,11 @@ test('the CLI: msb enqueue, msb jobs ls/show against a real Redis, and msb demo 
     await redis.stop();
   }
   const dir = await tempDir();
-  const demo = await runCli(['demo', '--store', path.join(dir, 'store')], {
+  const demo = await runCli(['demo', '--store', path.join(dir, 'store'), '--port', '0'], {
     env: { REDIS_URL: '' },
     timeoutMs: 60_000,
   });
   assert.equal(demo.code, 0, demo.stderr);
   assert.match(demo.stdout, /repository .*: valid, as Triton would load it/);
+  assert.match(demo.stdout, /^serve: {3}dashboard and API at http:\/\/127\.0\.0\.1:\d+\/$/m);
 });

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { parseModelConfig } from '../../src/config/index.js';
 import { planSidecarPath, writePlanSidecar } from '../../src/inspect/index.js';
 import { runCli } from '../helpers/cli.js';
-import { testdata } from '../helpers/paths.js';
+import { skipWithout, testdata } from '../helpers/paths.js';
 import { tempDir } from '../helpers/tmp.js';
 import { runCliIn } from './helpers.js';
 
@@ -119,7 +119,9 @@ test("msb add --engine with msb's own signature record needs no --input/--output
   );
 });
 
-test('msb add --onnx with the default store path and name, labels, --platform check', async () => {
+test('msb add --onnx with the default store path and name, labels, --platform check', {
+  skip: skipWithout(onnx),
+}, async () => {
   const dir = await tempDir();
   const labels = path.join(dir, 'imagenet_labels.txt');
   await writeFile(labels, Array.from({ length: 1000 }, (_, i) => `class${i}`).join('\n'));
@@ -200,6 +202,19 @@ test('store commands: init, version add/ls/rm, show, labels, config get/set/edit
   const bad = await cli(['config', 'set', store, 'pym', '--set', 'max_batch_size=-2']);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /MSB_STORE_CONFIG/);
+  // The name is the directory's: setting it is refused (not silently kept) with how to rename; nothing written.
+  const before = await readFile(path.join(store, 'pym', 'config.pbtxt'), 'utf8');
+  const renamed = await cli(['config', 'set', store, 'pym', '--set', 'name="x"', '--set', 'max_batch_size=2']);
+  assert.equal(renamed.code, 2);
+  assert.match(renamed.stderr, /MSB_STORE_RENAME/);
+  assert.match(renamed.stderr, /name of its directory/);
+  assert.match(renamed.stderr, /msb add .*--name x/);
+  assert.match(renamed.stderr, /mv <store>\/pym <store>\/x/);
+  assert.equal(await readFile(path.join(store, 'pym', 'config.pbtxt'), 'utf8'), before);
+  assert.equal((await cli(['config', 'set', store, 'pym', '--set', 'name=pym'])).code, 0, 'its own name is fine');
+  const renamedInEditor = await cli(['config', 'edit', store, 'pym'], { EDITOR: `sed -i 's/name: .pym./name: "y"/'` });
+  assert.equal(renamedInEditor.code, 2);
+  assert.match(renamedInEditor.stderr, /MSB_STORE_RENAME/);
   // edit: $EDITOR is a command line run on the file; an invalid result is refused and nothing is saved.
   const edited = await cli(['config', 'edit', store, 'pym'], {
     EDITOR: 'sed -i s/max_batch_size:\\ 8/max_batch_size:\\ 32/',

@@ -3,11 +3,16 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { ModelStore } from '../../src/store/index.js';
-import { testdata } from '../helpers/paths.js';
+import { writeOnnxWithSignature } from '../fixtures/onnx-signature.js';
 import { tempDir } from '../helpers/tmp.js';
 import { killHard, startChild, waitForPause } from './helpers.js';
 
-const onnx = testdata('onnx', 'onnx-backend', 'light', 'light_shufflenet.onnx');
+// A batchable model whose tensors are the config's (validate compares them; the writers change max_batch_size).
+const onnx = path.join(await tempDir(), 'model.onnx');
+writeOnnxWithSignature(onnx, {
+  inputs: [{ name: 'in', type: 'FLOAT', shape: ['batch', 3] }],
+  outputs: [{ name: 'out', type: 'FLOAT', shape: ['batch', 1000] }],
+});
 
 // Every step at which a writer can be SIGKILLed (see src/store/testhooks.ts).
 const steps = [
@@ -41,6 +46,7 @@ for (const step of steps) {
     await store.createModel('base', {
       platform: 'onnxruntime_onnx',
       config: {
+        maxBatchSize: 4,
         output: [{ name: 'out', dataType: 'TYPE_FP32', dims: [1000] }],
         input: [{ name: 'in', dataType: 'TYPE_FP32', dims: [3] }],
       },

@@ -1,0 +1,101 @@
+import type { Command } from 'commander';
+import { action, printJson, printTable } from './common.js';
+
+const DEFAULT_REDIS = 'redis://127.0.0.1:6379';
+
+/** `msb serve` and `msb token`: Fastify, Bull Board and the API load only when one of them runs. */
+export function registerServeCommands(program: Command): void {
+  program
+    .command('serve')
+    .description('serve the HTTP API v1, the dashboard and Bull Board (stateless: run as many replicas as you like)')
+    .option('--port <port>', 'port to listen on', '8080')
+    .option('--host <address>', 'address to listen on (non-loopback needs --tokens)', '127.0.0.1')
+    .option('--redis <url>', `Redis URL (default: $REDIS_URL or ${DEFAULT_REDIS})`)
+    .requiredOption('--store <path>', 'the model store (read-only here)')
+    .requiredOption('--artifacts <dir>', 'where uploaded model files go (a directory the workers can read)')
+    .option(
+      '--tokens <file>',
+      'tokens file (msb token add); without it only loopback is allowed and nothing is checked',
+    )
+    .option(
+      '--source-root <dir>',
+      'a directory job sources may name by path (repeatable)',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
+    .option('--max-artifact-bytes <n>', 'largest upload', String(16 * 1024 ** 3))
+    .option('--log', 'log every request (JSON lines on stdout)')
+    .action(
+      action(
+        async (opts: {
+          port: string;
+          host: string;
+          redis?: string;
+          store: string;
+          artifacts: string;
+          tokens?: string;
+          sourceRoot: string[];
+          maxArtifactBytes: string;
+          log?: boolean;
+        }) => {
+          const { startApiServer } = await import('../api/index.js');
+          const server = await startApiServer({
+            host: opts.host,
+            port: Number(opts.port),
+            redis: opts.redis ?? process.env.REDIS_URL ?? DEFAULT_REDIS,
+            store: opts.store,
+            artifacts: opts.artifacts,
+            ...(opts.tokens ? { tokens: opts.tokens } : {}),
+            sourceRoots: opts.sourceRoot,
+            maxArtifactBytes: Number(opts.maxArtifactBytes),
+            logger: opts.log ?? false,
+          });
+          process.stderr.write(`msb serve: dashboard and API at ${server.url}/ (OpenAPI: ${server.url}/docs)\n`);
+          await new Promise<void>((resolve) => {
+            for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
+          });
+          await server.close();
+        },
+      ),
+    );
+
+  const token = program.command('token').description('API tokens for msb serve (only their hashes are stored)');
+  token
+    .command('add')
+    .argument('<name>', 'who or what the token is for')
+    .requiredOption('--scopes <list>', 'comma-separated: read, enqueue, admin')
+    .requiredOption('--tokens <file>', 'tokens file')
+    .description('create a token; it is printed once on stdout and stored only as a hash')
+    .action(
+      action(async (name: string, opts: { scopes: string; tokens: string }) => {
+        const { addToken, parseScopes } = await import('../api/tokens.js');
+        process.stdout.write(`${await addToken(opts.tokens, name, parseScopes(opts.scopes))}\n`);
+      }),
+    );
+  token
+    .command('ls')
+    .requiredOption('--tokens <file>', 'tokens file')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (opts: { tokens: string; json?: boolean }) => {
+        const { listTokens } = await import('../api/tokens.js');
+        const list = await listTokens(opts.tokens);
+        if (opts.json) printJson(list);
+        else
+          printTable(
+            ['name', 'scopes', 'created'],
+            list.map((t) => [t.name, t.scopes.join(','), t.createdAt]),
+          );
+      }),
+    );
+  token
+    .command('rm')
+    .argument('<name>', 'token name')
+    .requiredOption('--tokens <file>', 'tokens file')
+    .action(
+      action(async (name: string, opts: { tokens: string }) => {
+        const { removeToken } = await import('../api/tokens.js');
+        await removeToken(opts.tokens, name);
+      }),
+    );
+}
