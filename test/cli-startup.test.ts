@@ -31,8 +31,11 @@ function loadedBy(args: string[]): string[] {
     .map((l) => l.slice('LOADED '.length));
 }
 
-/** The error classes and name checks option parsers use: cheap, and loaded by every command. */
-const SHARED = /\/src\/(errors|[a-z]+\/errors|[a-z]+\/names)\.ts$/;
+/**
+ * The error classes, name checks and the Redis URL default that option parsers and help texts use: cheap (no
+ * package), and loaded by every command.
+ */
+const SHARED = /\/src\/(errors|[a-z]+\/errors|[a-z]+\/names|redis\/url)\.ts$/;
 const HEAVY = /node_modules\/(bullmq|ioredis|zod|protobufjs|prom-client|fastify|@aws-sdk|onnxruntime-node|pino|yaml)\//;
 
 test('msb --help loads no library module and no heavy package', () => {

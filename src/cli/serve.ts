@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
+import { defaultRedisUrl } from '../redis/url.js';
 import { action, printJson, printTable } from './common.js';
-
-const DEFAULT_REDIS = 'redis://127.0.0.1:6379';
 
 /** `msb serve` and `msb token`: Fastify, Bull Board and the API load only when one of them runs. */
 export function registerServeCommands(program: Command): void {
@@ -10,7 +9,7 @@ export function registerServeCommands(program: Command): void {
     .description('serve the HTTP API v1, the dashboard and Bull Board (stateless: run as many replicas as you like)')
     .option('--port <port>', 'port to listen on', '8080')
     .option('--host <address>', 'address to listen on (non-loopback needs --tokens)', '127.0.0.1')
-    .option('--redis <url>', `Redis URL (default: $REDIS_URL or ${DEFAULT_REDIS})`)
+    .option('--redis <url>', 'Redis URL (default: $REDIS_URL or redis://127.0.0.1:6379)')
     .requiredOption('--store <path>', 'the model store (read-only here)')
     .requiredOption('--artifacts <dir>', 'where uploaded model files go (a directory the workers can read)')
     .option(
@@ -42,7 +41,7 @@ export function registerServeCommands(program: Command): void {
           const server = await startApiServer({
             host: opts.host,
             port: Number(opts.port),
-            redis: opts.redis ?? process.env.REDIS_URL ?? DEFAULT_REDIS,
+            redis: opts.redis ?? defaultRedisUrl(),
             store: opts.store,
             artifacts: opts.artifacts,
             ...(opts.tokens ? { tokens: opts.tokens } : {}),

@@ -16,5 +16,5 @@ export {
   waitForReplicas,
   withRedis,
 } from './connection.js';
-export { RedisError, type RedisErrorCode } from './errors.js';
+export { REDIS_ERROR_RETRYABLE, RedisError, type RedisErrorCode } from './errors.js';
 export { defaultRedisUrl, mask, parseRedisUrl, type RedisNode, type RedisTarget, type RedisTopology } from './url.js';
