@@ -2,9 +2,8 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
 import type { ModelConfig } from '../config/index.js';
-import { isMsbError, MsbError } from '../errors.js';
 import { type PlanSidecar, planSidecarPath } from '../inspect/index.js';
-import { ModelStore } from '../store/index.js';
+import { ModelStore, publishModel } from '../store/index.js';
 
 export interface PublishRequest {
   store: string;
@@ -22,41 +21,23 @@ export interface PublishRequest {
 }
 
 /**
- * Publishes `source` as a version of `model` through the store (atomic, locked, idempotent per publishKey),
- * creating the model with `config` when it does not exist. Refuses to add a version to a model served by another
- * platform or backend.
+ * Publishes `source` as a version of `model` through the store's one publish flow (atomic, locked, idempotent per
+ * publishKey), creating the model with `config` when it does not exist. Refuses to add a version to a model served
+ * by another platform or backend (`MSB_STORE_MODEL_MISMATCH`).
  */
 export async function publishToStore(req: PublishRequest): Promise<number> {
   const store = await ModelStore.open(req.store, { create: true });
-  const options = {
+  const result = await publishModel(store, {
+    model: req.model,
+    config: req.config,
+    source: req.source,
     publishKey: req.publishKey,
+    existing: 'add',
     ...(req.version !== undefined ? { version: req.version } : {}),
     ...(req.transfer ? { transfer: req.transfer } : {}),
     ...(req.files ? { files: req.files } : {}),
-  };
-  if (!(await store.hasModel(req.model))) {
-    try {
-      const created = await store.createModel(req.model, {
-        config: req.config,
-        version: { source: req.source, ...options },
-      });
-      return Math.max(...(await created.listVersions()));
-    } catch (err) {
-      // Another worker created it meanwhile: add the version to theirs.
-      if (!isMsbError(err, 'MSB_STORE_EXISTS')) throw err;
-    }
-  }
-  const model = await store.getModel(req.model);
-  const have = model.config;
-  const served = (c: ModelConfig) => c.platform || c.backend || '';
-  if (served(have) !== served(req.config)) {
-    throw new MsbError(
-      'MSB_JOB_MODEL_MISMATCH',
-      `model ${req.model} in ${req.store} is served as ${served(have)}, but this job publishes a ${served(req.config)} model`,
-      { model: req.model },
-    );
-  }
-  return model.addVersion(req.source, options);
+  });
+  return result.version;
 }
 
 /**

@@ -5,6 +5,7 @@ import { inspectModel, parseTensorOption, planSidecarPath, readPlanSidecar } fro
 import { StoreError } from './errors.js';
 import { checkName } from './names.js';
 import { modelFileName } from './platforms.js';
+import { publishModel } from './publish.js';
 import { ModelStore } from './store.js';
 
 export interface AddModelOptions {
@@ -79,35 +80,17 @@ export async function addModel(options: AddModelOptions): Promise<AddModelResult
     signature.format === 'tensorrt_plan' && fileName && (await readPlanSidecar(options.source))
       ? { files: { [path.basename(planSidecarPath(fileName))]: planSidecarPath(options.source) } }
       : {};
-  const versionOptions = { ...(options.version !== undefined ? { version: options.version } : {}), ...sidecar };
-  if (!(await store.hasModel(options.name))) {
-    const model = await store.createModel(options.name, {
-      config,
-      version: { source: options.source, ...versionOptions },
-      ...(options.labels !== undefined && labelsName !== undefined ? { files: { [labelsName]: options.labels } } : {}),
-    });
-    return { store: store.root, model: model.name, version: options.version ?? 1, config: model.config };
-  }
-  if (!options.force) {
-    throw new StoreError(
-      'MSB_STORE_EXISTS',
-      `model ${options.name} already exists in ${store.root}; use \`msb version add\` for a new version, or --force to replace its config`,
-      { model: options.name },
-    );
-  }
-  const model = await store.getModel(options.name);
   const first = config.output?.[0];
-  if (first?.labelFilename !== undefined && options.labels !== undefined) {
-    // The config without labels first, then the labels file with its label_filename: never a missing file named.
-    const { labelFilename: _named, ...bare } = first;
-    await model.update(() => ({ ...config, output: [bare, ...(config.output ?? []).slice(1)] }));
-    await model.setLabels(first.name ?? '', { file: options.labels }, { fileName: first.labelFilename });
-  } else {
-    await model.update(() => config);
-  }
-  if (options.version !== undefined && (await model.listVersions()).includes(options.version)) {
-    await model.removeVersion(options.version);
-  }
-  const version = await model.addVersion(options.source, versionOptions);
-  return { store: store.root, model: model.name, version, config: model.config };
+  const result = await publishModel(store, {
+    model: options.name,
+    config,
+    source: options.source,
+    existing: options.force ? 'replace' : 'refuse',
+    ...(options.version !== undefined ? { version: options.version } : {}),
+    ...sidecar,
+    ...(options.labels !== undefined && labelsName !== undefined && first?.name !== undefined
+      ? { labels: { output: first.name, fileName: labelsName, source: options.labels } }
+      : {}),
+  });
+  return { store: store.root, model: result.model, version: result.version, config: result.config };
 }

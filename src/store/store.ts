@@ -1,9 +1,10 @@
 import type { ModelConfig } from '../config/index.js';
 import { StoreError } from './errors.js';
-import type { LockOptions } from './lock.js';
+import { LocalStorage } from './local-storage.js';
 import { type AddVersionOptions, parseStored, renderConfig, StoredModel, VERSION_RECORD } from './model.js';
 import { checkName, checkVersion, tritonVersionOf } from './names.js';
-import { LocalStorage, type RepositoryStorage, type ResolvedSource, type StagingArea } from './storage.js';
+import { resolveSource } from './sources.js';
+import type { LockOptions, ModelSource, RepositoryStorage, StagingArea } from './storage.js';
 import { type RepositoryProblem, validateRepository } from './validate.js';
 
 export interface OpenOptions {
@@ -16,7 +17,7 @@ export interface OpenOptions {
   stagingDir?: string;
   /** Lock waiting and lease settings for every model of this store. */
   lock?: LockOptions;
-  /** Another storage behind the same contract (object stores later). Default: the local directory `root`. */
+  /** Another storage behind the same contract. Default: the local directory `root`. */
   storage?: RepositoryStorage;
 }
 
@@ -77,7 +78,7 @@ export class ModelStore {
     if (!(await this.hasModel(name))) {
       throw new StoreError('MSB_STORE_NOT_FOUND', `model ${name} does not exist in ${this.root}`, { model: name });
     }
-    const text = (await this.storage.readFile(`${name}/config.pbtxt`))?.toString('utf8');
+    const text = (await this.storage.read(`${name}/config.pbtxt`))?.toString('utf8');
     const config = text === undefined ? { name } : parseStored(name, text);
     return new StoredModel(this.ctx(), name, config, text);
   }
@@ -97,14 +98,14 @@ export class ModelStore {
       ...(options.platform !== undefined ? { platform: options.platform } : {}),
       ...(options.backend !== undefined ? { backend: options.backend } : {}),
     };
-    const modelFiles: [string, ResolvedSource][] = [];
+    const modelFiles: [string, ModelSource][] = [];
     for (const [file, src] of Object.entries(options.files ?? {})) {
       if (checkName('model directory file', file) === 'config.pbtxt' || tritonVersionOf(file).kind !== 'not-numeric') {
         throw new StoreError('MSB_STORE_INVALID_NAME', `${file} cannot be a file of the model directory`, {
           name: file,
         });
       }
-      modelFiles.push([file, await this.storage.resolve(src)]);
+      modelFiles.push([file, await resolveSource(src)]);
     }
     for (let n = -1; ; n++) {
       const candidate = n < 0 ? name : checkName('model', `${name}_${n}`);
@@ -118,15 +119,27 @@ export class ModelStore {
         stageVersion = await model.stageVersionFor(source, vopts);
       }
       const version = options.version?.version ?? 1;
-      const created = await this.storage.publish(
-        candidate,
-        async (stage) => {
-          for (const [file, src] of modelFiles) await stage.putSource(file, src, 'copy');
-          await stage.writeFile('config.pbtxt', text);
-          if (stageVersion) await stageVersion(prefixed(stage, String(version)));
-        },
-        'model-staged',
-      );
+      // Commit order for a new model (object stores): the model directory's files (labels) and the version first,
+      // its config last, so Triton never reads a config naming a file that is not there yet.
+      const staged = await this.storage.stage(async (stage) => {
+        for (const [file, src] of modelFiles) await stage.putSource(file, src, 'dependency', 'copy');
+        if (stageVersion) await stageVersion(prefixed(stage, String(version)));
+        await stage.writeFile('config.pbtxt', text, 'config');
+      });
+      let created: boolean;
+      try {
+        // A backend that refuses an existing name by itself (rename, If-None-Match) needs no lock here.
+        const lock = (await this.storage.conditionalWrites())
+          ? undefined
+          : await this.storage.lock(candidate, this.lockOptions);
+        try {
+          created = await staged.commit(candidate);
+        } finally {
+          await lock?.release();
+        }
+      } finally {
+        await staged.discard();
+      }
       if (created) {
         await model.reload();
         return model;
@@ -161,8 +174,15 @@ export class ModelStore {
 
 function prefixed(stage: StagingArea, dir: string): StagingArea {
   return {
-    writeFile: (rel, data) => stage.writeFile(`${dir}/${rel}`, data),
-    putSource: (rel, src, transfer) => stage.putSource(`${dir}/${rel}`, src, transfer),
+    writeFile: (rel, data, phase) =>
+      stage.writeFile(
+        `${dir}/${rel}`,
+        typeof data === 'function'
+          ? (placed) => data(Object.fromEntries(Object.entries(placed).map(([k, v]) => [k.slice(dir.length + 1), v])))
+          : data,
+        phase,
+      ),
+    putSource: (rel, src, phase, transfer) => stage.putSource(`${dir}/${rel}`, src, phase, transfer),
   };
 }
 

@@ -29,6 +29,7 @@ export async function validateRepository(storage: RepositoryStorage): Promise<Re
     if (entry.type !== 'dir') continue;
     await validateModel(storage, entry.name, add);
   }
+  for (const p of (await storage.storageProblems?.()) ?? []) add(p.key, p.rule, p.severity, p.message);
   return problems;
 }
 
@@ -40,7 +41,7 @@ async function validateModel(storage: RepositoryStorage, name: string, add: Add)
   }
   const entries = (await storage.list(name)) ?? [];
   const configPath = `${name}/config.pbtxt`;
-  const text = (await storage.readFile(configPath))?.toString('utf8');
+  const text = (await storage.read(configPath))?.toString('utf8');
   let config: ModelConfig | undefined;
   if (text === undefined) {
     // Triton's auto-complete (on unless --disable-auto-complete-config) then starts from an empty config.
@@ -190,7 +191,7 @@ async function checkRecord(storage: RepositoryStorage, dir: string, entries: Sto
   if (!entries.some((e) => e.name === VERSION_RECORD)) return;
   let record: VersionRecord;
   try {
-    record = JSON.parse((await storage.readFile(`${dir}/${VERSION_RECORD}`))?.toString('utf8') ?? '') as VersionRecord;
+    record = JSON.parse((await storage.read(`${dir}/${VERSION_RECORD}`))?.toString('utf8') ?? '') as VersionRecord;
   } catch {
     add(
       `${dir}/${VERSION_RECORD}`,
