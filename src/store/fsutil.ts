@@ -2,7 +2,6 @@ import { constants } from 'node:fs';
 import { copyFile, link, lstat, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { syncDir } from '../atomic-file.js';
 
 export { writeNewFile } from '../atomic-file.js';
@@ -65,15 +64,27 @@ export async function placeSource(src: ModelSource, dest: string, transfer: Tran
   return placed;
 }
 
-/** Writes a stream to a new file (fails if it exists) and fsyncs it. */
-export async function streamToNewFile(body: Readable, dest: string): Promise<void> {
+/** Writes a stream to a new file (fails if it exists) and fsyncs it; `onChunk` sees every chunk (hashing). */
+export async function streamToNewFile(
+  body: Readable,
+  dest: string,
+  onChunk?: (chunk: Buffer) => void,
+): Promise<number> {
   const fh = await open(dest, 'wx', 0o644);
+  let size = 0;
   try {
-    await pipeline(body, fh.createWriteStream({ autoClose: false }));
+    for await (const c of body) {
+      const chunk = Buffer.isBuffer(c) ? c : Buffer.from(c as Uint8Array);
+      onChunk?.(chunk);
+      size += chunk.length;
+      let done = 0;
+      while (done < chunk.length) done += (await fh.write(chunk, done, chunk.length - done)).bytesWritten;
+    }
     await fh.sync();
   } finally {
     await fh.close();
   }
+  return size;
 }
 
 /** Renames `from` to `to`; false when `to` already exists as a non-empty directory or a file (never overwrites). */

@@ -3,9 +3,8 @@ import { link, lstat, mkdir, open, readdir, realpath, rename, stat, unlink } fro
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { StoreError } from './errors.js';
-import { fsyncPath, placeSource, removeTree, renameNoReplace, writeNewFile } from './fsutil.js';
+import { fsyncPath, placeSource, removeTree, renameNoReplace, streamToNewFile, writeNewFile } from './fsutil.js';
 import { acquireLock, leftoverOfDeadProcess } from './lock.js';
 import { isInside } from './sources.js';
 import type {
@@ -169,7 +168,8 @@ export class LocalStorage implements RepositoryStorage {
     for (const name of names.sort()) {
       // Triton follows links when it stats repository entries, so do we.
       const st = await stat(path.join(dir, name)).catch(() => undefined);
-      out.push({ name, type: st?.isDirectory() ? 'dir' : st?.isFile() ? 'file' : 'other', size: st?.size ?? 0 });
+      const type = st?.isDirectory() ? 'dir' : st?.isFile() ? 'file' : 'other';
+      out.push({ name, type, size: type === 'file' ? (st?.size ?? 0) : 0 });
     }
     return out;
   }
@@ -217,6 +217,8 @@ export class LocalStorage implements RepositoryStorage {
 
   async write(key: string, data: string | Uint8Array, condition: WriteCondition = {}): Promise<boolean> {
     const dest = await this.writable(key);
+    // Object stores have no directories to make first; neither has this contract.
+    await mkdir(path.dirname(dest), { recursive: true });
     const temp = this.stagePath();
     await writeNewFile(temp, data);
     if (key.endsWith('/config.pbtxt')) await pausePoint('config-temp-written');
@@ -246,28 +248,14 @@ export class LocalStorage implements RepositoryStorage {
     await mkdir(path.dirname(dest), { recursive: true });
     const temp = this.stagePath();
     const hash = createHash('sha256');
-    let size = 0;
-    const fh = await open(temp, 'wx', 0o644);
+    let size: number;
     try {
-      await pipeline(
-        body,
-        async function* (src: AsyncIterable<Buffer>) {
-          for await (const chunk of src) {
-            hash.update(chunk);
-            size += chunk.length;
-            yield chunk;
-          }
-        },
-        fh.createWriteStream({ autoClose: false }),
-      );
-      await fh.sync();
+      size = await streamToNewFile(body, temp, (chunk) => hash.update(chunk));
+      await rename(temp, dest);
     } catch (err) {
-      await fh.close();
       await unlink(temp).catch(() => {});
       throw err;
     }
-    await fh.close();
-    await rename(temp, dest);
     await fsyncPath(path.dirname(dest));
     return { size, sha256: hash.digest('hex') };
   }
