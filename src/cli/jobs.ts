@@ -35,7 +35,7 @@ export function registerJobCommands(program: Command): void {
     .description(
       'run a conversion worker: pulls jobs from Redis, builds/inspects with TensorRT, publishes to the store',
     )
-    .requiredOption('--store <path>', 'model store to publish to')
+    .requiredOption('--store <store>', 'model store to publish to: a directory or URI (s3://…, gs://…)')
     .option('--gpu <index>', 'CUDA device this worker builds on', '0')
     .option('--metrics-port <port>', 'serve /healthz and /metrics on this port (0: none)', '0')
     .option('--grace <seconds>', 'on SIGTERM, how long the current job may finish before it is handed back', '30')

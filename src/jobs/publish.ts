@@ -1,12 +1,14 @@
 import { mkdir, readFile, stat } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
 import type { ModelConfig } from '../config/index.js';
 import { type PlanSidecar, planSidecarPath } from '../inspect/index.js';
-import { ModelStore, publishModel } from '../store/index.js';
+import { ModelStore, parseStoreUri, publishModel } from '../store/index.js';
 
 export interface PublishRequest {
-  store: string;
+  /** A path, a store URI or an open store. */
+  store: string | ModelStore;
   model: string;
   /** The generated config, used when the model does not exist yet. */
   config: ModelConfig;
@@ -27,6 +29,14 @@ export interface PublishRequest {
  */
 export async function publishToStore(req: PublishRequest): Promise<number> {
   const store = await ModelStore.open(req.store, { create: true });
+  try {
+    return await publishTo(store, req);
+  } finally {
+    if (store !== req.store) await store.close();
+  }
+}
+
+async function publishTo(store: ModelStore, req: PublishRequest): Promise<number> {
   const result = await publishModel(store, {
     model: req.model,
     config: req.config,
@@ -48,9 +58,17 @@ export async function publishToStore(req: PublishRequest): Promise<number> {
 export class PlanCache {
   readonly dir: string;
 
+  /**
+   * Beside a local store; for an object store (nothing to hard-link to, and every worker has its own disk) in the
+   * worker's local cache: `$MSB_CACHE_DIR/plans`, default `~/.cache/msb/plans`. Plans reach an object store by upload.
+   */
   constructor(storeRoot: string) {
-    const root = path.resolve(storeRoot);
-    this.dir = path.join(path.dirname(root), `.${path.basename(root)}.msb-cache`, 'plans');
+    const loc = parseStoreUri(storeRoot);
+    if (loc.kind === 'local') {
+      this.dir = path.join(path.dirname(loc.path), `.${path.basename(loc.path)}.msb-cache`, 'plans');
+    } else {
+      this.dir = path.join(process.env.MSB_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'msb'), 'plans');
+    }
   }
 
   planPath(key: string): string {

@@ -1,7 +1,13 @@
 import path from 'node:path';
 import { generateModelConfig } from '../config/generate.js';
 import type { ModelConfig } from '../config/index.js';
-import { inspectModel, parseTensorOption, planSidecarPath, readPlanSidecar } from '../inspect/index.js';
+import {
+  inspectModel,
+  type ModelSignature,
+  parseTensorOption,
+  planSidecarPath,
+  readPlanSidecar,
+} from '../inspect/index.js';
 import { StoreError } from './errors.js';
 import { checkName } from './names.js';
 import { modelFileName } from './platforms.js';
@@ -9,7 +15,8 @@ import { publishModel } from './publish.js';
 import { ModelStore } from './store.js';
 
 export interface AddModelOptions {
-  storePath: string;
+  /** A path, a store URI or an open store. */
+  storePath: string | ModelStore;
   /** Model file or directory. */
   source: string;
   /** What the user said the source is: `engine` (TensorRT plan), `onnx`, or `model` (anything inspect knows). */
@@ -74,6 +81,20 @@ export async function addModel(options: AddModelOptions): Promise<AddModelResult
     ...(labelsName !== undefined ? { labels: labelsName } : {}),
   });
   const store = await ModelStore.open(options.storePath, { create: true });
+  try {
+    return await addTo(store, options, signature, config, labelsName);
+  } finally {
+    if (store !== options.storePath) await store.close();
+  }
+}
+
+async function addTo(
+  store: ModelStore,
+  options: AddModelOptions,
+  signature: ModelSignature,
+  config: ModelConfig,
+  labelsName: string | undefined,
+): Promise<AddModelResult> {
   // A plan's signature record travels with it (`<version>/model.plan.msb.json`), so the version stays inspectable.
   const fileName = modelFileName(config);
   const sidecar =

@@ -10,6 +10,8 @@ export { LocalStorage } from './local-storage.js';
 export type { AddVersionOptions, ModelInfo, VersionRecord } from './model.js';
 export { StoredModel } from './model.js';
 export { checkName, MAX_NAME_BYTES, nameProblem, tritonVersionOf } from './names.js';
+export type { ObjectClient, ObjectMeta } from './object-client.js';
+export { type LeaseProvider, ObjectStorage, type ObjectStorageOptions } from './object-storage.js';
 export { isDirectoryModel, modelFileName } from './platforms.js';
 export { type PublishRequest, type PublishResult, publishModel } from './publish.js';
 export { resolveSource } from './sources.js';
@@ -31,5 +33,6 @@ export type {
 } from './storage.js';
 export { COMMIT_ORDER } from './storage.js';
 export type { CreateModelOptions, OpenOptions } from './store.js';
-export { ModelStore, publishVersion, VERSION_RECORD } from './store.js';
+export { ModelStore, openStorage, publishVersion, VERSION_RECORD } from './store.js';
+export { OBJECT_NAME, parseStoreUri, type StoreLocation, tritonCredential } from './uri.js';
 export type { RepositoryProblem } from './validate.js';

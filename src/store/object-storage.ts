@@ -19,6 +19,7 @@ import {
   type WrittenFile,
 } from './storage.js';
 import { pausePoint } from './testhooks.js';
+import { OBJECT_NAME } from './uri.js';
 
 /** A lease any process on any machine can take (Redis), for servers that ignore conditional writes. */
 export interface LeaseProvider {
@@ -103,6 +104,19 @@ export class ObjectStorage implements RepositoryStorage {
 
   private k(key: string): string {
     return `${this.root}${key}`;
+  }
+
+  /** Refuses, before anything is written, a key Triton's S3 path parser could not hold (see `OBJECT_NAME`). */
+  private checkKey(key: string): void {
+    for (const part of key.split('/')) {
+      if (!OBJECT_NAME.test(part)) {
+        throw new StoreError(
+          'MSB_STORE_INVALID_NAME',
+          `${key}: ${JSON.stringify(part)} cannot be stored in ${this.location}: Triton's S3 path parser only reads names of [0-9a-zA-Z._-]`,
+          { name: part },
+        );
+      }
+    }
   }
 
   async prepare(create: boolean): Promise<void> {
@@ -201,11 +215,13 @@ export class ObjectStorage implements RepositoryStorage {
     return h && { size: h.size, etag: h.etag };
   }
 
-  write(key: string, data: string | Uint8Array, condition?: WriteCondition): Promise<boolean> {
+  async write(key: string, data: string | Uint8Array, condition?: WriteCondition): Promise<boolean> {
+    this.checkKey(key);
     return this.client.put(this.k(key), typeof data === 'string' ? Buffer.from(data, 'utf8') : data, condition);
   }
 
   async writeStream(key: string, body: Readable): Promise<WrittenFile> {
+    this.checkKey(key);
     const hash = createHash('sha256');
     let size = 0;
     let paused = false;
@@ -264,6 +280,10 @@ export class ObjectStorage implements RepositoryStorage {
   }
 
   private async commit(key: string, items: Item[]): Promise<boolean> {
+    for (const item of items) {
+      this.checkKey(`${key}/${item.rel}`);
+      for (const f of item.source?.entries ?? []) if (f.rel) this.checkKey(`${key}/${item.rel}/${f.rel}`);
+    }
     const claim: Claim = { key, host: os.hostname(), pid: process.pid, startedAt: new Date().toISOString() };
     const claimKey = this.claimKey(key);
     if (!(await this.client.put(claimKey, Buffer.from(JSON.stringify(claim)), { ifNoneMatch: '*' }))) return false;

@@ -5,11 +5,20 @@ import { type AddVersionOptions, parseStored, renderConfig, StoredModel, VERSION
 import { checkName, checkVersion, tritonVersionOf } from './names.js';
 import { resolveSource } from './sources.js';
 import type { LockOptions, ModelSource, RepositoryStorage, StagingArea } from './storage.js';
+import { parseStoreUri } from './uri.js';
 import { type RepositoryProblem, validateRepository } from './validate.js';
 
 export interface OpenOptions {
-  /** Create the repository directory when missing. Default false (`MSB_STORE_NOT_FOUND`). */
+  /** Create the repository (directory, or its marker under an object-store prefix) when missing. Default false. */
   create?: boolean;
+  /**
+   * Redis URL for leases on object stores whose server ignores conditional writes (s3rver, some S3-compatible
+   * servers). Default: `REDIS_URL` from the environment; without one, such stores warn that concurrent writers are not
+   * coordinated.
+   */
+  redis?: string;
+  /** Told once when concurrent writers cannot be coordinated. Default: a line on stderr. */
+  warn?: (message: string) => void;
   /**
    * Where files are assembled before they appear in the repository; must be on the repository's filesystem and
    * outside it. Default: `<parent>/.<repository name>.msb-staging`.
@@ -53,13 +62,26 @@ export class ModelStore {
     this.lockOptions = lockOptions;
   }
 
-  /** Opens (or with `create`, creates) a repository and cleans what crashed writers left in its staging area. */
-  static async open(root: string, options: OpenOptions = {}): Promise<ModelStore> {
-    const storage =
-      options.storage ??
-      new LocalStorage(root, options.stagingDir !== undefined ? { stagingDir: options.stagingDir } : {});
+  /**
+   * Opens (or with `create`, creates) a repository and cleans what crashed writers left behind. `target` is a path,
+   * a store URI (`file://`, `s3://bucket/prefix`, `s3://http://host:port/bucket/prefix`, `gs://bucket/prefix`: see
+   * {@link parseStoreUri}) or an open store (returned as is).
+   */
+  static async open(target: string | ModelStore, options: OpenOptions = {}): Promise<ModelStore> {
+    if (target instanceof ModelStore) return target;
+    const storage = options.storage ?? (await openStorage(target, options));
     await storage.prepare(options.create ?? false);
     return new ModelStore(storage, options.lock ?? {});
+  }
+
+  /** The storage behind this store, for tools that read it directly (ranged reads of model files, artifacts). */
+  get repository(): RepositoryStorage {
+    return this.storage;
+  }
+
+  /** Releases connections (object-store clients, Redis); local stores hold none. */
+  async close(): Promise<void> {
+    await (this.storage as { close?: () => Promise<void> }).close?.();
   }
 
   /** Names of every subdirectory of the root, sorted (each is a model to Triton, whatever its name). */
@@ -187,6 +209,28 @@ function prefixed(stage: StagingArea, dir: string): StagingArea {
 }
 
 export { VERSION_RECORD };
+
+/** The storage for a path or store URI; object-store SDKs and Redis are loaded only when a URI needs them. */
+export async function openStorage(
+  target: string,
+  options: Pick<OpenOptions, 'stagingDir' | 'redis' | 'warn'> = {},
+): Promise<RepositoryStorage> {
+  const loc = parseStoreUri(target);
+  if (loc.kind === 'local') {
+    return new LocalStorage(loc.path, options.stagingDir !== undefined ? { stagingDir: options.stagingDir } : {});
+  }
+  const [{ S3ObjectClient }, { ObjectStorage }, { RedisLeases }] = await Promise.all([
+    import('./s3-client.js'),
+    import('./object-storage.js'),
+    import('./redis-lease.js'),
+  ]);
+  const redis = options.redis ?? process.env.REDIS_URL;
+  return new ObjectStorage(await S3ObjectClient.create(loc), {
+    prefix: loc.prefix,
+    ...(redis ? { leases: new RedisLeases(redis) } : {}),
+    ...(options.warn ? { warn: options.warn } : {}),
+  });
+}
 
 /**
  * Publishes `source` as a version of an existing model: the primitive jobs use. Idempotent with `publishKey`: a retry
