@@ -25,7 +25,12 @@ export function withSignatureOptions(cmd: Command): Command {
 }
 
 /** Inspects TARGET with the tensors and signature the user stated. */
-export function inspectWithOptions(target: string, opts: SignatureCliOptions): Promise<ModelSignature> {
+export async function inspectWithOptions(target: string, opts: SignatureCliOptions): Promise<ModelSignature> {
+  if (/^(s3|gs):\/\//i.test(target)) {
+    // An object in a store: read in place by ranged GETs (the store module loads the S3 client on demand).
+    const { inspectObject } = await import('../store/remote.js');
+    return (await inspectObject(target)).signature;
+  }
   const inputs = opts.input.map(parseTensorOption);
   const outputs = opts.output.map(parseTensorOption);
   return inspectModel(target, {

@@ -11,7 +11,7 @@ import { detectFormat, type ModelSignature, signatureFromOptions, type TensorSig
 import { inspectTorchScript } from './torchscript.js';
 
 export { InspectError } from './errors.js';
-export { inspectOnnx, type OnnxModelInfo } from './onnx.js';
+export { inspectOnnx, inspectOnnxSource, type OnnxModelInfo } from './onnx.js';
 export {
   type PlanHeader,
   type PlanSidecar,
@@ -20,6 +20,7 @@ export {
   readPlanSidecar,
   writePlanSidecar,
 } from './plan.js';
+export type { ByteSource } from './protowire.js';
 export {
   type DetectedModel,
   detectFormat,

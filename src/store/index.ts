@@ -14,6 +14,7 @@ export type { ObjectClient, ObjectMeta } from './object-client.js';
 export { type LeaseProvider, ObjectStorage, type ObjectStorageOptions } from './object-storage.js';
 export { isDirectoryModel, modelFileName } from './platforms.js';
 export { type PublishRequest, type PublishResult, publishModel } from './publish.js';
+export { storageByteSource, storedSignature } from './signature.js';
 export { resolveSource } from './sources.js';
 export type {
   ByteRange,
