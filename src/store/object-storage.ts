@@ -190,6 +190,12 @@ export class ObjectStorage implements RepositoryStorage {
     }
   }
 
+  /** Keys claimed by commits that have not finished (in progress, or crashed and not yet cleaned). */
+  async pendingClaims(): Promise<string[]> {
+    const prefix = `${this.meta}claims/`;
+    return (await this.client.list(prefix)).objects.map((o) => o.key.slice(prefix.length).replace(/\.json$/, ''));
+  }
+
   async list(key: string): Promise<StorageEntry[] | undefined> {
     const prefix = key === '' ? this.root : `${this.k(key)}/`;
     const { objects, prefixes } = await this.client.list(prefix, '/');
