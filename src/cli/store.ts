@@ -276,6 +276,7 @@ function registerAddCommand(program: Command): void {
     .option('--max-batch-size <n>', 'max_batch_size (default: from the model)', (v) => Number.parseInt(v, 10))
     .option('--labels <file>', 'labels file for the first output')
     .option('--force', 'when the model exists: replace its config (and the version, if --version names one)')
+    .option('--strict', 'strict mode: version_policy specific lists each published version (see docs/storage.md)')
     .option('--input <spec>', 'input tensor NAME:TYPE:DIMS, repeatable', (v, acc: string[]) => [...acc, v], [])
     .option('--output <spec>', 'output tensor NAME:TYPE:DIMS, repeatable', (v, acc: string[]) => [...acc, v], [])
     .option('--json', 'machine-readable output')
@@ -291,6 +292,7 @@ function registerAddCommand(program: Command): void {
           inputs: opts.input,
           outputs: opts.output,
           force: opts.force ?? false,
+          ...(opts.strict ? { strict: true } : {}),
           ...(opts.version !== undefined ? { version: opts.version } : {}),
           ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
           ...(opts.platform !== undefined ? { platform: opts.platform } : {}),
@@ -315,6 +317,7 @@ interface AddCliOptions {
   maxBatchSize?: number;
   labels?: string;
   force?: boolean;
+  strict?: boolean;
   input: string[];
   output: string[];
   json?: boolean;

@@ -34,6 +34,8 @@ export interface AddModelOptions {
   labels?: string;
   /** When the model exists, replace its config (and the named version). Default false: `MSB_STORE_EXISTS`. */
   force: boolean;
+  /** Create the model in strict mode (`version_policy: specific` lists each version msb publishes). */
+  strict?: boolean;
 }
 
 export interface AddModelResult {
@@ -107,6 +109,7 @@ async function addTo(
     config,
     source: options.source,
     existing: options.force ? 'replace' : 'refuse',
+    ...(options.strict ? { strict: true } : {}),
     ...(options.version !== undefined ? { version: options.version } : {}),
     ...sidecar,
     ...(options.labels !== undefined && labelsName !== undefined && first?.name !== undefined

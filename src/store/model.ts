@@ -295,7 +295,10 @@ export class StoredModel {
         let version = options.version ?? (taken.at(-1)?.version ?? 0) + 1;
         for (;;) {
           if (options.version === undefined || !taken.some((t) => t.version === version)) {
-            if (await staged.commit(`${this.name}/${version}`)) return version;
+            if (await staged.commit(`${this.name}/${version}`)) {
+              await this.listInPolicy(version, true);
+              return version;
+            }
           }
           // Taken (by a writer that does not honour our lock, or given explicitly): never overwrite.
           if (options.version !== undefined) {
@@ -383,6 +386,24 @@ export class StoredModel {
     };
   }
 
+  /**
+   * Strict mode: a model whose config has `version_policy { specific { versions: [...] } }` loads only the versions
+   * listed, so msb makes that list the commit point: a new version's files are written first (unlisted, Triton
+   * ignores them), then one config write lists it; a removed version is unlisted first. Under the model's lock.
+   */
+  private async listInPolicy(version: number, listed: boolean): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const { config, etag } = await this.readCurrent();
+      const specific = config.versionPolicy?.specific;
+      if (!specific) return;
+      const versions = (specific.versions ?? []).map(Number).filter((v) => v !== version);
+      if (listed) versions.push(version);
+      config.versionPolicy = { specific: { versions: versions.sort((a, b) => a - b) } };
+      if (await this.writeConfig(config, etag)) return;
+      if (attempt >= 20) throw this.conflict();
+    }
+  }
+
   /** Removes a version directory (it disappears at once). */
   async removeVersion(version: number): Promise<void> {
     checkVersion(version);
@@ -394,6 +415,8 @@ export class StoredModel {
           version,
         });
       }
+      // Removal in reverse: in strict mode the config stops listing the version before its files go.
+      await this.listInPolicy(version, false);
       for (const d of dirs) await this.storage.removeTree(`${this.name}/${d.dir}`);
     });
   }

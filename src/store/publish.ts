@@ -27,6 +27,8 @@ export interface PublishRequest {
    * (`MSB_STORE_EXISTS`).
    */
   existing: 'add' | 'replace' | 'refuse';
+  /** A new model is created in strict mode (`version_policy: specific` as the commit point). */
+  strict?: boolean;
 }
 
 export interface PublishResult {
@@ -59,6 +61,7 @@ export async function publishModel(store: ModelStore, req: PublishRequest): Prom
         config: req.config,
         version: { source: req.source, ...versionOptions },
         ...(req.labels ? { files: { [req.labels.fileName]: req.labels.source } } : {}),
+        ...(req.strict ? { strict: true } : {}),
       });
       return { model: model.name, version: req.version ?? 1, created: true, config: model.config };
     } catch (err) {

@@ -44,6 +44,11 @@ export interface CreateModelOptions {
   version?: { source: string | undefined } & AddVersionOptions;
   /** Files for the model directory itself, name → source path (e.g. the labels file a `label_filename` names). */
   files?: Record<string, string>;
+  /**
+   * Strict mode: the config gets `version_policy { specific { versions: [...] } }` listing the first version, and
+   * from then on a version appears exactly when msb lists it there (see `docs/storage.md`). Default false.
+   */
+  strict?: boolean;
 }
 
 /**
@@ -132,6 +137,9 @@ export class ModelStore {
     for (let n = -1; ; n++) {
       const candidate = n < 0 ? name : checkName('model', `${name}_${n}`);
       const config: ModelConfig = { ...base, name: candidate };
+      if (options.strict) {
+        config.versionPolicy = { specific: { versions: options.version ? [options.version.version ?? 1] : [] } };
+      }
       const text = renderConfig(candidate, config);
       const model = new StoredModel(this.ctx(), candidate, config, text);
       let stageVersion: ((stage: StagingArea) => Promise<void>) | undefined;

@@ -3,7 +3,7 @@ import { after, before } from 'node:test';
 import { openStorage } from '../../src/store/store.js';
 import { TestRedis } from '../helpers/redis.js';
 import { TestS3 } from '../helpers/s3.js';
-import { storageContract } from './contract.js';
+import { storageContract, strictContract } from './contract.js';
 
 let s3: TestS3;
 let redis: TestRedis;
@@ -18,6 +18,17 @@ after(async () => {
 
 // s3rver ignores If-None-Match/If-Match: the probe finds that out and the store coordinates writers through Redis.
 storageContract('s3rver over HTTP (ignores conditional writes; Redis leases)', {
+  make: () =>
+    openStorage(s3.uri(`models-${randomBytes(4).toString('hex')}`), {
+      redis: redis.url,
+      warn: (m) => {
+        throw new Error(`unexpected warning: ${m}`);
+      },
+    }),
+  enforcesConditions: false,
+});
+
+strictContract('s3rver over HTTP (ignores conditional writes; Redis leases)', {
   make: () =>
     openStorage(s3.uri(`models-${randomBytes(4).toString('hex')}`), {
       redis: redis.url,

@@ -186,3 +186,30 @@ export function storageContract(label: string, backend: ContractBackend): void {
     assert.equal(m.config.parameters?.n?.stringValue, '4');
   });
 }
+
+export function strictContract(label: string, backend: ContractBackend): void {
+  test(`${label}: strict mode: version_policy specific lists a version once its files are in, and unlists it before removal`, async () => {
+    const s = await backend.make();
+    const store = await ModelStore.open('', { storage: s, create: true });
+    try {
+      const m = await store.createModel('st', {
+        platform: 'onnxruntime_onnx',
+        config: io,
+        version: { source: onnx, version: 3 },
+        strict: true,
+      });
+      assert.deepEqual(m.config.versionPolicy, { specific: { versions: [3] } });
+      const v = await m.addVersion(onnx2);
+      assert.equal(v, 4);
+      await m.reload();
+      assert.deepEqual(m.config.versionPolicy, { specific: { versions: [3, 4] } });
+      assert.deepEqual(await store.validate(), []);
+      await m.removeVersion(3);
+      await m.reload();
+      assert.deepEqual(m.config.versionPolicy, { specific: { versions: [4] } });
+      assert.deepEqual(await m.listVersions(), [4]);
+    } finally {
+      await (s as { close?: () => Promise<void> }).close?.();
+    }
+  });
+}
