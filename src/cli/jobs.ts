@@ -106,7 +106,8 @@ export function registerJobCommands(program: Command): void {
   redisOption(program.command('enqueue'))
     .description('enqueue a conversion job: import (publish as-is), build (ONNX → TensorRT plan) or inspect (plan)')
     .argument('<kind>', 'import | build | inspect')
-    .argument('<source>', 'model file')
+    .argument('<source>', 'model file: a local path, s3://…, gs://… (store credentials) or https://…')
+    .option('--source-digest <sha256>', 'SHA-256 of the source (default: computed, or the object checksum)')
     .option('--model <name>', 'model to publish to (import, build)')
     .option('--version <n>', 'version number (default: next)')
     .option('--target <trt/gpu>', 'build/inspect target, e.g. 10.8/8.6 or 10.8/ampere+')
@@ -121,6 +122,7 @@ export function registerJobCommands(program: Command): void {
           : ({
               kind,
               source,
+              ...(opts.sourceDigest ? { sourceDigest: opts.sourceDigest } : {}),
               ...(kind !== 'inspect'
                 ? {
                     output: {

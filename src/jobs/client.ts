@@ -3,7 +3,8 @@ import path from 'node:path';
 import { type Job, Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { MsbError } from '../errors.js';
-import { fileDigest, type JobSpecInput, jobKey, parseJobSpec, planKey, queueOf } from './spec.js';
+import { isRemoteSource, sourceDigestOf } from './sources.js';
+import { type JobSpecInput, jobKey, parseJobSpec, planKey, queueOf } from './spec.js';
 import { type JobData, type JobResult, KEYS, type WorkerInfo } from './worker.js';
 
 export interface ConversionClientOptions {
@@ -111,8 +112,10 @@ export class ConversionClient {
 
   /** Validates the spec (unknown fields refused), hashes the source, and enqueues unless an identical job exists. */
   async enqueue(input: JobSpecInput): Promise<ConversionHandle> {
-    const spec = parseJobSpec({ ...input, source: path.resolve(input.source) });
-    const sourceDigest = await fileDigest(spec.source);
+    // A local path is made absolute; s3://, gs:// and https:// sources are read by the worker itself.
+    const source = isRemoteSource(input.source) ? input.source : path.resolve(input.source);
+    const spec = parseJobSpec({ ...input, source });
+    const sourceDigest = await sourceDigestOf(spec.source, spec.sourceDigest);
     const id = jobKey(sourceDigest, spec);
     const name = queueOf(spec);
     const queue = this.queue(name);

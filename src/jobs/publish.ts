@@ -9,6 +9,8 @@ import { ModelStore, parseStoreUri, publishModel } from '../store/index.js';
 export interface PublishRequest {
   /** A path, a store URI or an open store. */
   store: string | ModelStore;
+  /** Redis URL for the store's leases when its server ignores conditional writes (the worker's own Redis). */
+  redis?: string;
   model: string;
   /** The generated config, used when the model does not exist yet. */
   config: ModelConfig;
@@ -28,7 +30,7 @@ export interface PublishRequest {
  * by another platform or backend (`MSB_STORE_MODEL_MISMATCH`).
  */
 export async function publishToStore(req: PublishRequest): Promise<number> {
-  const store = await ModelStore.open(req.store, { create: true });
+  const store = await ModelStore.open(req.store, { create: true, ...(req.redis ? { redis: req.redis } : {}) });
   try {
     return await publishTo(store, req);
   } finally {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { generateModelConfig } from '../config/index.js';
-import { isMsbError, MsbError } from '../errors.js';
+import { isMsbError } from '../errors.js';
 import {
   inspectModel,
   type ModelSignature,
@@ -15,7 +15,8 @@ import {
 } from '../inspect/index.js';
 import { type BuilderIdentity, type EngineBuilder, tensorrtEngineBuilder } from './builder.js';
 import { PlanCache, type PublishRequest, publishToStore } from './publish.js';
-import { type BuildJobSpec, fileDigest, IMPORT_QUEUE, type JobSpec, parseJobSpec, targetQueue } from './spec.js';
+import { SourceCache, type SourceCacheOptions } from './sources.js';
+import { type BuildJobSpec, IMPORT_QUEUE, type JobSpec, parseJobSpec, targetQueue } from './spec.js';
 
 /** What a job stores in Redis: the validated spec and what the client computed from the source. */
 export interface JobData {
@@ -51,6 +52,8 @@ export interface ConversionWorkerOptions {
   heartbeatMs?: number;
   /** BullMQ lock duration: a job whose worker stops renewing it for this long is taken by another. Default: 30 000. */
   lockMs?: number;
+  /** Where remote job sources are downloaded (by content digest, LRU-evicted). */
+  sourceCache?: SourceCacheOptions;
 }
 
 /** Redis keys msb keeps beside BullMQ's. */
@@ -90,6 +93,7 @@ export class ConversionWorker {
   private readonly subscriber: Redis;
   private readonly builder: EngineBuilder;
   private readonly planCache: PlanCache;
+  private readonly sources: SourceCache;
   private heartbeat: NodeJS.Timeout | undefined;
   private gpuQueue: Promise<unknown> = Promise.resolve();
   private closing: Promise<void> | undefined;
@@ -102,6 +106,7 @@ export class ConversionWorker {
     this.redis = new Redis(options.redis, { maxRetriesPerRequest: null, lazyConnect: true });
     this.subscriber = new Redis(options.redis, { maxRetriesPerRequest: null, lazyConnect: true });
     this.planCache = new PlanCache(options.store);
+    this.sources = new SourceCache(options.sourceCache);
   }
 
   static async start(options: ConversionWorkerOptions): Promise<ConversionWorker> {
@@ -186,11 +191,9 @@ export class ConversionWorker {
     if (spec.timeoutSeconds) signals.push(AbortSignal.timeout(spec.timeoutSeconds * 1000));
     const abort = AbortSignal.any(signals);
     try {
-      if ((await fileDigest(spec.source)) !== job.data.sourceDigest) {
-        throw new MsbError('MSB_JOB_SOURCE_CHANGED', `${spec.source} changed since the job was enqueued`, {
-          path: spec.source,
-        });
-      }
+      // Remote sources (s3://, gs://, https://) are downloaded into the digest-keyed cache; every source is checked
+      // against the digest the job was enqueued with.
+      spec.source = await this.sources.localize(spec.source, job.data.sourceDigest);
       switch (spec.kind) {
         case 'import':
           return await this.importModel(job, spec);
@@ -239,6 +242,7 @@ export class ConversionWorker {
     });
     return publishToStore({
       store: this.options.store,
+      redis: this.options.redis,
       model: output.model,
       config,
       source,
