@@ -2,9 +2,14 @@
 // JS only through one thread-safe function per call. No C++ exception leaves this file.
 #include <napi.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <system_error>
 #include <thread>
 #include <variant>
@@ -66,7 +71,6 @@ Napi::Object statusObject(Napi::Env env) {
   return o;
 }
 
-Napi::Value GetStatus(const Napi::CallbackInfo& info) { return statusObject(info.Env()); }
 
 Napi::Value Devices(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -155,17 +159,19 @@ struct ProgressEvent {
 struct DoneEvent {};
 using Event = std::variant<LogEvent, ProgressEvent, DoneEvent>;
 
-// One call (a build or an inspection): owns the request, the outcome, the thread and the JS promise.
+// One call (a build or an inspection): owns the request, the outcome and the JS promise. Shared by the JS side (the
+// event channel's context, dropped by its finalizer) and the pool thread running it, so whichever finishes last frees
+// it; nothing in it needs the JS thread to be destroyed.
 struct Job;
-void deliver(Napi::Env env, Napi::Function onEvent, Job* job, Event* event);
-using EventChannel = Napi::TypedThreadSafeFunction<Job, Event, deliver>;
+using JobRef = std::shared_ptr<Job>;
+void deliver(Napi::Env env, Napi::Function onEvent, JobRef* job, Event* event);
+using EventChannel = Napi::TypedThreadSafeFunction<JobRef, Event, deliver>;
 
 struct Job final : trt::Events {
   enum class Kind { kBuild, kInspect } kind;
   Napi::Promise::Deferred deferred;
   EventChannel channel;
   std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
-  std::thread thread;
   trt::BuildRequest request;
   std::vector<uint8_t> plan;  // for inspection
   trt::BuildResult result;
@@ -211,8 +217,15 @@ struct Job final : trt::Events {
 
   void run() noexcept {
     const auto start = std::chrono::steady_clock::now();
-    ok = kind == Kind::kBuild ? trt::buildEngine(request, *this, result, failure)
-                              : trt::inspectEngine(plan.data(), plan.size(), *this, result.engine, failure);
+    if (cancel->load()) {
+      // Cancelled while it waited for a pool thread: TensorRT is never called.
+      failure.code = "MSB_TENSORRT_CANCELLED";
+      failure.message = "the build was cancelled while it waited for a build thread (status().concurrency)";
+      ok = false;
+    } else {
+      ok = kind == Kind::kBuild ? trt::buildEngine(request, *this, result, failure)
+                                : trt::inspectEngine(plan.data(), plan.size(), *this, result.engine, failure);
+    }
     seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     send(DoneEvent{});
     channel.Release();
@@ -239,8 +252,9 @@ struct Job final : trt::Events {
   }
 };
 
-void deliver(Napi::Env env, Napi::Function onEvent, Job* job, Event* event) {
+void deliver(Napi::Env env, Napi::Function onEvent, JobRef* ref, Event* event) {
   std::unique_ptr<Event> owned(event);
+  Job* job = ref->get();
   if (env == nullptr) return;  // the environment is shutting down
   try {
     if (std::holds_alternative<DoneEvent>(*owned)) {
@@ -272,35 +286,113 @@ void deliver(Napi::Env env, Napi::Function onEvent, Job* job, Event* event) {
   }
 }
 
-// Starts the job's thread; returns { promise, cancel } to JS.
-Napi::Value start(Napi::Env env, std::unique_ptr<Job> job, Napi::Function onEvent) {
+// Native calls run on two small pools of threads that live for the whole process, so that any number of calls from JS
+// never means as many threads: builds are heavy (a TensorRT build takes the GPU and much host memory; default 1 at a
+// time, MSB_NATIVE_BUILD_THREADS), inspections are light (deserializing a plan; default 4, MSB_NATIVE_INSPECT_THREADS).
+// Calls beyond the limit wait in order; a call cancelled while it waits ends without calling TensorRT.
+class Pool {
+ public:
+  Pool(const char* variable, int fallback) : limit_(limitFrom(variable, fallback)) {}
+  int limit() const { return limit_; }
+
+  // Queues a job; false when not even one thread can be started.
+  bool post(JobRef job) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    queue_.push_back(std::move(job));
+    // Idle threads take queued jobs one each; start another thread when the queue outnumbers them.
+    if (queue_.size() > static_cast<size_t>(idle_) && threads_ < limit_) {
+      try {
+        std::thread([this] { loop(); }).detach();
+        ++threads_;
+      } catch (const std::system_error&) {
+        if (threads_ == 0) {
+          queue_.pop_back();
+          return false;
+        }
+      }
+    }
+    lock.unlock();
+    ready_.notify_one();
+    return true;
+  }
+
+ private:
+  static int limitFrom(const char* variable, int fallback) {
+    const char* value = std::getenv(variable);
+    const int n = value != nullptr ? std::atoi(value) : 0;
+    return n >= 1 && n <= 64 ? n : fallback;
+  }
+
+  void loop() {
+    for (;;) {
+      JobRef job;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        ++idle_;
+        ready_.wait(lock, [this] { return !queue_.empty(); });
+        --idle_;
+        job = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      job->run();
+    }
+  }
+
+  const int limit_;
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<JobRef> queue_;
+  int threads_ = 0;
+  int idle_ = 0;
+};
+
+// Never destroyed: its threads are detached and wait for work until the process exits.
+Pool& buildPool() {
+  static Pool* pool = new Pool("MSB_NATIVE_BUILD_THREADS", 1);
+  return *pool;
+}
+Pool& inspectPool() {
+  static Pool* pool = new Pool("MSB_NATIVE_INSPECT_THREADS", 4);
+  return *pool;
+}
+
+// Queues the job on its pool; returns { promise, cancel } to JS.
+Napi::Value start(Napi::Env env, JobRef job, Napi::Function onEvent) {
   Job* raw = job.get();
-  raw->channel = EventChannel::New(env, onEvent, "msb-tensorrt", 0, 1, raw, [](Napi::Env, void*, Job* done) {
-    // Runs on the JS thread after the worker released the channel: the thread has finished its work.
-    if (done->thread.joinable()) done->thread.join();
-    delete done;
-  });
-  job.release();  // owned by the channel's finalizer from here on
+  // The channel's context keeps the job alive for the JS side until the finalizer, which runs on the JS thread after
+  // the pool thread released the channel (all events delivered, the promise settled).
+  raw->channel = EventChannel::New(env, onEvent, "msb-tensorrt", 0, 1, new JobRef(job),
+                                   [](Napi::Env, void*, JobRef* ref) { delete ref; });
   Napi::Object handle = Napi::Object::New(env);
   handle.Set("promise", raw->deferred.Promise());
   std::shared_ptr<std::atomic<bool>> cancel = raw->cancel;
   handle.Set("cancel", Napi::Function::New(env, [cancel](const Napi::CallbackInfo&) { cancel->store(true); },
                                            "cancel"));
-  try {
-    raw->thread = std::thread([raw] { raw->run(); });
-  } catch (const std::system_error& e) {
+  Pool& pool = raw->kind == Job::Kind::kBuild ? buildPool() : inspectPool();
+  if (!pool.post(std::move(job))) {
     // No thread: settle here and release the channel so that its finalizer frees the job.
-    raw->deferred.Reject(Napi::Error::New(env, std::string("msb native addon: cannot start a thread: ") + e.what()).Value());
+    raw->deferred.Reject(Napi::Error::New(env, "msb native addon: cannot start a thread").Value());
     raw->channel.Release();
   }
   return handle;
+}
+
+// status(): what TensorRT the addon found, and the pools' limits.
+Napi::Value GetStatus(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = statusObject(env);
+  Napi::Object concurrency = Napi::Object::New(env);
+  concurrency.Set("builds", buildPool().limit());
+  concurrency.Set("inspects", inspectPool().limit());
+  o.Set("concurrency", concurrency);
+  return o;
 }
 
 // buildEngine(request, onEvent): the request is the flat object produced by src/tensorrt/build.ts.
 Napi::Value BuildEngine(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const Napi::Object r = info[0].As<Napi::Object>();
-  auto job = std::make_unique<Job>(env, Job::Kind::kBuild);
+  auto job = std::make_shared<Job>(env, Job::Kind::kBuild);
   trt::BuildRequest& req = job->request;
   if (r.Has("onnxPath")) req.onnxPath = r.Get("onnxPath").As<Napi::String>().Utf8Value();
   if (r.Has("onnxBytes")) req.onnxBytes = readBytes(r.Get("onnxBytes"));
@@ -337,7 +429,7 @@ Napi::Value BuildEngine(const Napi::CallbackInfo& info) {
 // inspectEngine(plan, onEvent)
 Napi::Value InspectEngine(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto job = std::make_unique<Job>(env, Job::Kind::kInspect);
+  auto job = std::make_shared<Job>(env, Job::Kind::kInspect);
   job->plan = readBytes(info[0]);
   return start(env, std::move(job), info[1].As<Napi::Function>());
 }

@@ -172,7 +172,12 @@ bool buildEngine(const BuildRequest& request, Events& events, BuildResult& resul
   if (lib == nullptr) return false;
   try {
     Logger logger(events);
-    // Declared in creation order so that they are deleted in reverse: parser before network before builder.
+    // Objects TensorRT uses but does not own must outlive every TensorRT object that uses them, so they are declared
+    // before the builder: "The lifetime of the IProgressMonitor must exceed the lifetime of all TensorRT objects that
+    // use it" and "The lifetime of the ITimingCache must exceed the lifetime of all builders that use it" (NvInfer.h).
+    ProgressMonitor monitor(events);
+    Ptr<nvinfer1::ITimingCache> cache;
+    // The rest in creation order so that they are deleted in reverse: parser before network before builder.
     Ptr<nvinfer1::IBuilder> builder(
         static_cast<nvinfer1::IBuilder*>(lib->createInferBuilder(&logger, NV_TENSORRT_VERSION)));
     if (!builder) return fail(failure, "MSB_TENSORRT_BUILD_FAILED", "createInferBuilder failed: " + logger.lastError());
@@ -192,12 +197,11 @@ bool buildEngine(const BuildRequest& request, Events& events, BuildResult& resul
     if (!config) return fail(failure, "MSB_TENSORRT_BUILD_FAILED", "createBuilderConfig failed: " + logger.lastError());
     if (!configure(request, *builder, *network, *config, failure)) return false;
     // Always build with a timing cache (empty unless given) so that the caller gets the updated one back.
-    Ptr<nvinfer1::ITimingCache> cache(config->createTimingCache(
-        request.hasTimingCache ? request.timingCache.data() : nullptr, request.hasTimingCache ? request.timingCache.size() : 0));
+    cache.reset(config->createTimingCache(request.hasTimingCache ? request.timingCache.data() : nullptr,
+                                          request.hasTimingCache ? request.timingCache.size() : 0));
     if (!cache || !config->setTimingCache(*cache, false)) {
       return fail(failure, "MSB_TENSORRT_INVALID_ARGUMENT", "TensorRT rejected the timing cache: " + logger.lastError());
     }
-    ProgressMonitor monitor(events);
     config->setProgressMonitor(&monitor);
 
     Ptr<nvinfer1::IHostMemory> plan(builder->buildSerializedNetwork(*network, *config));

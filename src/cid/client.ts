@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { CidError } from './errors.js';
-import { checkMillis, checkModelName, MAX_UINT64, parseId } from './names.js';
+import { checkMillis, checkModelName, defaultRedisUrl, MAX_UINT64, parseId } from './names.js';
 import { ACQUIRE, LIST, RELEASE, RELEASE_MEMORY_MS, RENEW } from './scripts.js';
 
 /** Triton's two correlation-ID kinds (`CONTROL_SEQUENCE_CORRID` `data_type` TYPE_UINT64 or TYPE_STRING). */
@@ -108,11 +108,6 @@ interface CidCommands {
   msbCidRenew(...args: (string | number)[]): Promise<Reply>;
   msbCidRelease(...args: (string | number)[]): Promise<Reply>;
   msbCidList(...args: (string | number)[]): Promise<Reply>;
-}
-
-/** `REDIS_URL`, else a local Redis on the default port. */
-export function defaultRedisUrl(): string {
-  return process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 }
 
 /**

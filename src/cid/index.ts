@@ -2,7 +2,6 @@ export {
   type AcquireOptions,
   CorrelationIds,
   type CorrelationIdsOptions,
-  defaultRedisUrl,
   type IdKind,
   type IdOf,
   type Lease,
@@ -11,5 +10,5 @@ export {
   type SequenceContext,
   type SequenceOptions,
 } from './client.js';
-export { CidError } from './errors.js';
-export { checkModelName, MAX_MODEL_NAME_BYTES, MAX_UINT64, parseId } from './names.js';
+export { CID_ERROR_RETRYABLE, CidError, type CidErrorCode } from './errors.js';
+export { checkModelName, defaultRedisUrl, MAX_MODEL_NAME_BYTES, MAX_UINT64, parseId } from './names.js';

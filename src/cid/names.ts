@@ -1,5 +1,5 @@
 import { MAX_NAME_BYTES, nameProblem } from '../store/names.js';
-import { CidError } from './errors.js';
+import { CidError, type CidErrorCode } from './errors.js';
 
 /** Longest model name accepted: the store's (one directory per model; path components cap at 255 bytes). */
 export const MAX_MODEL_NAME_BYTES = MAX_NAME_BYTES;
@@ -34,7 +34,7 @@ export function parseId(text: string): bigint {
 }
 
 /** Checks a millisecond duration option: a positive safe integer (`min` 0 allows zero). */
-export function checkMillis(code: string, name: string, value: unknown, min = 1): number {
+export function checkMillis(code: CidErrorCode, name: string, value: unknown, min = 1): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
     throw new CidError(
       code,
@@ -45,4 +45,9 @@ export function checkMillis(code: string, name: string, value: unknown, min = 1)
     );
   }
   return value;
+}
+
+/** `REDIS_URL`, else a local Redis on the default port. (Here, not in client.ts: the CLI reads it without ioredis.) */
+export function defaultRedisUrl(): string {
+  return process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 }

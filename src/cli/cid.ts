@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { Redis } from 'ioredis';
-import { CidError, CorrelationIds, defaultRedisUrl, type IdKind, parseId } from '../cid/index.js';
+import { CidError } from '../cid/errors.js';
+import type { CorrelationIds, IdKind } from '../cid/index.js';
+import { defaultRedisUrl, parseId } from '../cid/names.js';
 import { isMsbError } from '../errors.js';
 import { action, printJson, printTable } from './common.js';
 
@@ -97,6 +98,7 @@ async function withClient(
   options: { maxId?: bigint | undefined },
   fn: (ids: CorrelationIds) => Promise<void>,
 ): Promise<void> {
+  const [{ Redis }, { CorrelationIds }] = await Promise.all([import('ioredis'), import('../cid/client.js')]);
   const redis = new Redis(url, {
     lazyConnect: true,
     maxRetriesPerRequest: 0,

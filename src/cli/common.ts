@@ -1,26 +1,45 @@
-import Table from 'cli-table3';
+import { createRequire } from 'node:module';
+import { CommanderError } from 'commander';
 import { isMsbError } from '../errors.js';
+
+// Start-up time: every module here is loaded by `msb --help`. Command modules import the library (and its
+// dependencies: protobufjs, zod, bullmq, ioredis, ...) inside their actions, so a command loads only what it runs.
+const require = createRequire(import.meta.url);
 
 /** Exit status for a command that ran and found problems (validation failures, `--check` mismatches). */
 export const EXIT_PROBLEMS = 1;
 /** Exit status for a command that could not run (bad input, missing file, unavailable service). */
 export const EXIT_ERROR = 2;
 
+/** Exit status for a bug in msb (sysexits' EX_SOFTWARE): an error that is not one of msb's typed errors. */
+export const EXIT_INTERNAL = 70;
+
 /**
- * Wraps a commander action: an MsbError becomes one line on stderr (`msb: CODE: message`) and exit status 2;
- * anything else is a bug and keeps its stack.
+ * The one place an error becomes output, for every command and for errors thrown while commander parses arguments
+ * (an option's parser throwing a StoreError): an MsbError is one line on stderr (`msb: CODE: message`, exit 2);
+ * commander's own usage errors were already printed by commander (exit 2); anything else is a bug in msb, still one
+ * line (exit 70), with the stack only when MSB_DEBUG is set. No input ever prints a stack trace.
+ * Returns the exit status.
  */
+export function reportError(err: unknown): number {
+  if (isMsbError(err)) {
+    process.stderr.write(`msb: ${err.code}: ${err.message}\n`);
+    return EXIT_ERROR;
+  }
+  if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_ERROR;
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`msb: MSB_INTERNAL: ${message} (a bug in msb; MSB_DEBUG=1 prints the stack)\n`);
+  if (process.env.MSB_DEBUG && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+  return EXIT_INTERNAL;
+}
+
+/** Wraps a commander action: whatever it throws is reported by reportError and sets the exit status. */
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<void> | void): (...args: A) => Promise<void> {
   return async (...args: A) => {
     try {
       await fn(...args);
     } catch (err) {
-      if (isMsbError(err)) {
-        process.stderr.write(`msb: ${err.code}: ${err.message}\n`);
-        process.exitCode = EXIT_ERROR;
-        return;
-      }
-      throw err;
+      process.exitCode = reportError(err);
     }
   };
 }
@@ -36,6 +55,8 @@ export function printTable(head: string[], rows: (string | number)[][]): void {
     for (const row of [head, ...rows]) process.stdout.write(`${row.join('\t')}\n`);
     return;
   }
+  // cli-table3 only for a terminal: piped output (scripts, tests) never loads it.
+  const Table = require('cli-table3') as typeof import('cli-table3');
   const table = new Table({ head, style: { head: [], border: [] } });
   for (const row of rows) table.push(row.map(String));
   process.stdout.write(`${table.toString()}\n`);

@@ -1,6 +1,5 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { validateModelConfig } from '../config/index.js';
 import { MsbError } from '../errors.js';
 import { action, EXIT_PROBLEMS } from './common.js';
 import { readConfigFile } from './config-codec.js';
@@ -16,6 +15,7 @@ export function registerConfigCheckCommands(config: Command): void {
     .action(
       action(async (files: string[], opts: { name?: string; nameCheck: boolean; gpus?: string }) => {
         const gpus = opts.gpus === undefined ? undefined : parseGpus(opts.gpus);
+        const { validateModelConfig } = await import('../config/index.js');
         let failed = 0;
         for (const file of files) {
           let problems: { path: string; rule: string; message: string }[];

@@ -1,7 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { writeFileAtomic } from '../atomic-file.js';
-import { modelConfigFromJson, modelConfigToJson, parseModelConfig, printModelConfig } from '../config/index.js';
 import { MsbError } from '../errors.js';
 import { action, EXIT_PROBLEMS, printJson } from './common.js';
 
@@ -21,6 +19,7 @@ export async function readInput(file: string): Promise<string> {
 
 /** Parses a config file, naming it in any error (`file:line:column: message`). */
 export async function readConfigFile(file: string) {
+  const { parseModelConfig } = await import('../config/index.js');
   return parseModelConfig(await readInput(file), { source: file === '-' ? '<stdin>' : file });
 }
 
@@ -32,6 +31,8 @@ export function registerConfigCodecCommands(config: Command): void {
     .option('--check', 'write nothing; exit 1 and list the files that are not canonical')
     .action(
       action(async (files: string[], opts: { check?: boolean }) => {
+        const { parseModelConfig, printModelConfig } = await import('../config/index.js');
+        const { writeFileAtomic } = await import('../atomic-file.js');
         let problems = 0;
         for (const file of files) {
           const text = await readInput(file);
@@ -62,6 +63,7 @@ export function registerConfigCodecCommands(config: Command): void {
     .argument('<file>', 'config file, or - for standard input')
     .action(
       action(async (file: string) => {
+        const { modelConfigToJson } = await import('../config/index.js');
         printJson(modelConfigToJson(await readConfigFile(file)));
       }),
     );
@@ -79,6 +81,7 @@ export function registerConfigCodecCommands(config: Command): void {
         } catch (err) {
           throw new MsbError('MSB_CLI_JSON', `${file}: not JSON: ${(err as Error).message}`, { file });
         }
+        const { modelConfigFromJson, printModelConfig } = await import('../config/index.js');
         process.stdout.write(printModelConfig(modelConfigFromJson(json)));
       }),
     );

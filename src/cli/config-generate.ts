@@ -1,8 +1,7 @@
 import path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { generateModelConfig, printModelConfig } from '../config/index.js';
 import { MsbError } from '../errors.js';
-import { type ModelSignature, parseTensorOption, signatureFromOptions } from '../inspect/index.js';
+import type { ModelSignature } from '../inspect/index.js';
 import { action } from './common.js';
 import { readConfigFile } from './config-codec.js';
 import { inspectWithOptions, type SignatureCliOptions, withSignatureOptions } from './inspect.js';
@@ -46,6 +45,8 @@ export function registerConfigGenerateCommands(config: Command): void {
       .option('--partial <config.pbtxt>', 'a partial config to complete: only what it lacks is filled in'),
   ).action(
     action(async (target: string | undefined, opts: GenerateCliOptions) => {
+      const { generateModelConfig, printModelConfig } = await import('../config/index.js');
+      const { parseTensorOption, signatureFromOptions } = await import('../inspect/index.js');
       const partial = opts.partial ? await readConfigFile(opts.partial) : undefined;
       let signature: ModelSignature;
       if (target !== undefined) signature = await inspectWithOptions(target, opts);

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { type ModelConfig, modelConfigToJson, parseModelConfig, printModelConfig } from '../config/index.js';
+import type { ModelConfig } from '../config/index.js';
 import { MsbError } from '../errors.js';
 import { printJson } from './common.js';
 import { readConfigFile } from './config-codec.js';
@@ -24,6 +24,7 @@ export function registerConfigStoreCommands(config: Command): void {
     .option('--json', 'protobuf JSON mapping instead of text format')
     .action(
       storeAction(async (root: string, name: string, opts: { json?: boolean }) => {
+        const { modelConfigToJson, printModelConfig } = await import('../config/index.js');
         const model = await (await openStoreForCli(root)).getModel(name);
         if (opts.json) printJson(modelConfigToJson(model.config));
         else process.stdout.write(printModelConfig(model.config));
@@ -48,7 +49,7 @@ export function registerConfigStoreCommands(config: Command): void {
           throw new MsbError('MSB_CLI_USAGE', 'give a config file, --set field=value, or both');
         }
         const replacement = file === undefined ? undefined : await readConfigFile(file);
-        const edits = opts.set.map(parseAssignment);
+        const edits = await Promise.all(opts.set.map(parseAssignment));
         const model = await (await openStoreForCli(root)).getModel(name);
         await model.update((current) => edits.reduce((c, e) => deepMerge(c, e), replacement ?? current));
       }),
@@ -61,6 +62,7 @@ export function registerConfigStoreCommands(config: Command): void {
     .argument('<model>', 'model name')
     .action(
       storeAction(async (root: string, name: string) => {
+        const { parseModelConfig, printModelConfig } = await import('../config/index.js');
         const model = await (await openStoreForCli(root)).getModel(name);
         const dir = await mkdtemp(path.join(os.tmpdir(), 'msb-edit-'));
         const file = path.join(dir, 'config.pbtxt');
@@ -84,7 +86,8 @@ export function registerConfigStoreCommands(config: Command): void {
 }
 
 /** `a.b.c=value` → `{ a: { b: { c: value } } }`, parsed by the text-format parser against the schema. */
-export function parseAssignment(assignment: string): ModelConfig {
+export async function parseAssignment(assignment: string): Promise<ModelConfig> {
+  const { parseModelConfig } = await import('../config/index.js');
   const eq = assignment.indexOf('=');
   if (eq <= 0) throw new MsbError('MSB_CLI_USAGE', `--set ${assignment}: expected field.path=value`);
   const fields = assignment.slice(0, eq).trim().split('.');

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { inspectModel, type ModelSignature, parseTensorOption, type TensorSignature } from '../inspect/index.js';
+import type { ModelSignature, TensorSignature } from '../inspect/index.js';
 import { action, printJson, printTable } from './common.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -31,6 +31,7 @@ export async function inspectWithOptions(target: string, opts: SignatureCliOptio
     const { inspectObject } = await import('../store/remote.js');
     return (await inspectObject(target)).signature;
   }
+  const { inspectModel, parseTensorOption } = await import('../inspect/index.js');
   const inputs = opts.input.map(parseTensorOption);
   const outputs = opts.output.map(parseTensorOption);
   return inspectModel(target, {

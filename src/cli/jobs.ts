@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { Queue } from 'bullmq';
 import type { Command } from 'commander';
-import { Counter, Gauge, Histogram } from 'prom-client';
 import { MsbError } from '../errors.js';
-import { ConversionClient, ConversionWorker, type JobInfo, type JobSpecInput, runDemo } from '../jobs/index.js';
-import { Registry, startOpsServer } from '../server/index.js';
+import type { ConversionClient, JobInfo, JobSpecInput } from '../jobs/index.js';
 import { action, printJson, printTable } from './common.js';
+
+// bullmq, ioredis, prom-client and the jobs module load inside the actions that use them (start-up time).
+const jobsLib = () => import('../jobs/index.js');
 
 const DEFAULT_REDIS = 'redis://127.0.0.1:6379';
 
@@ -22,6 +22,12 @@ function parseTarget(text: string): { tensorrt: string; gpu: string } {
   if (!m)
     throw new MsbError('MSB_CLI_ARGUMENT', `--target takes TENSORRT/GPU, e.g. 10.8/8.6 or 10.8/ampere+, got '${text}'`);
   return { tensorrt: m[1] as string, gpu: m[2] as string };
+}
+
+function seconds(text: string): string {
+  if (!/^\d+(\.\d+)?$/.test(text) || Number(text) <= 0)
+    throw new MsbError('MSB_CLI_ARGUMENT', `--timeout takes a number of seconds > 0, got '${text}'`);
+  return text;
 }
 
 function describeJob(j: JobInfo): (string | number)[] {
@@ -42,6 +48,8 @@ export function registerJobCommands(program: Command): void {
     .action(
       action(async (opts: { redis?: string; store: string; gpu: string; metricsPort: string; grace: string }) => {
         const url = redisUrl(opts);
+        const [{ ConversionWorker }, { Queue }, { Counter, Gauge, Histogram }, { Registry, startOpsServer }] =
+          await Promise.all([jobsLib(), import('bullmq'), import('prom-client'), import('../server/index.js')]);
         const worker = await ConversionWorker.start({
           redis: url,
           store: opts.store,
@@ -113,7 +121,12 @@ export function registerJobCommands(program: Command): void {
     .option('--target <trt/gpu>', 'build/inspect target, e.g. 10.8/8.6 or 10.8/ampere+')
     .option('--max-batch-size <n>', 'max_batch_size of the generated config')
     .option('--spec <file>', 'a full job spec as JSON instead of the options')
-    .option('--wait', 'wait for the result')
+    .option('--wait', 'wait for the result, saying on stderr what the job waits for')
+    .option(
+      '--timeout <seconds>',
+      'with --wait: give up waiting after this long (exit 2; the job stays queued)',
+      seconds,
+    )
     .option('--json', 'print JSON')
     .action(
       action(async (kind: string, source: string, opts: Record<string, string | boolean | undefined>) => {
@@ -134,6 +147,7 @@ export function registerJobCommands(program: Command): void {
                 : {}),
               ...(opts.target ? { target: parseTarget(opts.target as string) } : {}),
             } as JobSpecInput);
+        const { ConversionClient } = await jobsLib();
         const client = new ConversionClient({ redis: redisUrl(opts as { redis?: string }) });
         try {
           const handle = await client.enqueue(spec);
@@ -145,7 +159,13 @@ export function registerJobCommands(program: Command): void {
             state: info?.state,
           };
           if (info?.unserved) out.waiting = info.unserved;
-          if (opts.wait) out.result = await handle.result();
+          if (opts.wait || opts.timeout !== undefined) {
+            const { waitWithStatus } = await import('./job-wait.js');
+            out.result = await waitWithStatus(
+              handle,
+              opts.timeout === undefined ? undefined : Number(opts.timeout) * 1000,
+            );
+          }
           if (opts.json) printJson(out);
           else
             process.stdout.write(
@@ -161,6 +181,7 @@ export function registerJobCommands(program: Command): void {
 
   const jobs = program.command('jobs').description('list, show, cancel and retry conversion jobs');
   const withClient = async (opts: { redis?: string }, fn: (c: ConversionClient) => Promise<void>) => {
+    const { ConversionClient } = await jobsLib();
     const client = new ConversionClient({ redis: redisUrl(opts) });
     try {
       await fn(client);
@@ -209,6 +230,7 @@ export function registerJobCommands(program: Command): void {
     .option('--keep', 'leave the worker running after the demo')
     .action(
       action(async (opts: { store: string; keep?: boolean }) => {
+        const { runDemo } = await jobsLib();
         const result = await runDemo({
           store: opts.store,
           ...(process.env.REDIS_URL ? { redisUrl: process.env.REDIS_URL } : {}),

@@ -1,8 +1,7 @@
 import path from 'node:path';
 import { type Command, Option } from 'commander';
-import { printModelConfig } from '../config/index.js';
-import { addModel } from '../store/add.js';
-import { ModelStore, StoreError } from '../store/index.js';
+import { StoreError } from '../store/errors.js';
+import type { ModelStore } from '../store/index.js';
 import { action, EXIT_PROBLEMS, printJson, printTable } from './common.js';
 
 /** How store arguments are described in help. */
@@ -17,9 +16,11 @@ const opened: ModelStore[] = [];
 /**
  * Opens a store named on the command line: a path or a store URI (`file://`, `s3://bucket/prefix`,
  * `s3://http://host:port/bucket/prefix`, `gs://bucket/prefix`). Object stores without conditional writes take their
- * leases from `REDIS_URL`. Closed by {@link storeAction} when the command ends.
+ * leases from `REDIS_URL`. The store module (and what it imports) loads here, when a command needs it; the store is
+ * closed by {@link storeAction} when the command ends.
  */
 export async function openStoreForCli(root: string, create = false): Promise<ModelStore> {
+  const { ModelStore } = await import('../store/store.js'); // not index.js: that also loads add (and inspect)
   const store = await ModelStore.open(root, { create });
   opened.push(store);
   return store;
@@ -87,6 +88,7 @@ export function registerStoreCommands(program: Command): void {
         const store = await openStoreForCli(root);
         const info = await (await store.getModel(name)).describe();
         if (opts.json) return printJson(info);
+        const { printModelConfig } = await import('../config/index.js');
         process.stdout.write(`${printModelConfig(info.config)}\n`);
         printTable(
           ['VERSION', 'FILE', 'BYTES', 'PUBLISH KEY'],
@@ -217,9 +219,15 @@ export function registerStoreCommands(program: Command): void {
     .description('check the store as Triton would load it; exit 1 when Triton would fail on something')
     .argument('<store>', STORE_ARG)
     .option('--json', 'machine-readable output')
+    .option(
+      '--deep',
+      'also load every ONNX version in ONNX Runtime as Triton would and run it once at the config shapes',
+    )
     .action(
-      storeAction(async (root: string, opts: { json?: boolean }) => {
-        const problems = await (await openStoreForCli(root)).validate();
+      storeAction(async (root: string, opts: { json?: boolean; deep?: boolean }) => {
+        const store = await openStoreForCli(root);
+        const problems = await store.validate();
+        if (opts.deep) problems.push(...(await (await import('./onnx-deep.js')).deepValidateStore(store)));
         if (opts.json) printJson(problems);
         else if (problems.length === 0) process.stdout.write('ok\n');
         else
@@ -284,6 +292,7 @@ function registerAddCommand(program: Command): void {
       storeAction(async (opts: AddCliOptions) => {
         const source = opts.engine ?? opts.onnx ?? opts.model;
         if (!source) throw new StoreError('MSB_STORE_BAD_SOURCE', 'name the model with --engine, --onnx or --model');
+        const { addModel } = await import('../store/add.js');
         const result = await addModel({
           storePath: opts.storePath,
           source,

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { cuda, inspectEngine, tensorrt } from '../tensorrt/index.js';
 import { action, EXIT_PROBLEMS, printJson, printTable } from './common.js';
+
+const trt = () => import('../tensorrt/index.js');
 
 /** `msb tensorrt status|inspect` and `msb devices`: what the native addon sees. */
 export function registerTensorrtCommands(program: Command): void {
@@ -11,8 +12,8 @@ export function registerTensorrtCommands(program: Command): void {
     .description('whether TensorRT can be used here, its version and what it supports (exit 1 when unavailable)')
     .option('--json', 'print JSON')
     .action(
-      action((opts: { json?: boolean }) => {
-        const status = tensorrt.status();
+      action(async (opts: { json?: boolean }) => {
+        const status = (await trt()).tensorrt.status();
         if (opts.json) {
           printJson(status);
         } else {
@@ -37,7 +38,7 @@ export function registerTensorrtCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(
       action(async (plan: string, opts: { json?: boolean }) => {
-        const sig = await inspectEngine(plan);
+        const sig = await (await trt()).inspectEngine(plan);
         if (opts.json) {
           printJson(sig);
           return;
@@ -58,8 +59,8 @@ export function registerTensorrtCommands(program: Command): void {
     .description('CUDA devices seen through the driver (exit 1 when there are none)')
     .option('--json', 'print JSON')
     .action(
-      action((opts: { json?: boolean }) => {
-        const result = cuda.devices();
+      action(async (opts: { json?: boolean }) => {
+        const result = (await trt()).cuda.devices();
         if (opts.json) {
           printJson(result);
         } else if (result.devices.length > 0) {

@@ -9,8 +9,9 @@
  * optimization pinned memory, preferred_batch_size = max_batch_size) are not: writing them would pin one machine's
  * GPU list into the repository. The README lists these differences.
  */
-import { MsbError } from '../errors.js';
+
 import type { ModelSignature, TensorSignature } from '../inspect/signature.js';
+import { ConfigGenerateError } from './errors.js';
 import type {
   DataType,
   Int64,
@@ -22,8 +23,7 @@ import type {
 } from './model-config.js';
 import { validateModelConfig } from './validate.js';
 
-/** Config generation was refused: a contradiction between the user's config and the model, or an impossible ask. */
-export class ConfigGenerateError extends MsbError {}
+export { ConfigGenerateError } from './errors.js';
 
 export interface GenerateOptions {
   /** Model name (the directory name in the repository). */

@@ -9,10 +9,16 @@ import { modelConfigType } from './schema.js';
 import { parseTextFormat } from './textformat/parser.js';
 import { printTextFormat } from './textformat/printer.js';
 
+export {
+  CONFIG_ERROR_RETRYABLE,
+  type ConfigErrorCode,
+  TEXTFORMAT_ERROR_RETRYABLE,
+  TextFormatError,
+  type TextFormatErrorCode,
+} from './errors.js';
 export * from './generate.js';
 export * from './model-config.js';
 export { modelConfigProtoPath } from './schema.js';
-export { TextFormatError } from './textformat/errors.js';
 export * from './validate.js';
 
 /** Parses config.pbtxt text. Throws `TextFormatError` (with line, column and field path) on any problem. */

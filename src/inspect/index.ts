@@ -10,7 +10,7 @@ import { inspectSavedModel } from './savedmodel.js';
 import { detectFormat, type ModelSignature, signatureFromOptions, type TensorSignature } from './signature.js';
 import { inspectTorchScript } from './torchscript.js';
 
-export { InspectError } from './errors.js';
+export { INSPECT_ERROR_RETRYABLE, InspectError, type InspectErrorCode } from './errors.js';
 export { inspectOnnx, inspectOnnxSource, type OnnxModelInfo } from './onnx.js';
 export {
   type PlanHeader,

@@ -20,7 +20,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { writeFileAtomic } from '../atomic-file.js';
 import { InspectError } from './errors.js';
 import { type ModelSignature, PLAN_MAGIC, signatureFromOptions, type TensorSignature } from './signature.js';
@@ -60,30 +60,37 @@ export interface PlanSidecar {
   planBytes?: number;
 }
 
-const tensorSchema = z.object({
-  name: z.string().min(1),
-  dataType: z.string().startsWith('TYPE_'),
-  dims: z.array(z.number().int().min(-1)),
-  dimParams: z.array(z.string().nullable()).optional(),
-});
+/**
+ * The sidecar's schema, built when a sidecar is first read: zod (about a hundred modules) then loads, and importing
+ * inspect (every `msb inspect model.onnx`, every library user) does not pay for it.
+ */
+function makeSidecarSchema(zod: typeof z) {
+  const tensorSchema = zod.object({
+    name: zod.string().min(1),
+    dataType: zod.string().startsWith('TYPE_'),
+    dims: zod.array(zod.number().int().min(-1)),
+    dimParams: zod.array(zod.string().nullable()).optional(),
+  });
 
-const sidecarSchema = z.object({
-  msb: z.literal(1),
-  signature: z.object({
-    format: z.literal('tensorrt_plan'),
-    platform: z.string().optional(),
-    backend: z.string(),
-    inputs: z.array(tensorSchema),
-    outputs: z.array(tensorSchema),
-    batchDim: z.boolean(),
-    maxBatchSize: z.number().int().min(0).optional(),
-    metadata: z.record(z.string(), z.string()),
-  }),
-  tensorrt: z.string(),
-  computeCapability: z.string(),
-  buildOptions: z.record(z.string(), z.unknown()).optional(),
-  planBytes: z.number().int().min(0).optional(),
-});
+  return zod.object({
+    msb: zod.literal(1),
+    signature: zod.object({
+      format: zod.literal('tensorrt_plan'),
+      platform: zod.string().optional(),
+      backend: zod.string(),
+      inputs: zod.array(tensorSchema),
+      outputs: zod.array(tensorSchema),
+      batchDim: zod.boolean(),
+      maxBatchSize: zod.number().int().min(0).optional(),
+      metadata: zod.record(zod.string(), zod.string()),
+    }),
+    tensorrt: zod.string(),
+    computeCapability: zod.string(),
+    buildOptions: zod.record(zod.string(), zod.unknown()).optional(),
+    planBytes: zod.number().int().min(0).optional(),
+  });
+}
+let sidecarSchema: Promise<{ zod: typeof z; schema: ReturnType<typeof makeSidecarSchema> }> | undefined;
 
 export function planSidecarPath(planPath: string): string {
   return `${planPath}.msb.json`;
@@ -112,12 +119,14 @@ export async function readPlanSidecar(planPath: string): Promise<PlanSidecar | u
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-  let parsed: z.infer<typeof sidecarSchema>;
+  sidecarSchema ??= import('zod').then(({ z: zod }) => ({ zod, schema: makeSidecarSchema(zod) }));
+  const { zod, schema } = await sidecarSchema;
+  let parsed: z.infer<ReturnType<typeof makeSidecarSchema>>;
   try {
-    parsed = sidecarSchema.parse(JSON.parse(text));
+    parsed = schema.parse(JSON.parse(text));
   } catch (err) {
     const why =
-      err instanceof z.ZodError ? err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : String(err);
+      err instanceof zod.ZodError ? err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : String(err);
     throw new InspectError(
       'MSB_INSPECT_SIDECAR_INVALID',
       `${file}: not a valid msb plan record: ${why}`,

@@ -173,6 +173,27 @@ export class WireReader {
     return out;
   }
 
+  /**
+   * The bytes in [start, end) of the source, wherever the read position is (which does not move): used to copy a
+   * field verbatim, tag included, when rewriting a message. Refuses ranges over `max` bytes.
+   */
+  async slice(start: number, end: number, max: number): Promise<Uint8Array> {
+    if (start < 0 || end < start || end > this.size) throw this.corrupt(`a range [${start}, ${end}) outside the file`);
+    if (end - start > max)
+      throw this.corrupt(`a field of ${end - start} bytes is larger than the ${max} bytes expected here`);
+    const saved = this.position;
+    this.position = start;
+    try {
+      await this.ensure(end - start);
+      const off = start - this.windowStart;
+      const out = this.window.slice(off, off + end - start);
+      if (out.length < end - start) throw this.corrupt('truncated field', start);
+      return out;
+    } finally {
+      this.position = saved;
+    }
+  }
+
   /** The payload of a LEN field as UTF-8 text. */
   async string(end: number, max = 1 << 20): Promise<string> {
     return Buffer.from(await this.bytes(end, max)).toString('utf8');

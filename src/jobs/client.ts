@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { type Job, Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
-import { MsbError } from '../errors.js';
+import { JobError } from './errors.js';
 import { isRemoteSource, sourceDigestOf } from './sources.js';
 import { type JobSpecInput, jobKey, parseJobSpec, planKey, queueOf } from './spec.js';
 import { type JobData, type JobResult, KEYS, type WorkerInfo } from './worker.js';
@@ -144,11 +144,21 @@ export class ConversionClient {
   /** @internal */
   async waitFor(handle: ConversionHandle, timeoutMs?: number): Promise<JobResult> {
     const job = await this.queue(handle.queue).getJob(handle.id);
-    if (!job) throw new MsbError('MSB_JOB_NOT_FOUND', `no job ${handle.id}`, { id: handle.id });
+    if (!job) throw new JobError('MSB_JOB_NOT_FOUND', `no job ${handle.id}`, { id: handle.id });
     try {
       return await job.waitUntilFinished(await this.queueEvents(handle.queue), timeoutMs);
     } catch (err) {
-      throw new MsbError(
+      // BullMQ rejects alike when the job failed and when the wait ran out: the job's state tells them apart.
+      const state = timeoutMs === undefined ? 'failed' : await job.getState();
+      if (state !== 'failed' && state !== 'completed') {
+        throw new JobError(
+          'MSB_JOB_WAIT_TIMEOUT',
+          `job ${handle.id} is still ${state} after ${timeoutMs} ms; it goes on without this wait`,
+          { id: handle.id, state },
+          { cause: err },
+        );
+      }
+      throw new JobError(
         'MSB_JOB_FAILED',
         `job ${handle.id} failed: ${(err as Error).message}`,
         { id: handle.id },
@@ -211,10 +221,10 @@ export class ConversionClient {
   /** Cancels a job: removed when it has not started, aborted (the build stops) when it runs. */
   async cancel(id: string): Promise<void> {
     const job = await this.jobById(id);
-    if (!job) throw new MsbError('MSB_JOB_NOT_FOUND', `no job ${id}`, { id });
+    if (!job) throw new JobError('MSB_JOB_NOT_FOUND', `no job ${id}`, { id });
     const state = await job.getState();
     if (state === 'completed' || state === 'failed') {
-      throw new MsbError('MSB_JOB_FINISHED', `job ${id} already ${state}`, { id, state });
+      throw new JobError('MSB_JOB_FINISHED', `job ${id} already ${state}`, { id, state });
     }
     if (state === 'active') {
       await this.redis.publish(KEYS.cancelChannel, id);
@@ -227,9 +237,9 @@ export class ConversionClient {
   /** Runs a failed job again. */
   async retry(id: string): Promise<void> {
     const job = await this.jobById(id);
-    if (!job) throw new MsbError('MSB_JOB_NOT_FOUND', `no job ${id}`, { id });
+    if (!job) throw new JobError('MSB_JOB_NOT_FOUND', `no job ${id}`, { id });
     if ((await job.getState()) !== 'failed')
-      throw new MsbError('MSB_JOB_NOT_FAILED', `job ${id} has not failed`, { id });
+      throw new JobError('MSB_JOB_NOT_FAILED', `job ${id} has not failed`, { id });
     await job.retry('failed');
   }
 

@@ -1,7 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import cliProgress from 'cli-progress';
 import { ModelStore } from '../store/index.js';
 import { ConversionClient, type ConversionHandle } from './client.js';
 import { startRedis } from './redis-server.js';
@@ -137,6 +136,8 @@ async function followProgress(
     for (const [i, h] of handles.entries()) h.on('progress', (p) => out.write(`  ${names[i]}: ${JSON.stringify(p)}\n`));
     return;
   }
+  // Loaded for a terminal only: the bars are the demo's, not the library's (msb/jobs does not load them).
+  const { default: cliProgress } = await import('cli-progress');
   const bars = new cliProgress.MultiBar(
     {
       format: '  {bar} {percentage}% {name} {phase}',

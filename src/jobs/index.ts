@@ -17,6 +17,7 @@ export {
   type JobState,
 } from './client.js';
 export { type DemoOptions, type DemoResult, runDemo } from './demo.js';
+export { JOB_ERROR_RETRYABLE, JobError, type JobErrorCode } from './errors.js';
 export { PlanCache, publishToStore } from './publish.js';
 export { type SampleModel, writeSampleModels } from './samples.js';
 export {

@@ -5,8 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { MsbError } from '../errors.js';
 import { parseStoreUri } from '../store/index.js';
+import { JobError } from './errors.js';
 import { fileDigest } from './spec.js';
 
 /** `s3://…`, `gs://…` (objects, read with the store's credentials) and `https://…` sources any worker can reach. */
@@ -16,8 +16,8 @@ export function isRemoteSource(source: string): boolean {
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
-function sourceError(source: string, why: string, cause?: unknown): MsbError {
-  return new MsbError('MSB_JOB_SOURCE', `source ${source}: ${why}`, { path: source }, cause ? { cause } : undefined);
+function sourceError(source: string, why: string, cause?: unknown): JobError {
+  return new JobError('MSB_JOB_SOURCE', `source ${source}: ${why}`, { path: source }, cause ? { cause } : undefined);
 }
 
 /** Opens a remote source for reading, with its SHA-256 when the server states one (S3 `x-amz-checksum-sha256`). */
@@ -159,6 +159,6 @@ export class SourceCache {
   }
 }
 
-function changed(source: string): MsbError {
-  return new MsbError('MSB_JOB_SOURCE_CHANGED', `${source} changed since the job was enqueued`, { path: source });
+function changed(source: string): JobError {
+  return new JobError('MSB_JOB_SOURCE_CHANGED', `${source} changed since the job was enqueued`, { path: source });
 }

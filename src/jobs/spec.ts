@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { z } from 'zod';
-import { MsbError } from '../errors.js';
 import { nameProblem } from '../store/names.js';
+import { JobError } from './errors.js';
 
 /**
  * Where a plan may run. TensorRT plans run only on the TensorRT version and GPU architecture that built them,
@@ -121,7 +121,7 @@ export function parseJobSpec(input: unknown): JobSpec {
   const r = jobSpecSchema.safeParse(input);
   if (!r.success) {
     const problems = r.error.issues.map((i) => `${i.path.join('.') || '(spec)'}: ${i.message}`);
-    throw new MsbError('MSB_JOB_INVALID_SPEC', `invalid job spec: ${problems.join('; ')}`, { problems });
+    throw new JobError('MSB_JOB_INVALID_SPEC', `invalid job spec: ${problems.join('; ')}`, { problems });
   }
   return r.data;
 }
@@ -146,7 +146,7 @@ export async function fileDigest(file: string): Promise<string> {
     for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw new MsbError(
+    throw new JobError(
       'MSB_JOB_SOURCE',
       `cannot read source ${file}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`,
       { path: file },

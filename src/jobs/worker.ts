@@ -13,7 +13,9 @@ import {
   planSidecarPath,
   writePlanSidecar,
 } from '../inspect/index.js';
+import type { BuildConversion } from '../onnx/index.js';
 import { type BuilderIdentity, type EngineBuilder, tensorrtEngineBuilder } from './builder.js';
+import { prepareBuildSource } from './convert-step.js';
 import { PlanCache, type PublishRequest, publishToStore } from './publish.js';
 import { SourceCache, type SourceCacheOptions } from './sources.js';
 import { type BuildJobSpec, IMPORT_QUEUE, type JobSpec, parseJobSpec, targetQueue } from './spec.js';
@@ -33,6 +35,8 @@ export interface JobResult {
   /** Build jobs: the plan came from the plan cache (built before for the same bytes, options and target). */
   reusedPlan?: boolean;
   buildSeconds?: number;
+  /** TensorRT 11 builds with fp16/bf16: the conversion to a typed model, with its compare report. */
+  conversion?: BuildConversion;
   /** Inspect jobs: where the signature record was written. */
   record?: string;
 }
@@ -64,10 +68,6 @@ export const KEYS = {
   jobQueue: 'msb:job-queue',
   timingCache: (queue: string) => `msb:timing-cache:${queue}`,
 };
-
-/** Codes of errors that retrying cannot fix: the job fails at once, with the reason. */
-const BAD_INPUT =
-  /^MSB_(JOB_INVALID_SPEC|JOB_SOURCE|JOB_SOURCE_CHANGED|JOB_MODEL_MISMATCH|INSPECT_|CONFIG_|TEXTFORMAT_|STORE_(EXISTS|NAME|BAD_SOURCE|INVALID|MODEL_MISMATCH|SYMLINK|CONFIG)|TENSORRT_(ONNX_PARSE|INVALID_ARGUMENT|UNSUPPORTED))/;
 
 /** Registry entry of a live worker. */
 export interface WorkerInfo {
@@ -212,7 +212,8 @@ export class ConversionWorker {
         if (reason === 'shutdown') throw new Error('worker shut down during the job; handed back to the queue');
         throw new UnrecoverableError(reason === 'cancelled' ? 'cancelled' : reason);
       }
-      if (isMsbError(err) && BAD_INPUT.test(err.code)) throw new UnrecoverableError(`${err.code}: ${err.message}`);
+      // Each typed error says whether retrying can help (src/*/errors.ts); anything else (an I/O error) is retried.
+      if (isMsbError(err) && !err.retryable) throw new UnrecoverableError(`${err.code}: ${err.message}`);
       throw err;
     }
   }
@@ -272,13 +273,15 @@ export class ConversionWorker {
     let cached = await this.planCache.get(key);
     const reusedPlan = cached !== undefined;
     let buildSeconds: number | undefined;
+    // TensorRT 11 has no precision flags: fp16/bf16 means converting the model first (cached; see convert-step.ts).
+    const prepared = await prepareBuildSource(spec, job.data.sourceDigest, this.planCache.dir);
     if (!cached) {
       const queue = targetQueue(spec.target);
       const timingCache = await this.redis.getBuffer(KEYS.timingCache(queue));
       let lastProgress = 0;
       const result = await this.builder.build({
-        onnx: spec.source,
-        options: spec.build,
+        onnx: prepared.onnx,
+        options: prepared.options,
         hardwareCompatible: spec.target.gpu === 'ampere+',
         ...(timingCache ? { timingCache: new Uint8Array(timingCache) } : {}),
         onProgress: (p) => {
@@ -312,6 +315,7 @@ export class ConversionWorker {
       version,
       reusedPlan,
       ...(buildSeconds !== undefined ? { buildSeconds } : {}),
+      ...(prepared.conversion ? { conversion: prepared.conversion } : {}),
     };
   }
 

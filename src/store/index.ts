@@ -5,7 +5,7 @@
  */
 
 export { type AddModelOptions, type AddModelResult, addModel } from './add.js';
-export { StoreError } from './errors.js';
+export { STORE_ERROR_RETRYABLE, StoreError, type StoreErrorCode } from './errors.js';
 export { LocalStorage } from './local-storage.js';
 export type { AddVersionOptions, ModelInfo, VersionRecord } from './model.js';
 export { StoredModel } from './model.js';

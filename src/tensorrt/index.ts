@@ -9,7 +9,7 @@ import path from 'node:path';
 import { isMsbError } from '../errors.js';
 import { inspectOnnx } from '../inspect/onnx.js';
 import { TensorrtError, type TensorrtErrorCode } from './errors.js';
-import { loadAddon, type NativeAddon, type NativeEvent, type NativeHandle } from './native.js';
+import { loadAddon, type NativeAddon, type NativeConcurrency, type NativeEvent, type NativeHandle } from './native.js';
 import {
   type BuildEngineOptions,
   capabilitiesOf,
@@ -25,7 +25,7 @@ import {
 import { ProgressTracker } from './progress.js';
 import { type EngineSignature, engineSignatureFromNative } from './signature.js';
 
-export { TensorrtError, type TensorrtErrorCode } from './errors.js';
+export { TENSORRT_ERROR_RETRYABLE, TensorrtError, type TensorrtErrorCode } from './errors.js';
 export type {
   BuildEngineOptions,
   LogMessage,
@@ -54,6 +54,12 @@ export interface TensorrtStatus {
   capabilities?: TensorrtCapabilities;
   library?: string;
   parserLibrary?: string;
+  /**
+   * How many native calls run at once, per kind: builds (default 1, `MSB_NATIVE_BUILD_THREADS`) and inspections
+   * (default 4, `MSB_NATIVE_INSPECT_THREADS`), each 1..64, read once per process. Further
+   * calls wait in order; cancelling one that waits ends it without calling TensorRT. Absent when the addon is missing.
+   */
+  concurrency?: NativeConcurrency;
 }
 
 export interface CudaDevice {
@@ -107,6 +113,7 @@ export const tensorrt = {
     }
     if (s.library) out.library = s.library;
     if (s.parserLibrary) out.parserLibrary = s.parserLibrary;
+    if (s.concurrency) out.concurrency = s.concurrency;
     return out;
   },
 };

@@ -18,6 +18,15 @@ export interface NativeStatus {
   libraryVersion?: [number, number, number, number];
   parserLibrary?: string;
   parserVersion?: number;
+  /** How many native calls of each kind run at once (the addon's thread pools); more wait in order. */
+  concurrency?: NativeConcurrency;
+}
+
+export interface NativeConcurrency {
+  /** Engine builds at once (MSB_NATIVE_BUILD_THREADS, default 1). */
+  builds: number;
+  /** Plan inspections at once (MSB_NATIVE_INSPECT_THREADS, default 4). */
+  inspects: number;
 }
 
 export interface NativeDevices {

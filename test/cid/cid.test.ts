@@ -200,17 +200,28 @@ test('withSequence renews while a long fn runs, then releases', async () => {
 });
 
 test('withSequence aborts fn and rejects when the lease is lost', async () => {
+  // The server finds the lease expired at the next renewal because its expiry is moved into the past on the server
+  // (the record's last field, in the server's milliseconds). Renewing later than the ttl made the same point but
+  // raced the renewal's reply against the client's own lease deadline (a 0 ms timer by then): on a loaded machine
+  // the timer won about one run in eight and the sequence ended MSB_CID_LEASE_LOST instead (faults.test.ts covers
+  // that path). Here the local deadline is 10 s away and nothing races.
   let reason: unknown;
   await assert.rejects(
     ids.withSequence(
       'seq-lost',
-      async (_id, { signal }) => {
-        await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+      async (id, { signal }) => {
+        const key = 'msb:cid:{seq-lost}:leases';
+        const record = await raw.hget(key, String(id));
+        assert.ok(record, 'the live lease is on the server');
+        const [seconds, micros] = await raw.time();
+        const past = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - 1;
+        // A renewal between the read and this write leaves the same token: the record still ends expired.
+        await raw.hset(key, String(id), record.replace(/\d+$/, String(past)));
+        if (!signal.aborted) await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
         reason = signal.reason;
         return 'finished anyway';
       },
-      // renewing later than the ttl: the first renewal finds the lease expired
-      { ttl: 100, renewEvery: 400 },
+      { ttl: 10_000, renewEvery: 100 },
     ),
     code('MSB_CID_EXPIRED'),
   );

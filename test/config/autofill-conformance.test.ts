@@ -26,7 +26,7 @@ import {
 import { inspectModel, type ModelSignature, parseTensorOption, signatureFromOptions } from '../../src/inspect/index.js';
 import { type OnnxTensorSpec, writeOnnxWithSignature } from '../fixtures/onnx-signature.js';
 import { planWithSignature } from '../fixtures/plan-signature.js';
-import { testdata } from '../helpers/paths.js';
+import { skipWithout, testdata } from '../helpers/paths.js';
 import { runPython } from '../helpers/python.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -283,7 +283,9 @@ const CASES: Case[] = [
 
 const tally = { agree: 0, agreeExceptListed: 0, cases: 0 };
 
-describe("config generation agrees with Triton's auto-complete (qa/L0_model_config/autofill_noplatform_success)", () => {
+describe("config generation agrees with Triton's auto-complete (qa/L0_model_config/autofill_noplatform_success)", {
+  skip: skipWithout(SUITE),
+}, () => {
   after(() => {
     process.stdout.write(
       `# autofill conformance: ${tally.agree}/${tally.cases} cases equal field for field; ${tally.agreeExceptListed} more equal except the listed difference\n`,

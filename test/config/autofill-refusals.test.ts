@@ -13,7 +13,7 @@ import { isMsbError } from '../../src/errors.js';
 import { inspectModel, type ModelSignature } from '../../src/inspect/index.js';
 import { writeOnnxWithSignature } from '../fixtures/onnx-signature.js';
 import { planWithSignature } from '../fixtures/plan-signature.js';
-import { testdata } from '../helpers/paths.js';
+import { skipWithout, testdata } from '../helpers/paths.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const SUITE = testdata('triton-configs', 'triton-server', 'qa', 'L0_model_config', 'autofill_noplatform');
@@ -44,7 +44,9 @@ const NOT_RECONSTRUCTIBLE = new Set(['tensorrt/mixed_batch_hint_shape_values']);
 
 const tally = { refused: 0, sameTensor: 0, accepted: 0, cases: 0 };
 
-describe("config generation refuses what Triton's auto-complete refuses (qa/L0_model_config/autofill_noplatform)", async () => {
+describe("config generation refuses what Triton's auto-complete refuses (qa/L0_model_config/autofill_noplatform)", {
+  skip: skipWithout(SUITE),
+}, async () => {
   after(() => {
     process.stdout.write(
       `# autofill refusals: ${tally.refused}/${tally.cases} refused (${tally.sameTensor} naming the tensor Triton names); ${tally.accepted} accepted (listed)\n`,

@@ -3,7 +3,7 @@ import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { runCli } from '../helpers/cli.js';
-import { testdata } from '../helpers/paths.js';
+import { skipWithout, testdata } from '../helpers/paths.js';
 import { protocCanonical } from '../helpers/protoc.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -17,7 +17,9 @@ const densenet = testdata(
   'config.pbtxt',
 );
 
-test('config fmt --check lists a non-canonical file and exits 1; fmt rewrites it to protoc’s canonical form', async () => {
+test('config fmt --check lists a non-canonical file and exits 1; fmt rewrites it to protoc’s canonical form', {
+  skip: skipWithout(densenet),
+}, async () => {
   const dir = await tempDir();
   const file = path.join(dir, 'config.pbtxt');
   await copyFile(densenet, file);
@@ -47,7 +49,7 @@ test('config fmt reports a parse error with file:line:column and leaves the file
   assert.equal(await readFile(file, 'utf8'), 'name: "m"\nmax_batch_size: "x"\n');
 });
 
-test('config json and from-json round-trip a real config', async () => {
+test('config json and from-json round-trip a real config', { skip: skipWithout(densenet) }, async () => {
   const json = await runCli(['config', 'json', densenet]);
   assert.equal(json.code, 0, json.stderr);
   const parsed = JSON.parse(json.stdout);

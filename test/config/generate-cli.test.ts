@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { parseModelConfig } from '../../src/config/index.js';
 import { encodeTf } from '../fixtures/tf/encode.js';
 import { runCli } from '../helpers/cli.js';
-import { testdata } from '../helpers/paths.js';
+import { skipWithout, testdata } from '../helpers/paths.js';
 import { protocCanonical } from '../helpers/protoc.js';
 import { runPython } from '../helpers/python.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -30,7 +30,9 @@ print(json.dumps({"inputs": [t(v) for v in m.graph.input if v.name not in inits]
 }
 
 describe('msb inspect', () => {
-  test('a real ONNX model: the human table names format, platform and every tensor', async () => {
+  test('a real ONNX model: the human table names format, platform and every tensor', {
+    skip: skipWithout(ALEXNET),
+  }, async () => {
     const r = await runCli(['inspect', ALEXNET]);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.split('\n');
@@ -86,7 +88,9 @@ describe('msb inspect', () => {
 });
 
 describe('msb config generate', () => {
-  test('a real ONNX model → config.pbtxt protoc accepts, tensors as the reference library reads them', async () => {
+  test('a real ONNX model → config.pbtxt protoc accepts, tensors as the reference library reads them', {
+    skip: skipWithout(ALEXNET),
+  }, async () => {
     const r = await runCli([
       'config',
       'generate',
@@ -120,7 +124,9 @@ describe('msb config generate', () => {
     assert.deepEqual(config.instanceGroup, [{ count: 10 }]);
   });
 
-  test('--partial is completed; a contradiction exits 2 naming both values', async () => {
+  test('--partial is completed; a contradiction exits 2 naming both values', {
+    skip: skipWithout(ALEXNET),
+  }, async () => {
     const dir = await tempDir();
     const ref = onnxReference(ALEXNET);
     const input = ref.inputs[0];

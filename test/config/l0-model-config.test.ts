@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { type ConfigRule, parseModelConfig, validateModelConfig } from '../../src/config/index.js';
-import { testdata } from '../helpers/paths.js';
+import { skipWithout, testdata } from '../helpers/paths.js';
 
 /** Triton's error text → the rule of ours that must fire. */
 const TRITON_MESSAGES: [RegExp, ConfigRule][] = [
@@ -54,7 +54,7 @@ function cases(dir: string): { name: string; dir: string; expected: string }[] {
 
 const l0 = testdata('triton-configs', 'triton-server', 'qa', 'L0_model_config');
 
-test('noautofill_platform: every case Triton rejects, msb rejects for the same rule', () => {
+test('noautofill_platform: every case Triton rejects, msb rejects for the same rule', { skip: skipWithout(l0) }, () => {
   const all = cases(path.join(l0, 'noautofill_platform'));
   assert.ok(all.length >= 25, `expected Triton's cases, found ${all.length}`);
   let agree = 0;
@@ -81,7 +81,7 @@ test('noautofill_platform: every case Triton rejects, msb rejects for the same r
  * ONNX/TensorRT/OpenVINO/Python signatures) or the repository (ensemble members' versions, shapes and types),
  * which are the inspect and store layers' checks, not a config's.
  */
-test('autofill_noplatform: the cases that are pure config rules agree too', () => {
+test('autofill_noplatform: the cases that are pure config rules agree too', { skip: skipWithout(l0) }, () => {
   const all = cases(path.join(l0, 'autofill_noplatform', 'ensemble'));
   let checked = 0;
   for (const c of all) {
@@ -101,7 +101,9 @@ test('autofill_noplatform: the cases that are pure config rules agree too', () =
   );
 });
 
-test('special_cases: the config rules agree; a missing backend library is the server’s check', () => {
+test('special_cases: the config rules agree; a missing backend library is the server’s check', {
+  skip: skipWithout(l0),
+}, () => {
   const all = cases(path.join(l0, 'special_cases'));
   for (const c of all.filter((x) => ruleFor(x.expected))) {
     const config = parseModelConfig(readFileSync(path.join(c.dir, 'config.pbtxt'), 'utf8'));
@@ -118,7 +120,9 @@ test('special_cases: the config rules agree; a missing backend library is the se
   );
 });
 
-test('configs Triton loads are not rejected', () => {
+const docs = testdata('triton-configs', 'triton-server', 'docs');
+
+test('configs Triton loads are not rejected', { skip: skipWithout(l0, docs) }, () => {
   // Triton's completed configs (autofill_noplatform_success expected files) and the documentation examples.
   const accepted: string[] = [];
   const walk = (dir: string) => {
@@ -130,7 +134,7 @@ test('configs Triton loads are not rejected', () => {
     }
   };
   walk(path.join(l0, 'autofill_noplatform_success'));
-  walk(testdata('triton-configs', 'triton-server', 'docs'));
+  walk(docs);
   assert.ok(accepted.length >= 20, `found ${accepted.length}`);
   for (const file of accepted) {
     const problems = validateModelConfig(parseModelConfig(readFileSync(file, 'utf8')));

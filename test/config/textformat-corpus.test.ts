@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { parseModelConfig, printModelConfig, TextFormatError } from '../../src/config/index.js';
-import { testdata } from '../helpers/paths.js';
+import { skipWithout, testdata } from '../helpers/paths.js';
 import { protocCanonical } from '../helpers/protoc.js';
 
 /** Every text-format file of the corpus: configs, partial configs, and Triton's completed `expected` configs. */
@@ -23,7 +23,9 @@ function corpusFiles(): string[] {
 
 const countMapEntries = (canonical: string) => (canonical.match(/^\s*key: /gm) ?? []).length;
 
-test('every Triton config in the corpus reads and prints exactly as protoc does, and printing is a fixed point', () => {
+test('every Triton config in the corpus reads and prints exactly as protoc does, and printing is a fixed point', {
+  skip: skipWithout(testdata('triton-configs')),
+}, () => {
   const files = corpusFiles();
   assert.ok(files.length >= 300, `corpus too small: ${files.length}`);
   let agreed = 0;

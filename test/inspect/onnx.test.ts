@@ -5,7 +5,7 @@ import { mkdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { type InspectError, inspectModel, inspectOnnx } from '../../src/inspect/index.js';
-import { repoRoot, testdata } from '../helpers/paths.js';
+import { repoRoot, skipWithout, testdata } from '../helpers/paths.js';
 import { python } from '../helpers/python.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -81,7 +81,7 @@ async function assertMatchesReference(file: string, ref: Reference): Promise<voi
 }
 
 describe('ONNX signature equals the reference onnx library’s', () => {
-  test('every real model in ../shared/testdata/onnx', async () => {
+  test('every real model in ../shared/testdata/onnx', { skip: skipWithout(testdata('onnx')) }, async () => {
     const files = onnxFiles(testdata('onnx'));
     assert.ok(files.length >= 124, `found ${files.length}`);
     const refs = reference(files);
@@ -126,8 +126,9 @@ describe('ONNX model facts', () => {
     assert.deepEqual(info.signature.inputs[0]?.dims, [-1, 256]);
   });
 
-  test('inspectModel recognises ONNX and returns the Triton platform', async () => {
-    const sig = await inspectModel(testdata('onnx', 'onnx-backend', 'light', 'light_resnet50.onnx'));
+  const resnet50 = testdata('onnx', 'onnx-backend', 'light', 'light_resnet50.onnx');
+  test('inspectModel recognises ONNX and returns the Triton platform', { skip: skipWithout(resnet50) }, async () => {
+    const sig = await inspectModel(resnet50);
     assert.equal(sig.platform, 'onnxruntime_onnx');
     assert.equal(sig.backend, 'onnxruntime');
     assert.match(sig.metadata.opsets ?? '', /ai\.onnx:\d+/);
@@ -174,8 +175,11 @@ describe('ONNX errors are typed and name the problem', () => {
     assert.ok(Date.now() - started < 5000, 'a 3 GB file of zeros must be refused without reading it');
   });
 
-  test('every truncation of a real model is a typed error, never a crash or a partial result', async () => {
-    const bytes = await readFile(testdata('onnx', 'onnx-backend', 'light', 'light_squeezenet.onnx'));
+  const squeezenet = testdata('onnx', 'onnx-backend', 'light', 'light_squeezenet.onnx');
+  test('every truncation of a real model is a typed error, never a crash or a partial result', {
+    skip: skipWithout(squeezenet),
+  }, async () => {
+    const bytes = await readFile(squeezenet);
     const dir = await tempDir();
     const file = path.join(dir, 'cut.onnx');
     const step = Math.max(1, Math.floor(bytes.length / 400));

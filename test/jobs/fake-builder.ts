@@ -1,7 +1,9 @@
 /**
  * Test double of the one boundary jobs have with TensorRT (`EngineBuilder`), for machines without TensorRT or a GPU.
  * It is no simulation of TensorRT: the "plan" is a marker file, and the signature is the ONNX model's own, read by
- * msb's ONNX reader. It reports progress, honours the AbortSignal, and can be told to be slow or to fail.
+ * msb's ONNX reader. It reports progress, honours the AbortSignal, and can be told to be slow or to fail. These
+ * tests are about job control; the real builder (`tensorrtEngineBuilder` through the addon) runs the same build path
+ * in test/tensorrt-double/worker.contract.ts (`npm run test:tensorrt-contract`, with TensorRT headers).
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';

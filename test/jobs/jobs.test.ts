@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
@@ -9,7 +9,7 @@ import { parseModelConfig } from '../../src/config/index.js';
 import { isMsbError } from '../../src/errors.js';
 import { ConversionClient, ConversionWorker, IMPORT_QUEUE, type JobSpecInput } from '../../src/jobs/index.js';
 import { ModelStore } from '../../src/store/index.js';
-import { testdata } from '../helpers/paths.js';
+import { skipWithout, testdata } from '../helpers/paths.js';
 import { TestRedis } from '../helpers/redis.js';
 import { FakeBuilder } from './fake-builder.js';
 
@@ -56,7 +56,9 @@ async function versionsOf(model: string): Promise<number[]> {
 }
 
 describe('import jobs', () => {
-  test('an ONNX model is published with a generated config, into a repository Triton would load', async () => {
+  test('an ONNX model is published with a generated config, into a repository Triton would load', {
+    skip: skipWithout(squeezenet),
+  }, async () => {
     await worker(new FakeBuilder({ identity: { reason: 'no TensorRT here' } }));
     const handle = await client().enqueue({ kind: 'import', source: squeezenet, output: { model: 'squeezenet' } });
     const progress: unknown[] = [];
@@ -74,7 +76,9 @@ describe('import jobs', () => {
     assert.ok(progress.length > 0, 'progress events reach the client');
   });
 
-  test('an identical request returns the first job and its result; nothing is published twice', async () => {
+  test('an identical request returns the first job and its result; nothing is published twice', {
+    skip: skipWithout(squeezenet),
+  }, async () => {
     await worker();
     const c = client();
     const spec: JobSpecInput = { kind: 'import', source: squeezenet, output: { model: 'sq' } };
@@ -87,7 +91,9 @@ describe('import jobs', () => {
     assert.deepEqual(await versionsOf('sq'), [1]);
   });
 
-  test('50 concurrent producers: identical requests become one job, distinct ones all complete', async () => {
+  test('50 concurrent producers: identical requests become one job, distinct ones all complete', {
+    skip: skipWithout(conv),
+  }, async () => {
     await worker();
     const producers = Array.from({ length: 50 }, () => client());
     const same = await Promise.all(
@@ -123,10 +129,29 @@ describe('import jobs', () => {
     );
     assert.equal(existsSync(path.join(store, 'junk')), false);
   });
+
+  test('a store error retrying cannot fix (a broken config.pbtxt) fails at once; the model is left as it was', {
+    skip: skipWithout(conv),
+  }, async () => {
+    // MSB_STORE_CONFIG was missing from the worker's old list of unrecoverable codes: the job was retried for nothing.
+    await worker();
+    await mkdir(path.join(store, 'broken'), { recursive: true });
+    await writeFile(path.join(store, 'broken', 'config.pbtxt'), 'name: "broken"\nmax_batch_size: "many"\n');
+    const c = client();
+    const h = await c.enqueue({ kind: 'import', source: conv, output: { model: 'broken' } });
+    await assert.rejects(h.result(20_000), /MSB_STORE_CONFIG/);
+    assert.equal((await c.get(h.id))?.attemptsMade, 1, 'not retried');
+    assert.equal(
+      await readFile(path.join(store, 'broken', 'config.pbtxt'), 'utf8'),
+      'name: "broken"\nmax_batch_size: "many"\n',
+    );
+  });
 });
 
 describe('build jobs through the builder boundary', () => {
-  test('a build for a target no worker serves waits and says so; a worker for it builds and publishes plan + record', async () => {
+  test('a build for a target no worker serves waits and says so; a worker for it builds and publishes plan + record', {
+    skip: skipWithout(conv),
+  }, async () => {
     await worker(new FakeBuilder({ identity: { reason: 'no TensorRT here' } }));
     const c = client();
     const h = await c.enqueue({ kind: 'build', source: conv, target, output: { model: 'conv_trt' } });
@@ -149,7 +174,9 @@ describe('build jobs through the builder boundary', () => {
     assert.deepEqual(await (await ModelStore.open(store)).validate(), []);
   });
 
-  test('a plan built once is published again without rebuilding; the timing cache is shared per target', async () => {
+  test('a plan built once is published again without rebuilding; the timing cache is shared per target', {
+    skip: skipWithout(squeezenet, conv),
+  }, async () => {
     const builder = new FakeBuilder();
     await worker(builder);
     const c = client();
@@ -164,7 +191,7 @@ describe('build jobs through the builder boundary', () => {
     assert.equal(new TextDecoder().decode(builder.timingCaches[1]), 'timing cache after 1 builds');
   });
 
-  test('cancelling a running build stops it; nothing is published', async () => {
+  test('cancelling a running build stops it; nothing is published', { skip: skipWithout(conv) }, async () => {
     await worker(new FakeBuilder({ steps: 200 }));
     const c = client();
     const h = await c.enqueue({ kind: 'build', source: conv, target, output: { model: 'cancelled' } });
@@ -175,7 +202,7 @@ describe('build jobs through the builder boundary', () => {
     assert.equal(existsSync(path.join(store, 'cancelled')), false);
   });
 
-  test('a job over its time limit is stopped', async () => {
+  test('a job over its time limit is stopped', { skip: skipWithout(conv) }, async () => {
     await worker(new FakeBuilder({ steps: 200 }));
     const h = await client().enqueue({
       kind: 'build',
@@ -187,7 +214,7 @@ describe('build jobs through the builder boundary', () => {
     await assert.rejects(h.result(10_000), /timed out after 1 s/);
   });
 
-  test('a transient failure is retried with backoff and publishes once', async () => {
+  test('a transient failure is retried with backoff and publishes once', { skip: skipWithout(conv) }, async () => {
     const builder = new FakeBuilder({ failFirst: 1 });
     await worker(builder);
     const c = client();
@@ -199,7 +226,7 @@ describe('build jobs through the builder boundary', () => {
     assert.deepEqual(await versionsOf('retried'), [1]);
   });
 
-  test('an inspect job records the plan’s signature beside it', async () => {
+  test('an inspect job records the plan’s signature beside it', { skip: skipWithout(conv) }, async () => {
     const builder = new FakeBuilder();
     await worker(builder);
     const c = client();
@@ -213,7 +240,7 @@ describe('build jobs through the builder boundary', () => {
 });
 
 describe('faults', () => {
-  test('Redis restarted (AOF) mid-queue: no job is lost', async () => {
+  test('Redis restarted (AOF) mid-queue: no job is lost', { skip: skipWithout(conv) }, async () => {
     const c = client();
     const handles = await Promise.all(
       Array.from({ length: 20 }, (_, i) => c.enqueue({ kind: 'import', source: conv, output: { model: `r${i}` } })),
@@ -225,7 +252,7 @@ describe('faults', () => {
     assert.equal((await (await ModelStore.open(store)).listModels()).length, 20);
   });
 
-  test('graceful close lets the running job finish', async () => {
+  test('graceful close lets the running job finish', { skip: skipWithout(conv) }, async () => {
     const w = await worker(new FakeBuilder({ steps: 10 }));
     const c = client();
     const h = await c.enqueue({ kind: 'build', source: conv, target, output: { model: 'graceful' } });

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { ConversionClient, ConversionWorker } from '../../src/jobs/index.js';
 import { ModelStore } from '../../src/store/index.js';
-import { repoRoot, testdata } from '../helpers/paths.js';
+import { repoRoot, skipWithout, testdata } from '../helpers/paths.js';
 import { TestRedis } from '../helpers/redis.js';
 import { tempDir } from '../helpers/tmp.js';
 import { FakeBuilder } from './fake-builder.js';
@@ -16,7 +16,11 @@ before(async () => {
 });
 after(() => redis.stop());
 
-test('a worker killed with SIGKILL mid-build: the job is picked up again, completes, and publishes one version', async () => {
+const conv = testdata('onnx', 'onnx-backend', 'pytorch-operator', 'test_operator_conv', 'model.onnx');
+
+test('a worker killed with SIGKILL mid-build: the job is picked up again, completes, and publishes one version', {
+  skip: skipWithout(conv),
+}, async () => {
   const store = path.join(await tempDir(), 'store');
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'test', 'jobs', 'worker-process.ts')], {
     env: { ...process.env, REDIS_URL: redis.url, STORE: store },
@@ -28,7 +32,7 @@ test('a worker killed with SIGKILL mid-build: the job is picked up again, comple
   });
   const client = new ConversionClient({ redis: redis.url });
   try {
-    const source = testdata('onnx', 'onnx-backend', 'pytorch-operator', 'test_operator_conv', 'model.onnx');
+    const source = conv;
     const h = await client.enqueue({
       kind: 'build',
       source,

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { parseModelConfig } from '../../src/config/index.js';
 import { isMsbError } from '../../src/errors.js';
 import { type CreateModelOptions, ModelStore, VERSION_RECORD } from '../../src/store/index.js';
-import { testdata } from '../helpers/paths.js';
+import { skipWithout, testdata } from '../helpers/paths.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const onnx = testdata('onnx', 'onnx-backend', 'light', 'light_resnet50.onnx');
@@ -19,7 +19,9 @@ async function freshStore() {
 
 const code = (c: string) => (err: unknown) => isMsbError(err, c);
 
-test('the example from the issue: create, force → _0, edit, save, add a version placed as 1/model.onnx', async () => {
+test('the example from the issue: create, force → _0, edit, save, add a version placed as 1/model.onnx', {
+  skip: skipWithout(onnx),
+}, async () => {
   const { root, store } = await freshStore();
   const model = await store.createModel('my_nn', { platform: 'onnxruntime_onnx' });
   await assert.rejects(store.createModel('my_nn', { platform: 'onnxruntime_onnx' }), code('MSB_STORE_EXISTS'));
@@ -48,7 +50,9 @@ test('the example from the issue: create, force → _0, edit, save, add a versio
   );
 });
 
-test('versions: next free, given, taken, idempotent publishKey, remove, describe', async () => {
+test('versions: next free, given, taken, idempotent publishKey, remove, describe', {
+  skip: skipWithout(onnx, onnx2),
+}, async () => {
   const { store } = await freshStore();
   const m = await store.createModel('m', { platform: 'onnxruntime_onnx', version: { source: onnx } });
   assert.deepEqual(await m.listVersions(), [1]);
@@ -82,7 +86,7 @@ test('versions: next free, given, taken, idempotent publishKey, remove, describe
   await assert.rejects(store.getModel('m'), code('MSB_STORE_NOT_FOUND'));
 });
 
-test('copy makes a private copy; link shares the inode (only when asked)', async () => {
+test('copy makes a private copy; link shares the inode (only when asked)', { skip: skipWithout(onnx) }, async () => {
   const { dir, root, store } = await freshStore();
   const src = path.join(dir, 'built.onnx');
   await writeFile(src, await readFile(onnx));
@@ -94,7 +98,7 @@ test('copy makes a private copy; link shares the inode (only when asked)', async
   assert.equal((await stat(path.join(root, 'm', String(linked), 'model.onnx'))).ino, s.ino);
 });
 
-test('every platform and backend gets its files under Triton default names', async () => {
+test('every platform and backend gets its files under Triton default names', { skip: skipWithout(onnx) }, async () => {
   const { dir, root, store } = await freshStore();
   const file = async (name: string, content = 'x') => {
     const p = path.join(dir, name);
@@ -180,7 +184,7 @@ test('config: update is read-modify-write, save refuses to overwrite a concurren
   assert.equal((await store.getModel('m')).config.maxBatchSize, 8, 'nothing written');
 });
 
-test('labels: file and label_filename added, replaced and removed together', async () => {
+test('labels: file and label_filename added, replaced and removed together', { skip: skipWithout(onnx) }, async () => {
   const { dir, root, store } = await freshStore();
   const m = await store.createModel('cls', {
     platform: 'onnxruntime_onnx',
@@ -207,7 +211,9 @@ test('labels: file and label_filename added, replaced and removed together', asy
   assert.deepEqual(await store.validate(), []);
 });
 
-test('names are refused before any filesystem call; symlinks out of the source tree are refused', async () => {
+test('names are refused before any filesystem call; symlinks out of the source tree are refused', {
+  skip: skipWithout(onnx),
+}, async () => {
   const { dir, root, store } = await freshStore();
   for (const bad of ['', '.', '..', '.hidden', 'a/b', 'a\\b', '../x', 'a\nb', 'nul\u0000', 'x'.repeat(256)]) {
     await assert.rejects(
@@ -240,7 +246,9 @@ test('names are refused before any filesystem call; symlinks out of the source t
   await assert.rejects(m.addVersion(path.join(dir, 'missing.onnx')), code('MSB_STORE_NOT_FOUND'));
 });
 
-test('validate() reads the repository with Triton rules and reports every problem with its path', async () => {
+test('validate() reads the repository with Triton rules and reports every problem with its path', {
+  skip: skipWithout(onnx),
+}, async () => {
   const { root, store } = await freshStore();
   const good = await store.createModel('good', { platform: 'onnxruntime_onnx', version: { source: onnx } });
   await good.addVersion(onnx);
@@ -341,7 +349,7 @@ test('a staging directory on another filesystem is refused (versions could not a
   }
 });
 
-test('link from another filesystem falls back to a copy', async (t) => {
+test('link from another filesystem falls back to a copy', { skip: skipWithout(onnx) }, async (t) => {
   const shm = await stat('/dev/shm').catch(() => undefined);
   const { root, store } = await freshStore();
   if (!shm || shm.dev === (await stat(root)).dev) return t.skip('no second filesystem here');

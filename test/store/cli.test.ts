@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { parseModelConfig } from '../../src/config/index.js';
 import { planSidecarPath, writePlanSidecar } from '../../src/inspect/index.js';
 import { runCli } from '../helpers/cli.js';
-import { testdata } from '../helpers/paths.js';
+import { skipWithout, testdata } from '../helpers/paths.js';
 import { tempDir } from '../helpers/tmp.js';
 import { runCliIn } from './helpers.js';
 
@@ -119,7 +119,9 @@ test("msb add --engine with msb's own signature record needs no --input/--output
   );
 });
 
-test('msb add --onnx with the default store path and name, labels, --platform check', async () => {
+test('msb add --onnx with the default store path and name, labels, --platform check', {
+  skip: skipWithout(onnx),
+}, async () => {
   const dir = await tempDir();
   const labels = path.join(dir, 'imagenet_labels.txt');
   await writeFile(labels, Array.from({ length: 1000 }, (_, i) => `class${i}`).join('\n'));

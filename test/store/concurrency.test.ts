@@ -4,13 +4,15 @@ import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { ModelStore } from '../../src/store/index.js';
-import { testdata } from '../helpers/paths.js';
+import { skipWithout, testdata } from '../helpers/paths.js';
 import { tempDir } from '../helpers/tmp.js';
 import { startChild, waitForStderr } from './helpers.js';
 
 const onnx = testdata('onnx', 'onnx-backend', 'light', 'light_resnet50.onnx');
 
-test('8 processes adding versions to one model at once: distinct contiguous numbers, no lost config update', async () => {
+test('8 processes adding versions to one model at once: distinct contiguous numbers, no lost config update', {
+  skip: skipWithout(onnx),
+}, async () => {
   const root = path.join(await tempDir(), 'repo');
   const store = await ModelStore.open(root, { create: true });
   await store.createModel('shared', { platform: 'onnxruntime_onnx' });
@@ -29,7 +31,9 @@ test('8 processes adding versions to one model at once: distinct contiguous numb
   assert.deepEqual(await store.validate(), []);
 });
 
-test('a poller in another process never sees a partial version or config while versions are published', async () => {
+test('a poller in another process never sees a partial version or config while versions are published', {
+  skip: skipWithout(onnx),
+}, async () => {
   const dir = await tempDir();
   const root = path.join(dir, 'repo');
   const store = await ModelStore.open(root, { create: true });
@@ -58,7 +62,7 @@ test('a poller in another process never sees a partial version or config while v
   assert.ok(report.versionsSeen >= 1);
 });
 
-test('the poller does catch a version written in place (the check can fail)', async () => {
+test('the poller does catch a version written in place (the check can fail)', { skip: skipWithout(onnx) }, async () => {
   const dir = await tempDir();
   const root = path.join(dir, 'repo');
   const store = await ModelStore.open(root, { create: true });

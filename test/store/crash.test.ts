@@ -3,7 +3,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { ModelStore } from '../../src/store/index.js';
-import { testdata } from '../helpers/paths.js';
+import { skipWithout, testdata } from '../helpers/paths.js';
 import { tempDir } from '../helpers/tmp.js';
 import { killHard, startChild, waitForPause } from './helpers.js';
 
@@ -33,7 +33,9 @@ async function listTree(dir: string): Promise<string[]> {
 const leftStaged = new Set(['version-staged', 'model-staged', 'config-temp-written', 'tree-moved-out']);
 
 for (const step of steps) {
-  test(`kill -9 at ${step}: the repository stays valid, the next open cleans up, the lock is recovered`, async () => {
+  test(`kill -9 at ${step}: the repository stays valid, the next open cleans up, the lock is recovered`, {
+    skip: skipWithout(onnx),
+  }, async () => {
     const dir = await tempDir();
     const root = path.join(dir, 'repo');
     const staging = path.join(dir, '.repo.msb-staging');

@@ -6,12 +6,13 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { isMsbError } from '../../src/errors.js';
 import { buildEngine, cuda, inspectEngine, tensorrt } from '../../src/tensorrt/index.js';
 import { addonPath, loadAddon } from '../../src/tensorrt/native.js';
 import { runCli } from '../helpers/cli.js';
-import { testdata } from '../helpers/paths.js';
+import { repoRoot, skipWithout, testdata } from '../helpers/paths.js';
 
 const alexnet = testdata('onnx', 'onnx-backend', 'light', 'light_bvlc_alexnet.onnx');
 const hasCudaDriver = spawnSync('sh', ['-c', 'ldconfig -p | grep -q "libcuda.so.1 "']).status === 0;
@@ -49,6 +50,15 @@ describe('native addon', () => {
     } else {
       assert.match(status.reason ?? '', /libnvinfer\.so\.1[01]/);
     }
+  });
+
+  it('reports its bound on concurrent native calls (1 build, 4 inspects; env overrides, 1..64)', () => {
+    assert.deepEqual(tensorrt.status().concurrency, { builds: 1, inspects: 4 });
+    const status = inChild(
+      "import { tensorrt } from './src/tensorrt/index.ts'; console.log(JSON.stringify(tensorrt.status()));",
+      { MSB_NATIVE_BUILD_THREADS: '2', MSB_NATIVE_INSPECT_THREADS: '65' },
+    ) as { concurrency: unknown };
+    assert.deepEqual(status.concurrency, { builds: 2, inspects: 4 });
   });
 
   it('reports no CUDA devices with the reason', { skip: hasCudaDriver && 'a CUDA driver is installed' }, () => {
@@ -96,7 +106,9 @@ describe('native addon', () => {
     assert.match(status.reason, /libm\.so\.6 lacks TensorRT's exported entry points/);
   });
 
-  it('buildEngine rejects with MSB_TENSORRT_UNAVAILABLE after checking its arguments', async () => {
+  it('buildEngine rejects with MSB_TENSORRT_UNAVAILABLE after checking its arguments', {
+    skip: skipWithout(alexnet),
+  }, async () => {
     const logs: unknown[] = [];
     await assert.rejects(
       buildEngine({ onnx: alexnet, onLog: (m) => logs.push(m), onProgress: (p) => logs.push(p) }),
@@ -106,14 +118,18 @@ describe('native addon', () => {
     assert.deepEqual(logs, []);
   });
 
-  it('buildEngine with an already aborted signal is cancelled before anything runs', async () => {
+  it('buildEngine with an already aborted signal is cancelled before anything runs', {
+    skip: skipWithout(alexnet),
+  }, async () => {
     await assert.rejects(
       buildEngine({ onnx: alexnet, signal: AbortSignal.abort() }),
       rejectsWith('MSB_TENSORRT_CANCELLED'),
     );
   });
 
-  it('many concurrent native calls settle (threads and event channels are released)', async () => {
+  it('many concurrent native calls settle (threads and event channels are released)', {
+    skip: skipWithout(alexnet),
+  }, async () => {
     const bytes = await readFile(alexnet);
     const results = await Promise.allSettled(
       Array.from({ length: 32 }, (_, i) => (i % 2 ? inspectEngine(bytes) : buildEngine({ onnx: bytes }))),
@@ -124,7 +140,9 @@ describe('native addon', () => {
     }
   });
 
-  it('inspectEngine rejects with MSB_TENSORRT_UNAVAILABLE for a readable plan', async () => {
+  it('inspectEngine rejects with MSB_TENSORRT_UNAVAILABLE for a readable plan', {
+    skip: skipWithout(alexnet),
+  }, async () => {
     await assert.rejects(inspectEngine(alexnet), rejectsWith('MSB_TENSORRT_UNAVAILABLE'));
   });
 
@@ -137,7 +155,7 @@ describe('native addon', () => {
     await assert.rejects(inspectEngine(new Uint8Array(0)), rejectsWith('MSB_TENSORRT_INVALID_ARGUMENT'));
     await assert.rejects(inspectEngine(''), rejectsWith('MSB_TENSORRT_INVALID_ARGUMENT'));
     await assert.rejects(inspectEngine(42 as unknown as string), rejectsWith('MSB_TENSORRT_INVALID_ARGUMENT'));
-    await assert.rejects(inspectEngine(testdata('onnx')), (err: unknown) => {
+    await assert.rejects(inspectEngine(path.join(repoRoot, 'test')), (err: unknown) => {
       assert.match((err as Error).message, /is not a regular file/);
       return true;
     });

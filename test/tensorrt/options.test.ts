@@ -15,7 +15,7 @@ import {
   type OptimizationProfile,
 } from '../../src/tensorrt/index.js';
 import { capabilitiesOf, checkCapabilities } from '../../src/tensorrt/options.js';
-import { testdata } from '../helpers/paths.js';
+import { skipWithout, testdata } from '../helpers/paths.js';
 import { runPython } from '../helpers/python.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -55,7 +55,7 @@ const invalidArgument = (pattern: RegExp) => (err: unknown) => {
   return true;
 };
 
-describe('buildEngine option types', () => {
+describe('buildEngine option types', { skip: skipWithout(alexnet) }, () => {
   const cases: [string, unknown, RegExp][] = [
     ['onnx missing', {}, /onnx/],
     ['onnx a number', { onnx: 3 }, /onnx/],
@@ -88,7 +88,7 @@ describe('buildEngine option types', () => {
   });
 });
 
-describe('profile consistency', () => {
+describe('profile consistency', { skip: skipWithout(alexnet) }, () => {
   const build = (profiles: OptimizationProfile[]) => buildEngine({ onnx: alexnet, profiles });
   it('needs min <= opt <= max in every dimension', async () => {
     await assert.rejects(
@@ -111,7 +111,7 @@ describe('profile consistency', () => {
   });
 });
 
-describe('profiles against the model', () => {
+describe('profiles against the model', { skip: skipWithout(alexnet) }, () => {
   it('accepts profiles that fit a real dynamic-batch model, and buildEngine gets to TensorRT', async () => {
     const model = await dynamicBatchCopy(alexnet);
     const inputs = referenceInputs(model);
@@ -198,7 +198,7 @@ describe('profiles against the model', () => {
   });
 });
 
-describe('options per TensorRT version', () => {
+describe('options per TensorRT version', { skip: skipWithout(alexnet) }, () => {
   // The capabilities as the addon reports them for headers of each kind (see native/tensorrt/library.cc).
   const trt10_8 = capabilitiesOf({
     compiled: true,

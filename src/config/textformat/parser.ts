@@ -7,7 +7,7 @@
  */
 import type protobuf from 'protobufjs';
 import { jsonKey } from '../schema.js';
-import { TextFormatError } from './errors.js';
+import { TextFormatError, type TextFormatErrorCode } from './errors.js';
 import {
   enumOf,
   fitInteger,
@@ -39,7 +39,7 @@ class Parser {
     private readonly source: string | undefined,
   ) {}
 
-  private fail(code: string, message: string, at: Token, path: string): TextFormatError {
+  private fail(code: TextFormatErrorCode, message: string, at: Token, path: string): TextFormatError {
     return new TextFormatError(code, message, { line: at.line, column: at.column, path, source: this.source });
   }
 

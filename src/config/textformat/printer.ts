@@ -11,7 +11,7 @@
  */
 import type protobuf from 'protobufjs';
 import { jsonKey } from '../schema.js';
-import { TextFormatError } from './errors.js';
+import { TextFormatError, type TextFormatErrorCode } from './errors.js';
 import {
   enumOf,
   fitInteger,
@@ -30,7 +30,7 @@ export function printTextFormat(type: protobuf.Type, message: Record<string, unk
   return lines.length ? `${lines.join('\n')}\n` : '';
 }
 
-function objectError(code: string, message: string, path: string): TextFormatError {
+function objectError(code: TextFormatErrorCode, message: string, path: string): TextFormatError {
   return new TextFormatError(code, message, { line: 0, column: 0, path });
 }
 
