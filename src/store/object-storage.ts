@@ -7,6 +7,7 @@ import {
   type ByteRange,
   COMMIT_ORDER,
   type CommitPhase,
+  heldLease,
   type LockHandle,
   type LockOptions,
   type ModelSource,
@@ -391,24 +392,17 @@ export class ObjectStorage implements RepositoryStorage {
       await sleep(delay + Math.random() * delay);
       delay = Math.min(delay * 2, 200);
     }
-    const renew = setInterval(() => {
-      void (async () => {
+    return heldLease(
+      leaseMs,
+      async () => {
         const held = await this.client.get(key);
         if (held?.data.toString('utf8').includes(nonce)) await this.client.put(key, body(), { ifMatch: held.etag });
-      })().catch(() => {});
-    }, leaseMs / 3);
-    renew.unref();
-    await pausePoint('lock-acquired');
-    let released = false;
-    return {
-      release: async () => {
-        if (released) return;
-        released = true;
-        clearInterval(renew);
+      },
+      async () => {
         const held = await this.client.get(key);
         if (held?.data.toString('utf8').includes(nonce)) await this.client.delete(key);
       },
-    };
+    );
   }
 
   async close(): Promise<void> {

@@ -2,8 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { StoreError } from './errors.js';
 import type { LeaseProvider } from './object-storage.js';
-import type { LockHandle, LockOptions } from './storage.js';
-import { pausePoint } from './testhooks.js';
+import { heldLease, type LockHandle, type LockOptions } from './storage.js';
 
 const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
@@ -52,18 +51,11 @@ export class RedisLeases implements LeaseProvider {
       await sleep(delay + Math.random() * delay);
       delay = Math.min(delay * 2, 100);
     }
-    const renew = setInterval(() => void redis.eval(RENEW, 1, key, nonce, leaseMs).catch(() => {}), leaseMs / 3);
-    renew.unref();
-    await pausePoint('lock-acquired');
-    let released = false;
-    return {
-      release: async () => {
-        if (released) return;
-        released = true;
-        clearInterval(renew);
-        await redis.eval(RELEASE, 1, key, nonce);
-      },
-    };
+    return heldLease(
+      leaseMs,
+      () => redis.eval(RENEW, 1, key, nonce, leaseMs),
+      () => redis.eval(RELEASE, 1, key, nonce),
+    );
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { pausePoint } from './testhooks.js';
 
 /**
  * What the store needs from where a repository lives, with nothing of the local filesystem in it: the local directory
@@ -160,6 +161,29 @@ export interface LockOptions {
 /** A held lock; `release()` is idempotent. */
 export interface LockHandle {
   release(): Promise<void>;
+}
+
+/**
+ * A lease held until released: `renew` runs every third of `leaseMs` (failures are left to the lease's expiry),
+ * `release` once; the crash-test pause point `lock-acquired` is reached here for every kind of lock.
+ */
+export async function heldLease(
+  leaseMs: number,
+  renew: () => Promise<unknown>,
+  release: () => Promise<unknown>,
+): Promise<LockHandle> {
+  const timer = setInterval(() => void renew().catch(() => {}), leaseMs / 3);
+  timer.unref();
+  await pausePoint('lock-acquired');
+  let released = false;
+  return {
+    release: async () => {
+      if (released) return;
+      released = true;
+      clearInterval(timer);
+      await release();
+    },
+  };
 }
 
 /** Reads a whole stream (small files only: labels, records). */

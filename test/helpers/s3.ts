@@ -2,7 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { after, before } from 'node:test';
 import { freePort } from '../../src/jobs/redis-server.js';
+import { TestRedis } from './redis.js';
 
 interface S3rverInstance {
   run(): Promise<{ port: number }>;
@@ -56,4 +58,27 @@ export class TestS3 {
     await this.server.close();
     await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Starts an s3rver and a redis-server for the current test file (before/after hooks) and returns getters: object
+ * stores on s3rver ignore conditional writes, so the store coordinates writers through Redis leases there.
+ */
+export function useS3WithRedis(): { s3: () => TestS3; redis: () => TestRedis } {
+  let s3: TestS3 | undefined;
+  let redis: TestRedis | undefined;
+  before(async () => {
+    s3 = await TestS3.start();
+    redis = await TestRedis.start();
+  });
+  after(async () => {
+    await s3?.stop();
+    await redis?.stop();
+  });
+  const need = <T>(x: T | undefined): T => {
+    if (x === undefined)
+      throw new Error('useS3WithRedis: servers not started (call it at the top level of a test file)');
+    return x;
+  };
+  return { s3: () => need(s3), redis: () => need(redis) };
 }

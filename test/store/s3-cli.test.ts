@@ -2,33 +2,23 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { parseModelConfig } from '../../src/config/index.js';
 import { ModelStore, parseStoreUri } from '../../src/store/index.js';
 import { runCli } from '../helpers/cli.js';
 import { testdata } from '../helpers/paths.js';
-import { TestRedis } from '../helpers/redis.js';
-import { TestS3 } from '../helpers/s3.js';
+import { useS3WithRedis } from '../helpers/s3.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const onnx = testdata('onnx', 'onnx-backend', 'light', 'light_resnet50.onnx');
 const onnx2 = testdata('onnx', 'onnx-backend', 'light', 'light_inception_v1.onnx');
 
-let s3: TestS3;
-let redis: TestRedis;
-before(async () => {
-  s3 = await TestS3.start();
-  redis = await TestRedis.start();
-});
-after(async () => {
-  await s3.stop();
-  await redis.stop();
-});
+const servers = useS3WithRedis();
 
 test('every msb store command works on an S3 store named by Triton URI, and nothing lands in a local s3: directory', async () => {
   const cwd = await tempDir();
-  const store = s3.uri('repo');
-  const env = { REDIS_URL: redis.url };
+  const store = servers.s3().uri('repo');
+  const env = { REDIS_URL: servers.redis().url };
   const msb = (...args: string[]) => runCli(args, { cwd, env });
   const labels = path.join(cwd, 'labels.txt');
   await writeFile(labels, 'cat\ndog\n');
@@ -76,7 +66,7 @@ test('every msb store command works on an S3 store named by Triton URI, and noth
   assert.equal(validate.code, 0, validate.stdout + validate.stderr);
   assert.equal(validate.stdout, 'ok\n');
   // The publish record holds each object's SHA-256, computed while uploading.
-  const opened = await ModelStore.open(store, { redis: redis.url });
+  const opened = await ModelStore.open(store, { redis: servers.redis().url });
   const rec = JSON.parse((await opened.repository.read('resnet/1338/.msb-version.json'))?.toString() ?? '{}');
   assert.match(rec.files[0].sha256, /^[0-9a-f]{64}$/);
   await opened.close();
@@ -122,7 +112,7 @@ test('store URIs: forms Triton reads are parsed, others refused up front with a 
 });
 
 test("names Triton's S3 parser cannot hold are refused before anything is written", async () => {
-  const store = await ModelStore.open(s3.uri('names'), { create: true, redis: redis.url });
+  const store = await ModelStore.open(servers.s3().uri('names'), { create: true, redis: servers.redis().url });
   try {
     await assert.rejects(
       store.createModel('bad+name', { platform: 'onnxruntime_onnx', version: { source: onnx } }),

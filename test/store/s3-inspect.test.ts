@@ -2,35 +2,25 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { inspectOnnx } from '../../src/inspect/index.js';
 import { ModelStore, storedSignature } from '../../src/store/index.js';
 import { inspectObject } from '../../src/store/remote.js';
 import { writeBigOnnx } from '../fixtures/big-onnx.js';
 import { runCli } from '../helpers/cli.js';
-import { TestRedis } from '../helpers/redis.js';
-import { TestS3 } from '../helpers/s3.js';
+import { useS3WithRedis } from '../helpers/s3.js';
 import { tempDir } from '../helpers/tmp.js';
 
-let s3: TestS3;
-let redis: TestRedis;
-before(async () => {
-  s3 = await TestS3.start();
-  redis = await TestRedis.start();
-});
-after(async () => {
-  await s3.stop();
-  await redis.stop();
-});
+const servers = useS3WithRedis();
 
 test('an ONNX model in an object store is inspected by ranged GETs: its interface, not its weights', async () => {
   const dir = await tempDir();
   const file = path.join(dir, 'big.onnx');
   writeBigOnnx(file, 48 * 1024 * 1024);
   const size = (await stat(file)).size;
-  const store = await ModelStore.open(s3.uri(`ins-${randomBytes(3).toString('hex')}`), {
+  const store = await ModelStore.open(servers.s3().uri(`ins-${randomBytes(3).toString('hex')}`), {
     create: true,
-    redis: redis.url,
+    redis: servers.redis().url,
   });
   try {
     await store.createModel('big', {

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { parseModelConfig } from '../../src/config/index.js';
@@ -11,8 +11,7 @@ import { ModelStore, tritonVersionOf } from '../../src/store/index.js';
 import { ObjectStorage } from '../../src/store/object-storage.js';
 import { writeBigOnnx } from '../fixtures/big-onnx.js';
 import { testdata } from '../helpers/paths.js';
-import { TestRedis } from '../helpers/redis.js';
-import { TestS3 } from '../helpers/s3.js';
+import { useS3WithRedis } from '../helpers/s3.js';
 import { tempDir } from '../helpers/tmp.js';
 import { type Child, killHard, waitForPause } from './helpers.js';
 import { MemoryClient } from './memory-client.js';
@@ -24,20 +23,11 @@ const io = {
   output: [{ name: 'out', dataType: 'TYPE_FP32' as const, dims: [1000] }],
 };
 
-let s3: TestS3;
-let redis: TestRedis;
-before(async () => {
-  s3 = await TestS3.start();
-  redis = await TestRedis.start();
-});
-after(async () => {
-  await s3.stop();
-  await redis.stop();
-});
+const servers = useS3WithRedis();
 
 function startWriter(task: unknown, env: NodeJS.ProcessEnv = {}): Child {
   const child = spawn(process.execPath, ['--import', 'tsx', childScript, JSON.stringify(task)], {
-    env: { ...process.env, REDIS_URL: redis.url, ...env },
+    env: { ...process.env, REDIS_URL: servers.redis().url, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -67,7 +57,10 @@ async function poll(client: S3Client, prefix: string, modelSize: number): Promis
   const problems: string[] = [];
   const cfg = await client
     .send(
-      new (await import('@aws-sdk/client-s3')).GetObjectCommand({ Bucket: s3.bucket, Key: `${prefix}/m/config.pbtxt` }),
+      new (await import('@aws-sdk/client-s3')).GetObjectCommand({
+        Bucket: servers.s3().bucket,
+        Key: `${prefix}/m/config.pbtxt`,
+      }),
     )
     .then(async (r) => r.Body?.transformToString())
     .catch(() => undefined);
@@ -76,7 +69,7 @@ async function poll(client: S3Client, prefix: string, modelSize: number): Promis
   do {
     const page = await client.send(
       new ListObjectsV2Command({
-        Bucket: s3.bucket,
+        Bucket: servers.s3().bucket,
         Prefix: `${prefix}/`,
         ...(token ? { ContinuationToken: token } : {}),
       }),
@@ -106,11 +99,11 @@ async function poll(client: S3Client, prefix: string, modelSize: number): Promis
 
 test('8 writer processes on s3rver get 8 distinct versions; a Triton-like poller never sees a partial version or a missing labels file', async () => {
   const prefix = `w-${randomBytes(3).toString('hex')}`;
-  const uri = s3.uri(prefix);
-  const store = await ModelStore.open(uri, { create: true, redis: redis.url });
+  const uri = servers.s3().uri(prefix);
+  const store = await ModelStore.open(uri, { create: true, redis: servers.redis().url });
   await store.createModel('m', { platform: 'onnxruntime_onnx', config: io, version: { source: onnx } });
   const size = (await stat(onnx)).size;
-  const client = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true });
+  const client = new S3Client({ endpoint: servers.s3().endpoint, region: 'us-east-1', forcePathStyle: true });
   let polls = 0;
   const problems: string[] = [];
   let stop = false;
@@ -150,8 +143,8 @@ test('kill -9 of a writer mid-upload on s3rver leaves no visible version; the ne
   const big = path.join(dir, 'big.onnx');
   writeBigOnnx(big, 40 * 1024 * 1024);
   const prefix = `k-${randomBytes(3).toString('hex')}`;
-  const uri = s3.uri(prefix);
-  const store = await ModelStore.open(uri, { create: true, redis: redis.url });
+  const uri = servers.s3().uri(prefix);
+  const store = await ModelStore.open(uri, { create: true, redis: servers.redis().url });
   await store.createModel('m', { platform: 'onnxruntime_onnx', config: io, version: { source: onnx } });
   const writer = startWriter(
     { op: 'add-version', uri, model: 'm', source: big, key: 'crash' },
@@ -164,7 +157,7 @@ test('kill -9 of a writer mid-upload on s3rver leaves no visible version; the ne
   const claims = async () => await (store.repository as ObjectStorage).pendingClaims();
   assert.deepEqual(await claims(), ['m/2'], 'its claim is still there');
   await store.close();
-  const reopened = await ModelStore.open(uri, { redis: redis.url });
+  const reopened = await ModelStore.open(uri, { redis: servers.redis().url });
   assert.deepEqual(await (reopened.repository as ObjectStorage).pendingClaims(), [], 'the next open dropped it');
   assert.equal(await (await reopened.getModel('m')).addVersion(onnx), 2, 'and the number is free again');
   assert.deepEqual(
