@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { StoreError } from './errors.js';
 import { fsyncPath, placeSource, removeTree, renameNoReplace, streamToNewFile, writeNewFile } from './fsutil.js';
-import { acquireLock, leftoverOfDeadProcess } from './lock.js';
+import { acquireLock, leftoverOfDeadProcess, pidAlive } from './lock.js';
 import { isInside } from './sources.js';
 import type {
   ByteRange,
@@ -27,15 +27,6 @@ const tag = () => `${process.pid}.${randomBytes(6).toString('hex')}`;
 function pidOfEntry(name: string): number | undefined {
   const m = /^(\d+)\./.exec(name);
   return m?.[1] === undefined ? undefined : Number(m[1]);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 const notFound = (err: unknown) => {
@@ -143,7 +134,7 @@ export class LocalStorage implements RepositoryStorage {
     for (const name of await readdir(this.stagingDir)) {
       if (name === 'locks' || !name.endsWith(`@${host}`)) continue;
       const pid = pidOfEntry(name);
-      if (pid !== undefined && !alive(pid)) await removeTree(path.join(this.stagingDir, name));
+      if (pid !== undefined && !pidAlive(pid)) await removeTree(path.join(this.stagingDir, name));
     }
     const locks = path.join(this.stagingDir, 'locks');
     for (const name of await readdir(locks)) {

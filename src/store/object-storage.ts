@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { type Readable, Transform } from 'node:stream';
 import { StoreError } from './errors.js';
+import { pidAlive } from './lock.js';
 import type { ObjectClient } from './object-client.js';
 import {
   type ByteRange,
@@ -56,15 +57,6 @@ interface Item {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * A repository under a prefix of an object store (S3, an S3-compatible server, GCS's XML API, or the in-memory test
@@ -159,7 +151,7 @@ export class ObjectStorage implements RepositoryStorage {
 
   /** A claim whose writer died (this host, dead pid) or that is older than `staleMs` marks a crashed commit. */
   private isStale(claim: Claim | undefined, lastModified: Date): boolean {
-    if (claim && claim.host === os.hostname()) return !alive(claim.pid);
+    if (claim && claim.host === os.hostname()) return !pidAlive(claim.pid);
     return Date.now() - lastModified.getTime() > (this.options.staleMs ?? 3_600_000);
   }
 

@@ -1,14 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { ObjectStorage } from '../../src/store/object-storage.js';
-import { storageContract, strictContract } from './contract.js';
+import { type ContractBackend, storageContract, strictContract } from './contract.js';
 import { MemoryClient } from './memory-client.js';
 
-storageContract('in-memory object store (S3 preconditions enforced)', {
+const backend: ContractBackend = {
   make: async () => new ObjectStorage(new MemoryClient(), { prefix: `models-${randomBytes(4).toString('hex')}` }),
   enforcesConditions: true,
-});
-
-strictContract('in-memory object store (S3 preconditions enforced)', {
-  make: async () => new ObjectStorage(new MemoryClient(), { prefix: `models-${randomBytes(4).toString('hex')}` }),
-  enforcesConditions: true,
-});
+};
+storageContract('in-memory object store (S3 preconditions enforced)', backend);
+strictContract('in-memory object store (S3 preconditions enforced)', backend);
