@@ -7,10 +7,12 @@ import { ModelStore, type RepositoryStorage } from '../../src/store/index.js';
 import { testdata } from '../helpers/paths.js';
 
 const onnx = testdata('onnx', 'onnx-backend', 'light', 'light_shufflenet.onnx');
-const onnx2 = testdata('onnx', 'onnx-backend', 'light', 'light_squeezenet.onnx');
+// Two different files with one interface, and the config that interface needs (validate checks the model files).
+const onnx2 = testdata('onnx', 'onnx-backend', 'light', 'light_zfnet512.onnx');
+const OUT = 'gpu_0/softmax_1';
 const io = {
-  input: [{ name: 'in', dataType: 'TYPE_FP32' as const, dims: [3] }],
-  output: [{ name: 'out', dataType: 'TYPE_FP32' as const, dims: [1000] }],
+  input: [{ name: 'gpu_0/data_0', dataType: 'TYPE_FP32' as const, dims: [1, 3, 224, 224] }],
+  output: [{ name: OUT, dataType: 'TYPE_FP32' as const, dims: [1, 1000] }],
 };
 
 export interface ContractBackend {
@@ -147,20 +149,20 @@ export function storageContract(label: string, backend: ContractBackend): void {
     assert.equal(await m.addVersion(onnx2, { version: 7, publishKey: 'job' }), 7);
     assert.equal(await m.addVersion(onnx, { publishKey: 'job' }), 7, 'idempotent per publish key');
     await assert.rejects(m.addVersion(onnx, { version: 2 }), /already exists/);
-    await m.setLabels('out', ['cat', 'dog']);
+    await m.setLabels(OUT, ['cat', 'dog'], { fileName: 'out_labels.txt' });
     await m.update((c) => ({ ...c, maxBatchSize: 0, parameters: { k: { stringValue: 'v' } } }));
     const info = await m.describe();
     assert.deepEqual(
       info.versions.map((v) => v.version),
       [1, 2, 7],
     );
-    assert.deepEqual(info.labels, [{ output: 'out', file: 'out_labels.txt', lines: 2 }]);
+    assert.deepEqual(info.labels, [{ output: OUT, file: 'out_labels.txt', lines: 2 }]);
     assert.equal(info.config.parameters?.k?.stringValue, 'v');
     const rec = JSON.parse((await s.read('net/7/.msb-version.json'))?.toString() ?? '{}');
     assert.equal(rec.publishKey, 'job');
     assert.equal(rec.files[0].path, 'model.onnx');
     assert.deepEqual(await store.validate(), []);
-    await m.removeLabels('out');
+    await m.removeLabels(OUT);
     assert.equal(await s.read('net/out_labels.txt'), undefined);
     await m.removeVersion(2);
     assert.deepEqual(await m.listVersions(), [1, 7]);

@@ -11,7 +11,8 @@ import { useS3WithRedis } from '../helpers/s3.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const onnx = testdata('onnx', 'onnx-backend', 'light', 'light_resnet50.onnx');
-const onnx2 = testdata('onnx', 'onnx-backend', 'light', 'light_inception_v1.onnx');
+// Another file with resnet50's interface, so that both versions agree with the one config.
+const onnx2 = testdata('onnx', 'onnx-backend', 'light', 'light_zfnet512.onnx');
 
 const servers = useS3WithRedis();
 

@@ -18,9 +18,10 @@ import { MemoryClient } from './memory-client.js';
 
 const childScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 's3-child.ts');
 const onnx = testdata('onnx', 'onnx-backend', 'light', 'light_shufflenet.onnx');
+// The model's own interface: validate checks the stored files against the config.
 const io = {
-  input: [{ name: 'in', dataType: 'TYPE_FP32' as const, dims: [3] }],
-  output: [{ name: 'out', dataType: 'TYPE_FP32' as const, dims: [1000] }],
+  input: [{ name: 'gpu_0/data_0', dataType: 'TYPE_FP32' as const, dims: [1, 3, 224, 224] }],
+  output: [{ name: 'gpu_0/softmax_1', dataType: 'TYPE_FP32' as const, dims: [1, 1000] }],
 };
 
 const servers = useS3WithRedis();
@@ -106,7 +107,7 @@ test('8 writer processes on s3rver get 8 distinct versions; a Triton-like poller
   const writers = Array.from({ length: 8 }, (_, i) =>
     startWriter({ op: 'add-version', uri, model: 'm', source: onnx, key: `w${i}` }),
   );
-  const labeller = startWriter({ op: 'labels', uri, model: 'm', output: 'out', rounds: 4 });
+  const labeller = startWriter({ op: 'labels', uri, model: 'm', output: 'gpu_0/softmax_1', rounds: 4 });
   const versions = (await Promise.all(writers.map((w) => w.output))).map((o) => Number(o.trim()));
   await labeller.output;
   stop = true;
