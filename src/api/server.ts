@@ -447,10 +447,11 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
     },
     async (req, reply) => {
       const source = await resolveSource(req.body.source);
-      const handle = await client.enqueue(
-        { ...req.body, source: source.path },
-        source.sourceDigest ? { sourceDigest: source.sourceDigest } : {},
-      );
+      const handle = await client.enqueue({
+        ...req.body,
+        source: source.path,
+        ...(source.sourceDigest ? { sourceDigest: source.sourceDigest } : {}),
+      });
       return reply.code(202).send({
         id: handle.id,
         queue: handle.queue,

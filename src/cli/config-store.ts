@@ -5,9 +5,9 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import type { ModelConfig } from '../config/index.js';
 import { MsbError } from '../errors.js';
-import { action, printJson } from './common.js';
+import { printJson } from './common.js';
 import { readConfigFile } from './config-codec.js';
-import { openStoreForCli } from './store.js';
+import { openStoreForCli, STORE_ARG, storeAction } from './store.js';
 
 /**
  * `msb config get|set|edit STORE MODEL`: a stored model's config.pbtxt. `set` takes a whole config file (`-` for
@@ -19,11 +19,11 @@ export function registerConfigStoreCommands(config: Command): void {
   config
     .command('get')
     .description("print a stored model's config.pbtxt")
-    .argument('<store>', 'repository directory')
+    .argument('<store>', STORE_ARG)
     .argument('<model>', 'model name')
     .option('--json', 'protobuf JSON mapping instead of text format')
     .action(
-      action(async (root: string, name: string, opts: { json?: boolean }) => {
+      storeAction(async (root: string, name: string, opts: { json?: boolean }) => {
         const { modelConfigToJson, printModelConfig } = await import('../config/index.js');
         const model = await (await openStoreForCli(root)).getModel(name);
         if (opts.json) printJson(modelConfigToJson(model.config));
@@ -34,7 +34,7 @@ export function registerConfigStoreCommands(config: Command): void {
   config
     .command('set')
     .description("replace a stored model's config from a file and/or change single fields (validated before saving)")
-    .argument('<store>', 'repository directory')
+    .argument('<store>', STORE_ARG)
     .argument('<model>', 'model name')
     .argument('[file]', 'config.pbtxt to store (- for stdin); the name is forced to the model name')
     .option(
@@ -44,7 +44,7 @@ export function registerConfigStoreCommands(config: Command): void {
       [],
     )
     .action(
-      action(async (root: string, name: string, file: string | undefined, opts: { set: string[] }) => {
+      storeAction(async (root: string, name: string, file: string | undefined, opts: { set: string[] }) => {
         if (file === undefined && opts.set.length === 0) {
           throw new MsbError('MSB_CLI_USAGE', 'give a config file, --set field=value, or both');
         }
@@ -59,10 +59,10 @@ export function registerConfigStoreCommands(config: Command): void {
   config
     .command('edit')
     .description("edit a stored model's config.pbtxt in $EDITOR; saved only when it parses and validates")
-    .argument('<store>', 'repository directory')
+    .argument('<store>', STORE_ARG)
     .argument('<model>', 'model name')
     .action(
-      action(async (root: string, name: string) => {
+      storeAction(async (root: string, name: string) => {
         const { parseModelConfig, printModelConfig } = await import('../config/index.js');
         const model = await (await openStoreForCli(root)).getModel(name);
         const dir = await mkdtemp(path.join(os.tmpdir(), 'msb-edit-'));

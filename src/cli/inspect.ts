@@ -26,6 +26,11 @@ export function withSignatureOptions(cmd: Command): Command {
 
 /** Inspects TARGET with the tensors and signature the user stated. */
 export async function inspectWithOptions(target: string, opts: SignatureCliOptions): Promise<ModelSignature> {
+  if (/^(s3|gs):\/\//i.test(target)) {
+    // An object in a store: read in place by ranged GETs (the store module loads the S3 client on demand).
+    const { inspectObject } = await import('../store/remote.js');
+    return (await inspectObject(target)).signature;
+  }
   const { inspectModel, parseTensorOption } = await import('../inspect/index.js');
   const inputs = opts.input.map(parseTensorOption);
   const outputs = opts.output.map(parseTensorOption);

@@ -99,7 +99,7 @@ export function registerJobCommands(program: Command): void {
     .description(
       'run a conversion worker: pulls jobs from Redis, builds/inspects with TensorRT, publishes to the store',
     )
-    .requiredOption('--store <path>', 'model store to publish to')
+    .requiredOption('--store <store>', 'model store to publish to: a directory or URI (s3://…, gs://…)')
     .option('--gpu <index>', 'CUDA device this worker builds on', '0')
     .option('--metrics-port <port>', 'serve /healthz and /metrics on this port (0: none)', '0')
     .option('--grace <seconds>', 'on SIGTERM, how long the current job may finish before it is handed back', '30')
@@ -166,7 +166,8 @@ export function registerJobCommands(program: Command): void {
   redisOption(program.command('enqueue'))
     .description('enqueue a conversion job: import (publish as-is), build (ONNX → TensorRT plan) or inspect (plan)')
     .argument('<kind>', 'import | build | inspect')
-    .argument('<source>', 'model file')
+    .argument('<source>', 'model file: a local path, s3://…, gs://… (store credentials) or https://…')
+    .option('--source-digest <sha256>', 'SHA-256 of the source (default: computed, or the object checksum)')
     .option('--model <name>', 'model to publish to (import, build)')
     .option('--version <n>', 'version number (default: next)')
     .option('--target <trt/gpu>', 'build/inspect target, e.g. 10.8/8.6 or 10.8/ampere+')
@@ -186,6 +187,7 @@ export function registerJobCommands(program: Command): void {
           : ({
               kind,
               source,
+              ...(opts.sourceDigest ? { sourceDigest: opts.sourceDigest } : {}),
               ...(kind !== 'inspect'
                 ? {
                     output: {

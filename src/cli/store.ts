@@ -4,13 +4,37 @@ import { StoreError } from '../store/errors.js';
 import type { ModelStore } from '../store/index.js';
 import { action, EXIT_PROBLEMS, printJson, printTable } from './common.js';
 
+/** How store arguments are described in help. */
+export const STORE_ARG =
+  'store: a directory or URI (file://, s3://bucket/prefix, s3://http://host:port/bucket/prefix, gs://bucket/prefix)';
+
 /** Where `msb add` puts models when no store is named. */
 export const DEFAULT_STORE = './model-store';
 
-/** Opens a store; the store module (and what it imports) loads here, when a command needs it. */
+const opened: ModelStore[] = [];
+
+/**
+ * Opens a store named on the command line: a path or a store URI (`file://`, `s3://bucket/prefix`,
+ * `s3://http://host:port/bucket/prefix`, `gs://bucket/prefix`). Object stores without conditional writes take their
+ * leases from `REDIS_URL`. The store module (and what it imports) loads here, when a command needs it; the store is
+ * closed by {@link storeAction} when the command ends.
+ */
 export async function openStoreForCli(root: string, create = false): Promise<ModelStore> {
   const { ModelStore } = await import('../store/store.js'); // not index.js: that also loads add (and inspect)
-  return ModelStore.open(root, { create });
+  const store = await ModelStore.open(root, { create });
+  opened.push(store);
+  return store;
+}
+
+/** `action` for commands that open stores: their connections (S3 clients, Redis) are closed when it ends. */
+export function storeAction<A extends unknown[]>(fn: (...args: A) => Promise<void> | void) {
+  return action(async (...args: A) => {
+    try {
+      await fn(...args);
+    } finally {
+      for (const s of opened.splice(0)) await s.close().catch(() => {});
+    }
+  });
 }
 
 const parseVersion = (v: string): number => {
@@ -28,9 +52,9 @@ export function registerStoreCommands(program: Command): void {
   program
     .command('init')
     .description('create an empty model store (a Triton model repository)')
-    .argument('<store>', 'repository directory')
+    .argument('<store>', STORE_ARG)
     .action(
-      action(async (root: string) => {
+      storeAction(async (root: string) => {
         const store = await openStoreForCli(root, true);
         process.stdout.write(`model store ready at ${store.root}\n`);
       }),
@@ -39,10 +63,10 @@ export function registerStoreCommands(program: Command): void {
   program
     .command('ls')
     .description('list the models of a store with their versions')
-    .argument('<store>', 'repository directory')
+    .argument('<store>', STORE_ARG)
     .option('--json', 'machine-readable output')
     .action(
-      action(async (root: string, opts: { json?: boolean }) => {
+      storeAction(async (root: string, opts: { json?: boolean }) => {
         const store = await openStoreForCli(root);
         const rows = await listStore(store);
         if (opts.json) return printJson(rows);
@@ -56,11 +80,11 @@ export function registerStoreCommands(program: Command): void {
   program
     .command('show')
     .description('show a model: config, versions with their files, labels')
-    .argument('<store>', 'repository directory')
+    .argument('<store>', STORE_ARG)
     .argument('<model>', 'model name')
     .option('--json', 'machine-readable output')
     .action(
-      action(async (root: string, name: string, opts: { json?: boolean }) => {
+      storeAction(async (root: string, name: string, opts: { json?: boolean }) => {
         const store = await openStoreForCli(root);
         const info = await (await store.getModel(name)).describe();
         if (opts.json) return printJson(info);
@@ -83,11 +107,11 @@ export function registerStoreCommands(program: Command): void {
   program
     .command('rm')
     .description('remove a model, or one version of it')
-    .argument('<store>', 'repository directory')
+    .argument('<store>', STORE_ARG)
     .argument('<model>', 'model name')
     .option('--version <v>', 'remove only this version', parseVersion)
     .action(
-      action(async (root: string, name: string, opts: { version?: number }) => {
+      storeAction(async (root: string, name: string, opts: { version?: number }) => {
         const store = await openStoreForCli(root);
         if (opts.version === undefined) await store.removeModel(name);
         else await (await store.getModel(name)).removeVersion(opts.version);
@@ -98,7 +122,7 @@ export function registerStoreCommands(program: Command): void {
   version
     .command('add')
     .description('publish a model file (or directory) as a new version')
-    .argument('<store>', 'repository directory')
+    .argument('<store>', STORE_ARG)
     .argument('<model>', 'model name')
     .argument('[file]', 'model file or directory (none for an ensemble)')
     .option('--version <v>', 'version number (default: one above the highest)', parseVersion)
@@ -107,7 +131,7 @@ export function registerStoreCommands(program: Command): void {
     .option('--labels-from-metadata', "set the first output's labels from the file's class names (Ultralytics engines)")
     .option('--json', 'machine-readable output')
     .action(
-      action(
+      storeAction(
         async (
           root: string,
           name: string,
@@ -145,22 +169,22 @@ export function registerStoreCommands(program: Command): void {
   version
     .command('rm')
     .description('remove a version')
-    .argument('<store>', 'repository directory')
+    .argument('<store>', STORE_ARG)
     .argument('<model>', 'model name')
     .argument('<version>', 'version number', parseVersion)
     .action(
-      action(async (root: string, name: string, v: number) => {
+      storeAction(async (root: string, name: string, v: number) => {
         await (await (await openStoreForCli(root)).getModel(name)).removeVersion(v);
       }),
     );
   version
     .command('ls')
     .description('list the versions of a model')
-    .argument('<store>', 'repository directory')
+    .argument('<store>', STORE_ARG)
     .argument('<model>', 'model name')
     .option('--json', 'machine-readable output')
     .action(
-      action(async (root: string, name: string, opts: { json?: boolean }) => {
+      storeAction(async (root: string, name: string, opts: { json?: boolean }) => {
         const info = await (await (await openStoreForCli(root)).getModel(name)).describe();
         if (opts.json) return printJson(info.versions);
         printTable(
@@ -180,13 +204,13 @@ export function registerStoreCommands(program: Command): void {
   labels
     .command('set')
     .description('write a labels file (one label per line) and point the output at it')
-    .argument('<store>', 'repository directory')
+    .argument('<store>', STORE_ARG)
     .argument('<model>', 'model name')
     .argument('<output>', 'output tensor name')
     .argument('<file>', 'labels file')
     .option('--file-name <name>', 'name in the model directory (default: the current one, else <output>_labels.txt)')
     .action(
-      action(async (root: string, name: string, output: string, file: string, opts: { fileName?: string }) => {
+      storeAction(async (root: string, name: string, output: string, file: string, opts: { fileName?: string }) => {
         const model = await (await openStoreForCli(root)).getModel(name);
         const placed = await model.setLabels(
           output,
@@ -199,11 +223,11 @@ export function registerStoreCommands(program: Command): void {
   labels
     .command('rm')
     .description("remove an output's labels file and its label_filename")
-    .argument('<store>', 'repository directory')
+    .argument('<store>', STORE_ARG)
     .argument('<model>', 'model name')
     .argument('<output>', 'output tensor name')
     .action(
-      action(async (root: string, name: string, output: string) => {
+      storeAction(async (root: string, name: string, output: string) => {
         await (await (await openStoreForCli(root)).getModel(name)).removeLabels(output);
       }),
     );
@@ -211,14 +235,14 @@ export function registerStoreCommands(program: Command): void {
   program
     .command('validate')
     .description('check the store as Triton would load it; exit 1 when Triton would fail on something')
-    .argument('<store>', 'repository directory')
+    .argument('<store>', STORE_ARG)
     .option('--json', 'machine-readable output')
     .option(
       '--deep',
       'also load every ONNX version in ONNX Runtime as Triton would and run it once at the config shapes',
     )
     .action(
-      action(async (root: string, opts: { json?: boolean; deep?: boolean }) => {
+      storeAction(async (root: string, opts: { json?: boolean; deep?: boolean }) => {
         const store = await openStoreForCli(root);
         const problems = await store.validate();
         if (opts.deep) problems.push(...(await (await import('./onnx-deep.js')).deepValidateStore(store)));
@@ -267,7 +291,7 @@ function registerAddCommand(program: Command): void {
   program
     .command('add')
     .description('add a model file to a store: inspect it, generate its config, publish it as a version')
-    .option('--store-path <dir>', 'model store directory', DEFAULT_STORE)
+    .option('--store-path <store>', 'model store: a directory or URI (s3://…, gs://…)', DEFAULT_STORE)
     .addOption(new Option('--engine <file>', 'TensorRT plan').conflicts(['onnx', 'model']))
     .addOption(new Option('--onnx <file>', 'ONNX model').conflicts(['model']))
     .option('--model <path>', 'any model file or directory msb can inspect')
@@ -279,11 +303,12 @@ function registerAddCommand(program: Command): void {
     .option('--labels <file>', 'labels file for the first output')
     .option('--labels-from-metadata', "labels of the first output from the file's class names (Ultralytics engines)")
     .option('--force', 'when the model exists: replace its config (and the version, if --version names one)')
+    .option('--strict', 'strict mode: version_policy specific lists each published version (see docs/storage.md)')
     .option('--input <spec>', 'input tensor NAME:TYPE:DIMS, repeatable', (v, acc: string[]) => [...acc, v], [])
     .option('--output <spec>', 'output tensor NAME:TYPE:DIMS, repeatable', (v, acc: string[]) => [...acc, v], [])
     .option('--json', 'machine-readable output')
     .action(
-      action(async (opts: AddCliOptions) => {
+      storeAction(async (opts: AddCliOptions) => {
         const source = opts.engine ?? opts.onnx ?? opts.model;
         if (!source) throw new StoreError('MSB_STORE_BAD_SOURCE', 'name the model with --engine, --onnx or --model');
         const { addModel } = await import('../store/add.js');
@@ -295,6 +320,7 @@ function registerAddCommand(program: Command): void {
           inputs: opts.input,
           outputs: opts.output,
           force: opts.force ?? false,
+          ...(opts.strict ? { strict: true } : {}),
           ...(opts.version !== undefined ? { version: opts.version } : {}),
           ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
           ...(opts.platform !== undefined ? { platform: opts.platform } : {}),
@@ -321,6 +347,7 @@ interface AddCliOptions {
   labels?: string;
   labelsFromMetadata?: boolean;
   force?: boolean;
+  strict?: boolean;
   input: string[];
   output: string[];
   json?: boolean;

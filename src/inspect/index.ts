@@ -11,7 +11,7 @@ import { detectFormat, type ModelSignature, signatureFromOptions, type TensorSig
 import { inspectTorchScript } from './torchscript.js';
 
 export { INSPECT_ERROR_RETRYABLE, InspectError, type InspectErrorCode } from './errors.js';
-export { inspectOnnx, type OnnxModelInfo } from './onnx.js';
+export { inspectOnnx, inspectOnnxSource, type OnnxModelInfo } from './onnx.js';
 export {
   type PlanHeader,
   type PlanSidecar,
@@ -21,6 +21,7 @@ export {
   unwrapEngine,
   writePlanSidecar,
 } from './plan.js';
+export type { ByteSource } from './protowire.js';
 export {
   type DetectedModel,
   detectFormat,

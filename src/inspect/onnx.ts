@@ -6,7 +6,7 @@
  */
 import type { DataType } from '../config/index.js';
 import { InspectError } from './errors.js';
-import { WIRE, WireReader } from './protowire.js';
+import { type ByteSource, WIRE, WireReader } from './protowire.js';
 import { FORMAT_TRITON, type ModelSignature, type TensorSignature } from './signature.js';
 
 export interface OnnxModelInfo {
@@ -99,6 +99,20 @@ export async function inspectOnnx(file: string): Promise<OnnxModelInfo> {
       );
     }
     throw err;
+  } finally {
+    await reader.close();
+  }
+}
+
+/**
+ * Reads an ONNX model's interface from any random-access source (ranged GETs of an object in a store): the same
+ * streaming reader as for files, so only the graph's interface is fetched, never the weights.
+ */
+export async function inspectOnnxSource(source: ByteSource, size: number, name: string): Promise<OnnxModelInfo> {
+  const reader = WireReader.fromSource(source, size, name);
+  try {
+    if (size === 0) throw new InspectError('MSB_INSPECT_CORRUPT', `${name}: the file is empty`, { path: name });
+    return await readModel(reader, name);
   } finally {
     await reader.close();
   }

@@ -20,7 +20,8 @@ export interface FieldHeader {
   at: number;
 }
 
-interface ByteSource {
+/** Random access to bytes: a file, memory, or ranged GETs of an object. */
+export interface ByteSource {
   read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
   close(): Promise<void>;
 }
@@ -58,6 +59,11 @@ export class WireReader {
       await fh.close();
       throw err;
     }
+  }
+
+  /** A reader over any random-access source (e.g. ranged GETs of an object in a store). */
+  static fromSource(source: ByteSource, size: number, name: string): WireReader {
+    return new WireReader(source, size, name);
   }
 
   /** A reader over bytes already in memory. */

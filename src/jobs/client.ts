@@ -4,16 +4,8 @@ import { type Job, Queue, QueueEvents } from 'bullmq';
 import { isMsbError } from '../errors.js';
 import { openRedis, type RedisLink, type RedisMode, scanKeys, waitForReplicas } from '../redis/index.js';
 import { JobError } from './errors.js';
-import {
-  fileDigest,
-  IMPORT_QUEUE,
-  type JobSpecInput,
-  jobKey,
-  parseJobSpec,
-  planKey,
-  QUEUE_PREFIX,
-  queueOf,
-} from './spec.js';
+import { isRemoteSource, sourceDigestOf } from './sources.js';
+import { IMPORT_QUEUE, type JobSpecInput, jobKey, parseJobSpec, planKey, QUEUE_PREFIX, queueOf } from './spec.js';
 import { type JobData, type JobResult, KEYS, type WorkerInfo } from './worker.js';
 
 export interface ConversionClientOptions {
@@ -171,17 +163,15 @@ export class ConversionClient {
   }
 
   /**
-   * Validates the spec (unknown fields refused), hashes the source (unless `known.sourceDigest` gives its SHA-256
-   * hex), and enqueues unless an identical job exists.
+   * Validates the spec (unknown fields refused), hashes the source (unless `sourceDigest` states it: the HTTP API
+   * hashed an upload while it streamed; the worker checks the bytes against it, so a wrong one fails the job, never
+   * publishes), and enqueues unless an identical job exists.
    */
-  async enqueue(input: JobSpecInput, known: { sourceDigest?: string } = {}): Promise<ConversionHandle> {
-    const spec = parseJobSpec({ ...input, source: path.resolve(input.source) });
-    // A caller that already hashed the source (the HTTP API, while the upload streamed) saves reading it again; the
-    // worker checks the bytes against this digest before using them, so a wrong one fails the job, never publishes.
-    const sourceDigest =
-      known.sourceDigest && /^[0-9a-f]{64}$/.test(known.sourceDigest)
-        ? known.sourceDigest
-        : await fileDigest(spec.source);
+  async enqueue(input: JobSpecInput): Promise<ConversionHandle> {
+    // A local path is made absolute; s3://, gs:// and https:// sources are read by the worker itself.
+    const source = isRemoteSource(input.source) ? input.source : path.resolve(input.source);
+    const spec = parseJobSpec({ ...input, source });
+    const sourceDigest = await sourceDigestOf(spec.source, spec.sourceDigest);
     const id = jobKey(sourceDigest, spec);
     const name = queueOf(spec);
     const queue = this.queue(name);

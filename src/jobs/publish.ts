@@ -1,14 +1,16 @@
 import { mkdir, readFile, stat } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
 import type { ModelConfig } from '../config/index.js';
-import { isMsbError } from '../errors.js';
 import { type PlanSidecar, planSidecarPath } from '../inspect/index.js';
-import { ModelStore } from '../store/index.js';
-import { JobError } from './errors.js';
+import { ModelStore, parseStoreUri, publishModel } from '../store/index.js';
 
 export interface PublishRequest {
-  store: string;
+  /** A path, a store URI or an open store. */
+  store: string | ModelStore;
+  /** Redis URL for the store's leases when its server ignores conditional writes (the worker's own Redis). */
+  redis?: string;
   model: string;
   /** The generated config, used when the model does not exist yet. */
   config: ModelConfig;
@@ -23,41 +25,31 @@ export interface PublishRequest {
 }
 
 /**
- * Publishes `source` as a version of `model` through the store (atomic, locked, idempotent per publishKey),
- * creating the model with `config` when it does not exist. Refuses to add a version to a model served by another
- * platform or backend.
+ * Publishes `source` as a version of `model` through the store's one publish flow (atomic, locked, idempotent per
+ * publishKey), creating the model with `config` when it does not exist. Refuses to add a version to a model served
+ * by another platform or backend (`MSB_STORE_MODEL_MISMATCH`).
  */
 export async function publishToStore(req: PublishRequest): Promise<number> {
-  const store = await ModelStore.open(req.store, { create: true });
-  const options = {
+  const store = await ModelStore.open(req.store, { create: true, ...(req.redis ? { redis: req.redis } : {}) });
+  try {
+    return await publishTo(store, req);
+  } finally {
+    if (store !== req.store) await store.close();
+  }
+}
+
+async function publishTo(store: ModelStore, req: PublishRequest): Promise<number> {
+  const result = await publishModel(store, {
+    model: req.model,
+    config: req.config,
+    source: req.source,
     publishKey: req.publishKey,
+    existing: 'add',
     ...(req.version !== undefined ? { version: req.version } : {}),
     ...(req.transfer ? { transfer: req.transfer } : {}),
     ...(req.files ? { files: req.files } : {}),
-  };
-  if (!(await store.hasModel(req.model))) {
-    try {
-      const created = await store.createModel(req.model, {
-        config: req.config,
-        version: { source: req.source, ...options },
-      });
-      return Math.max(...(await created.listVersions()));
-    } catch (err) {
-      // Another worker created it meanwhile: add the version to theirs.
-      if (!isMsbError(err, 'MSB_STORE_EXISTS')) throw err;
-    }
-  }
-  const model = await store.getModel(req.model);
-  const have = model.config;
-  const served = (c: ModelConfig) => c.platform || c.backend || '';
-  if (served(have) !== served(req.config)) {
-    throw new JobError(
-      'MSB_JOB_MODEL_MISMATCH',
-      `model ${req.model} in ${req.store} is served as ${served(have)}, but this job publishes a ${served(req.config)} model`,
-      { model: req.model },
-    );
-  }
-  return model.addVersion(req.source, options);
+  });
+  return result.version;
 }
 
 /**
@@ -68,9 +60,17 @@ export async function publishToStore(req: PublishRequest): Promise<number> {
 export class PlanCache {
   readonly dir: string;
 
+  /**
+   * Beside a local store; for an object store (nothing to hard-link to, and every worker has its own disk) in the
+   * worker's local cache: `$MSB_CACHE_DIR/plans`, default `~/.cache/msb/plans`. Plans reach an object store by upload.
+   */
   constructor(storeRoot: string) {
-    const root = path.resolve(storeRoot);
-    this.dir = path.join(path.dirname(root), `.${path.basename(root)}.msb-cache`, 'plans');
+    const loc = parseStoreUri(storeRoot);
+    if (loc.kind === 'local') {
+      this.dir = path.join(path.dirname(loc.path), `.${path.basename(loc.path)}.msb-cache`, 'plans');
+    } else {
+      this.dir = path.join(process.env.MSB_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'msb'), 'plans');
+    }
   }
 
   planPath(key: string): string {

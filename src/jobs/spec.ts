@@ -72,6 +72,14 @@ const buildOptions = z.strictObject({
 });
 
 const common = {
+  /**
+   * SHA-256 (hex) of the source's bytes, for remote sources whose store states none; checked by the worker after
+   * download. Default: computed by the client (local files, https) or taken from the object's SHA-256 checksum.
+   */
+  sourceDigest: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, '64 hex digits of SHA-256')
+    .optional(),
   /** Per-job time limit; the build is cancelled when it passes. Default: none. */
   timeoutSeconds: z
     .number()

@@ -16,17 +16,9 @@ import type { BuildConversion } from '../onnx/index.js';
 import { openRedis, type RedisLink } from '../redis/index.js';
 import { type BuilderIdentity, type EngineBuilder, tensorrtEngineBuilder } from './builder.js';
 import { prepareBuildSource } from './convert-step.js';
-import { JobError } from './errors.js';
 import { PlanCache, type PublishRequest, publishToStore } from './publish.js';
-import {
-  type BuildJobSpec,
-  fileDigest,
-  IMPORT_QUEUE,
-  type JobSpec,
-  parseJobSpec,
-  QUEUE_PREFIX,
-  targetQueue,
-} from './spec.js';
+import { SourceCache, type SourceCacheOptions } from './sources.js';
+import { type BuildJobSpec, IMPORT_QUEUE, type JobSpec, parseJobSpec, QUEUE_PREFIX, targetQueue } from './spec.js';
 
 /** What a job stores in Redis: the validated spec and what the client computed from the source. */
 export interface JobData {
@@ -66,6 +58,8 @@ export interface ConversionWorkerOptions {
   heartbeatMs?: number;
   /** BullMQ lock duration: a job whose worker stops renewing it for this long is taken by another. Default: 30 000. */
   lockMs?: number;
+  /** Where remote job sources are downloaded (by content digest, LRU-evicted). */
+  sourceCache?: SourceCacheOptions;
 }
 
 /**
@@ -112,6 +106,7 @@ export class ConversionWorker {
   private readonly subscriber: RedisLink['connection'];
   private readonly builder: EngineBuilder;
   private readonly planCache: PlanCache;
+  private readonly sources: SourceCache;
   private heartbeat: NodeJS.Timeout | undefined;
   private gpuQueue: Promise<unknown> = Promise.resolve();
   private closing: Promise<void> | undefined;
@@ -129,6 +124,7 @@ export class ConversionWorker {
     // pub/sub needs a connection of its own; its errors are the link's (one set of state lines)
     this.subscriber = this.link.duplicate(); // closed with the link
     this.planCache = new PlanCache(options.store);
+    this.sources = new SourceCache(options.sourceCache);
   }
 
   static async start(options: ConversionWorkerOptions): Promise<ConversionWorker> {
@@ -266,11 +262,9 @@ export class ConversionWorker {
     if (spec.timeoutSeconds) signals.push(AbortSignal.timeout(spec.timeoutSeconds * 1000));
     const abort = AbortSignal.any(signals);
     try {
-      if ((await fileDigest(spec.source)) !== job.data.sourceDigest) {
-        throw new JobError('MSB_JOB_SOURCE_CHANGED', `${spec.source} changed since the job was enqueued`, {
-          path: spec.source,
-        });
-      }
+      // Remote sources (s3://, gs://, https://) are downloaded into the digest-keyed cache; every source is checked
+      // against the digest the job was enqueued with.
+      spec.source = await this.sources.localize(spec.source, job.data.sourceDigest);
       switch (spec.kind) {
         case 'import':
           return await this.importModel(job, spec);
@@ -320,6 +314,7 @@ export class ConversionWorker {
     });
     return publishToStore({
       store: this.options.store,
+      redis: this.options.redis,
       model: output.model,
       config,
       source,

@@ -1,15 +1,23 @@
 import path from 'node:path';
 import { generateModelConfig } from '../config/generate.js';
 import type { ModelConfig } from '../config/index.js';
-import { inspectModel, parseTensorOption, planSidecarPath, readPlanSidecar } from '../inspect/index.js';
+import {
+  inspectModel,
+  type ModelSignature,
+  parseTensorOption,
+  planSidecarPath,
+  readPlanSidecar,
+} from '../inspect/index.js';
 import { StoreError } from './errors.js';
 import { checkName } from './names.js';
 import { modelFileName } from './platforms.js';
+import { publishModel } from './publish.js';
 import { type PublishableSource, publishableSource } from './publishable.js';
 import { ModelStore } from './store.js';
 
 export interface AddModelOptions {
-  storePath: string;
+  /** A path, a store URI or an open store. */
+  storePath: string | ModelStore;
   /** Model file or directory. */
   source: string;
   /** What the user said the source is: `engine` (TensorRT plan), `onnx`, or `model` (anything inspect knows). */
@@ -29,6 +37,8 @@ export interface AddModelOptions {
   labelsFromMetadata?: boolean;
   /** When the model exists, replace its config (and the named version). Default false: `MSB_STORE_EXISTS`. */
   force: boolean;
+  /** Create the model in strict mode (`version_policy: specific` lists each version msb publishes). */
+  strict?: boolean;
 }
 
 export interface AddModelResult {
@@ -63,7 +73,6 @@ export async function addModel(options: AddModelOptions): Promise<AddModelResult
 }
 
 async function addPublishable(options: AddModelOptions, publishable: PublishableSource): Promise<AddModelResult> {
-  const source = publishable.path;
   const inputs = (options.inputs ?? []).map(parseTensorOption);
   const outputs = (options.outputs ?? []).map(parseTensorOption);
   const signature = await inspectModel(options.source, {
@@ -93,45 +102,41 @@ async function addPublishable(options: AddModelOptions, publishable: Publishable
     ...(labelsName !== undefined ? { labels: labelsName } : {}),
   });
   const store = await ModelStore.open(options.storePath, { create: true });
+  try {
+    return await addTo(store, options, publishable, signature, config, labelsName);
+  } finally {
+    if (store !== options.storePath) await store.close();
+  }
+}
+
+async function addTo(
+  store: ModelStore,
+  options: AddModelOptions,
+  publishable: PublishableSource,
+  signature: ModelSignature,
+  config: ModelConfig,
+  labelsName: string | undefined,
+): Promise<AddModelResult> {
+  const source = publishable.path;
   // A plan's signature record travels with it (`<version>/model.plan.msb.json`), so the version stays inspectable.
   const fileName = modelFileName(config);
   const sidecar =
     signature.format === 'tensorrt_plan' && fileName && (await readPlanSidecar(source))
       ? { files: { [path.basename(planSidecarPath(fileName))]: planSidecarPath(source) } }
       : {};
-  const versionOptions = {
+  const first = config.output?.[0];
+  const result = await publishModel(store, {
+    model: options.name,
+    config,
+    source,
+    ...(publishable.derivedFrom ? { derivedFrom: publishable.derivedFrom } : {}),
+    existing: options.force ? 'replace' : 'refuse',
+    ...(options.strict ? { strict: true } : {}),
     ...(options.version !== undefined ? { version: options.version } : {}),
     ...sidecar,
-    ...(publishable.derivedFrom ? { derivedFrom: publishable.derivedFrom } : {}),
-  };
-  if (!(await store.hasModel(options.name))) {
-    const model = await store.createModel(options.name, {
-      config,
-      version: { source, ...versionOptions },
-      ...(options.labels !== undefined && labelsName !== undefined ? { files: { [labelsName]: options.labels } } : {}),
-    });
-    return { store: store.root, model: model.name, version: options.version ?? 1, config: model.config };
-  }
-  if (!options.force) {
-    throw new StoreError(
-      'MSB_STORE_EXISTS',
-      `model ${options.name} already exists in ${store.root}; use \`msb version add\` for a new version, or --force to replace its config`,
-      { model: options.name },
-    );
-  }
-  const model = await store.getModel(options.name);
-  const first = config.output?.[0];
-  if (first?.labelFilename !== undefined && options.labels !== undefined) {
-    // The config without labels first, then the labels file with its label_filename: never a missing file named.
-    const { labelFilename: _named, ...bare } = first;
-    await model.update(() => ({ ...config, output: [bare, ...(config.output ?? []).slice(1)] }));
-    await model.setLabels(first.name ?? '', { file: options.labels }, { fileName: first.labelFilename });
-  } else {
-    await model.update(() => config);
-  }
-  if (options.version !== undefined && (await model.listVersions()).includes(options.version)) {
-    await model.removeVersion(options.version);
-  }
-  const version = await model.addVersion(source, versionOptions);
-  return { store: store.root, model: model.name, version, config: model.config };
+    ...(options.labels !== undefined && labelsName !== undefined && first?.name !== undefined
+      ? { labels: { output: first.name, fileName: labelsName, source: options.labels } }
+      : {}),
+  });
+  return { store: store.root, model: result.model, version: result.version, config: result.config };
 }

@@ -11,7 +11,7 @@ export const STORE_ERROR_RETRYABLE = {
   MSB_STORE_NOT_FOUND: false,
   /** The model or version already exists (pass `force` where offered). */
   MSB_STORE_EXISTS: false,
-  /** A source is (or contains) a symbolic link that leaves its own tree. */
+  /** A source is (or contains) a symbolic link that leaves its own tree, or a write would pass through a link out of the repository. */
   MSB_STORE_SYMLINK: false,
   /** A source of the wrong kind (a directory where a file is needed, a device, ...). */
   MSB_STORE_BAD_SOURCE: false,
@@ -27,6 +27,12 @@ export const STORE_ERROR_RETRYABLE = {
   MSB_STORE_STAGING: false,
   /** The root is not a directory. */
   MSB_STORE_NOT_A_STORE: false,
+  /** A version would be added to a model served by another platform or backend. */
+  MSB_STORE_MODEL_MISMATCH: false,
+  /** A store URI msb cannot use (unknown scheme, no bucket or prefix, a name Triton's parser cannot hold). */
+  MSB_STORE_URI: false,
+  /** The object store or Redis answered with an error or could not be reached (network, throttling, permissions). */
+  MSB_STORE_BACKEND: true,
 } as const satisfies Record<`MSB_STORE_${string}`, boolean>;
 
 export type StoreErrorCode = keyof typeof STORE_ERROR_RETRYABLE;

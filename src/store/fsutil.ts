@@ -1,17 +1,15 @@
 import { constants } from 'node:fs';
-import { copyFile, link, lstat, mkdir, readdir, readlink, realpath, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, link, lstat, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { syncDir } from '../atomic-file.js';
 
 export { writeNewFile } from '../atomic-file.js';
 
-import { StoreError } from './errors.js';
+import type { ModelSource, PlacedFiles, SourceFile, Transfer } from './storage.js';
 
 /** fsync of a file or directory (a directory: makes a rename or create inside it durable). */
 export const fsyncPath = syncDir;
-
-/** How a file is brought into the store. */
-export type Transfer = 'copy' | 'link';
 
 /**
  * Places `source` at `dest` (a new path). `copy` asks the kernel to clone (reflink: O(1), and a private copy since
@@ -34,93 +32,22 @@ export async function placeFile(source: string, dest: string, transfer: Transfer
   return 'copied';
 }
 
-function isInside(parent: string, child: string): boolean {
-  const rel = path.relative(parent, child);
-  return rel === '' || (!rel.startsWith(`..${path.sep}`) && rel !== '..' && !path.isAbsolute(rel));
-}
-
-/** One file of a source tree: its path relative to the tree and the real file to read. */
-export interface SourceEntry {
-  rel: string;
-  real: string;
-  kind: 'file' | 'dir';
-  size: number;
-}
-
 /**
- * Resolves a source (file or directory) into the list of files and directories to publish, refusing symbolic links
- * that lead out of the source's own tree (the source file's directory, or the source directory itself): a crafted
- * `model.onnx -> /etc/shadow` must not end up served. Links inside the tree are followed (their content is copied).
+ * Copies (or links) a source to `dest`, creating directories; every directory is fsynced. Local files go through
+ * {@link placeFile}; others are streamed into a new file.
  */
-export async function resolveSource(source: string): Promise<{ kind: 'file' | 'dir'; entries: SourceEntry[] }> {
-  const abs = path.resolve(source);
-  let st: Awaited<ReturnType<typeof lstat>>;
-  try {
-    st = await lstat(abs);
-  } catch {
-    throw new StoreError('MSB_STORE_NOT_FOUND', `source ${abs} does not exist`, { path: abs });
-  }
-  const treeRoot = st.isDirectory() ? await realpath(abs) : await realpath(path.dirname(abs));
-  const real = await realpath(abs).catch(() => {
-    throw new StoreError('MSB_STORE_NOT_FOUND', `source ${abs} is a dangling link`, { path: abs });
-  });
-  if (!isInside(treeRoot, real)) {
-    throw new StoreError('MSB_STORE_SYMLINK', `source ${abs} is a link to ${real}, outside its directory`, {
-      path: abs,
-      target: real,
-    });
-  }
-  const top = await stat(real);
-  if (top.isFile()) return { kind: 'file', entries: [{ rel: '', real, kind: 'file', size: top.size }] };
-  if (!top.isDirectory()) {
-    throw new StoreError('MSB_STORE_BAD_SOURCE', `source ${abs} is neither a file nor a directory`, { path: abs });
-  }
-  const entries: SourceEntry[] = [];
-  const walk = async (dir: string, rel: string): Promise<void> => {
-    for (const d of await readdir(dir, { withFileTypes: true })) {
-      const p = path.join(dir, d.name);
-      const r = rel ? `${rel}/${d.name}` : d.name;
-      let target = p;
-      if (d.isSymbolicLink()) {
-        const dest = await realpath(p).catch(() => undefined);
-        if (dest === undefined || !isInside(treeRoot, dest)) {
-          throw new StoreError(
-            'MSB_STORE_SYMLINK',
-            `${p} is a link to ${dest ?? (await readlink(p))}, outside ${abs}`,
-            {
-              path: p,
-              target: dest,
-            },
-          );
-        }
-        target = dest;
-      }
-      const s = await stat(target);
-      if (s.isDirectory()) {
-        entries.push({ rel: r, real: target, kind: 'dir', size: 0 });
-        await walk(target, r);
-      } else if (s.isFile()) {
-        entries.push({ rel: r, real: target, kind: 'file', size: s.size });
-      } else {
-        throw new StoreError('MSB_STORE_BAD_SOURCE', `${p} is neither a file nor a directory`, { path: p });
-      }
-    }
+export async function placeSource(src: ModelSource, dest: string, transfer: Transfer): Promise<PlacedFiles> {
+  const placed: PlacedFiles = {};
+  const put = async (e: SourceFile, to: string) => {
+    if (e.localPath !== undefined) await placeFile(e.localPath, to, transfer);
+    else await streamToNewFile(e.open(), to);
+    placed[e.rel] = { size: e.size };
   };
-  await walk(real, '');
-  return { kind: 'dir', entries };
-}
-
-/** Copies (or links) a resolved source to `dest`, creating directories; every directory is fsynced. */
-export async function placeSource(
-  src: { kind: 'file' | 'dir'; entries: SourceEntry[] },
-  dest: string,
-  transfer: Transfer,
-): Promise<void> {
   if (src.kind === 'file') {
     const e = src.entries[0];
     if (!e) throw new Error('file source without entry');
-    await placeFile(e.real, dest, transfer);
-    return;
+    await put(e, dest);
+    return placed;
   }
   await mkdir(dest);
   const dirs = [dest];
@@ -130,10 +57,34 @@ export async function placeSource(
       await mkdir(to);
       dirs.push(to);
     } else {
-      await placeFile(e.real, to, transfer);
+      await put(e, to);
     }
   }
   for (const d of dirs) await fsyncPath(d);
+  return placed;
+}
+
+/** Writes a stream to a new file (fails if it exists) and fsyncs it; `onChunk` sees every chunk (hashing). */
+export async function streamToNewFile(
+  body: Readable,
+  dest: string,
+  onChunk?: (chunk: Buffer) => void,
+): Promise<number> {
+  const fh = await open(dest, 'wx', 0o644);
+  let size = 0;
+  try {
+    for await (const c of body) {
+      const chunk = Buffer.isBuffer(c) ? c : Buffer.from(c as Uint8Array);
+      onChunk?.(chunk);
+      size += chunk.length;
+      let done = 0;
+      while (done < chunk.length) done += (await fh.write(chunk, done, chunk.length - done)).bytesWritten;
+    }
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  return size;
 }
 
 /** Renames `from` to `to`; false when `to` already exists as a non-empty directory or a file (never overwrites). */

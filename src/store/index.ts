@@ -1,20 +1,40 @@
 /**
- * The model store: a Triton model repository on a local directory (behind `RepositoryStorage`, so object stores can
- * follow), written so that a polling Triton never sees a partial model, version or config, by several processes at
- * once, surviving kill -9 at any step.
+ * The model store: a Triton model repository on a local directory or an object store (behind `RepositoryStorage`),
+ * written so that a polling Triton never sees a partial model, version or config, by several processes at once,
+ * surviving kill -9 at any step.
  */
 
 export { type AddModelOptions, type AddModelResult, addModel } from './add.js';
 export { STORE_ERROR_RETRYABLE, StoreError, type StoreErrorCode } from './errors.js';
-export type { Transfer } from './fsutil.js';
-export type { LockOptions } from './lock.js';
+export { LocalStorage } from './local-storage.js';
 export type { AddVersionOptions, ModelInfo, VersionRecord } from './model.js';
 export { renderConfig, StoredModel } from './model.js';
 export { checkName, MAX_NAME_BYTES, nameProblem, tritonVersionOf } from './names.js';
+export type { ObjectClient, ObjectMeta } from './object-client.js';
+export { type LeaseProvider, ObjectStorage, type ObjectStorageOptions } from './object-storage.js';
 export { isDirectoryModel, modelFileName } from './platforms.js';
+export { type PublishRequest, type PublishResult, publishModel } from './publish.js';
 export { type PublishableSource, publishableSource } from './publishable.js';
-export type { RepositoryStorage, StagedTree, StagingArea, StorageEntry } from './storage.js';
-export { LocalStorage } from './storage.js';
+export { storageByteSource, storedSignature } from './signature.js';
+export { resolveSource } from './sources.js';
+export type {
+  ByteRange,
+  CommitPhase,
+  LockHandle,
+  LockOptions,
+  ModelSource,
+  PlacedFiles,
+  RepositoryStorage,
+  SourceFile,
+  StagedTree,
+  StagingArea,
+  StorageEntry,
+  Transfer,
+  WriteCondition,
+  WrittenFile,
+} from './storage.js';
+export { COMMIT_ORDER } from './storage.js';
 export type { CreateModelOptions, OpenOptions } from './store.js';
-export { ModelStore, publishVersion, VERSION_RECORD } from './store.js';
+export { ModelStore, openStorage, publishVersion, VERSION_RECORD } from './store.js';
+export { OBJECT_NAME, parseStoreUri, type StoreLocation, tritonCredential } from './uri.js';
 export type { RepositoryProblem } from './validate.js';

@@ -3,17 +3,8 @@ import { link, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import os from 'node:os';
 import { StoreError } from './errors.js';
 import { writeNewFile } from './fsutil.js';
+import type { LockHandle, LockOptions } from './storage.js';
 import { pausePoint } from './testhooks.js';
-
-export interface LockOptions {
-  /** How long to wait for a live holder before failing with `MSB_STORE_LOCK_TIMEOUT`. Default 60 000 ms. */
-  waitMs?: number;
-  /**
-   * A holder renews its lock (touches the file) every third of this; a lock not renewed for this long is stale even
-   * when its pid looks alive (pid reuse, another host on a shared filesystem, a frozen process). Default 30 000 ms.
-   */
-  leaseMs?: number;
-}
 
 interface Holder {
   pid: number;
@@ -22,12 +13,8 @@ interface Holder {
   acquiredAt: string;
 }
 
-/** A held lock; `release()` is idempotent. */
-export interface LockHandle {
-  release(): Promise<void>;
-}
-
-function pidAlive(pid: number): boolean {
+/** Whether a process of this host is alive (EPERM: alive, another user's). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

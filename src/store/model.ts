@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   type ModelConfig,
@@ -12,12 +11,18 @@ import {
 } from '../config/index.js';
 import { isMsbError } from '../errors.js';
 import { StoreError } from './errors.js';
-import type { Transfer } from './fsutil.js';
-import type { LockOptions } from './lock.js';
 import { checkName, checkVersion, tritonVersionOf } from './names.js';
 import { isDirectoryModel, isEnsemble, modelFileName } from './platforms.js';
-import type { RepositoryStorage, ResolvedSource, StagingArea } from './storage.js';
-import { pausePoint } from './testhooks.js';
+import { resolveSource } from './sources.js';
+import {
+  type LockOptions,
+  type ModelSource,
+  type PlacedFiles,
+  type RepositoryStorage,
+  readAll,
+  type StagingArea,
+  type Transfer,
+} from './storage.js';
 
 /**
  * msb's record of a published version, kept in the version directory itself as `.msb-version.json`. It appears in
@@ -25,7 +30,8 @@ import { pausePoint } from './testhooks.js';
  * their model file by name (`model.onnx`, `model.plan`, the `model.savedmodel/` directory, `model.py`, ...) and
  * never list the version directory; a SavedModel's own directory is left untouched, and for the Python backend
  * the file is not a module. It also keeps every version directory non-empty (ensembles included), which makes
- * rename(2) itself refuse a second writer that picked the same number.
+ * rename(2) itself refuse a second writer that picked the same number. On an object store it is written after the
+ * model file (commit order), with the SHA-256 of each object computed while uploading.
  */
 export const VERSION_RECORD = '.msb-version.json';
 
@@ -36,7 +42,8 @@ export interface VersionRecord {
   /** What was taken off the source to make the published file (an Ultralytics engine's metadata). */
   container?: { kind: string; metadata: Record<string, unknown> };
   publishedAt: string;
-  files: { path: string; size: number }[];
+  /** Every file of the version with its size, and its SHA-256 where the storage computed it (object stores). */
+  files: { path: string; size: number; sha256?: string }[];
 }
 
 export interface AddVersionOptions {
@@ -135,32 +142,49 @@ export class StoredModel {
    */
   async save(): Promise<void> {
     await this.withLock(async () => {
-      const current = await this.readText();
-      if (current !== this.baseText) {
-        throw new StoreError(
-          'MSB_STORE_CONFLICT',
-          `config of model ${this.name} changed on disk since it was read; reload it or use update()`,
-          { model: this.name },
-        );
-      }
-      await this.writeConfig(this.config);
+      const current = await this.storage.readTagged(this.configKey);
+      if (current?.data.toString('utf8') !== this.baseText) throw this.conflict();
+      if (!(await this.writeConfig(this.config, current?.etag))) throw this.conflict();
     });
   }
 
-  /** Read–modify–write of the config under the model's lock: `fn` gets the config as it is on disk now. */
+  private conflict(): StoreError {
+    return new StoreError(
+      'MSB_STORE_CONFLICT',
+      `config of model ${this.name} changed in the store since it was read; reload it or use update()`,
+      { model: this.name },
+    );
+  }
+
+  private get configKey(): string {
+    return `${this.name}/config.pbtxt`;
+  }
+
+  /**
+   * Read–modify–write of the config under the model's lock: `fn` gets the config as it is in the store now. The write
+   * is conditional on the config not having changed since it was read (S3 `If-Match`), so a writer that does not
+   * honour the lock is never overwritten: `fn` is then applied again to the newer config.
+   */
   async update(fn: (config: ModelConfig) => ModelConfig | undefined | Promise<ModelConfig | undefined>): Promise<void> {
     await this.withLock(async () => {
-      const config = await this.readCurrent();
-      await this.writeConfig((await fn(config)) ?? config);
+      for (let attempt = 0; ; attempt++) {
+        const current = await this.storage.readTagged(this.configKey);
+        const config = current ? parseStored(this.name, current.data.toString('utf8')) : { name: this.name };
+        if (await this.writeConfig((await fn(config)) ?? config, current?.etag)) return;
+        if (attempt >= 20) throw this.conflict();
+      }
     });
   }
 
-  private async readCurrent(): Promise<ModelConfig> {
-    const text = await this.readText();
-    return text === undefined ? { name: this.name } : parseStored(this.name, text);
+  private async readCurrent(): Promise<{ config: ModelConfig; etag: string | undefined }> {
+    const current = await this.storage.readTagged(this.configKey);
+    return {
+      config: current ? parseStored(this.name, current.data.toString('utf8')) : { name: this.name },
+      etag: current?.etag,
+    };
   }
 
-  /** Re-reads config.pbtxt from disk into `config`. */
+  /** Re-reads config.pbtxt from the store into `config`. */
   async reload(): Promise<void> {
     const text = await this.readText();
     this.config = text === undefined ? { name: this.name } : parseStored(this.name, text);
@@ -168,10 +192,11 @@ export class StoredModel {
   }
 
   private async readText(): Promise<string | undefined> {
-    return (await this.storage.readFile(`${this.name}/config.pbtxt`))?.toString('utf8');
+    return (await this.storage.read(this.configKey))?.toString('utf8');
   }
 
-  private async writeConfig(config: ModelConfig): Promise<void> {
+  /** Writes the config when it is still the one tagged `etag` (none: still absent); false when it changed. */
+  private async writeConfig(config: ModelConfig, etag: string | undefined): Promise<boolean> {
     if (config.name !== undefined && config.name !== '' && config.name !== this.name) {
       // Triton requires the config's name to be the directory's: a new name here would be silently dropped.
       throw new StoreError(
@@ -184,9 +209,15 @@ export class StoredModel {
       );
     }
     const text = renderConfig(this.name, config);
-    await this.storage.writeFile(`${this.name}/config.pbtxt`, text);
+    const ok = await this.storage.write(
+      this.configKey,
+      text,
+      etag === undefined ? { ifNoneMatch: '*' } : { ifMatch: etag },
+    );
+    if (!ok) return false;
     this.config = parseStored(this.name, text);
     this.baseText = text;
+    return true;
   }
 
   /** Appends an instance group (`kind` short or KIND_* name). In memory; `save()` to write. */
@@ -240,7 +271,7 @@ export class StoredModel {
   }
 
   private async readRecord(dir: string): Promise<VersionRecord | undefined> {
-    const buf = await this.storage.readFile(`${this.name}/${dir}/${VERSION_RECORD}`);
+    const buf = await this.storage.read(`${this.name}/${dir}/${VERSION_RECORD}`);
     if (!buf) return undefined;
     try {
       return JSON.parse(buf.toString('utf8')) as VersionRecord;
@@ -271,7 +302,7 @@ export class StoredModel {
       if (existing !== undefined) return existing;
     }
     // The copy happens before the lock is taken; only the choice of number and the rename are serialised.
-    const staged = await this.storage.stage(plan, 'version-staged');
+    const staged = await this.storage.stage(plan);
     try {
       return await this.withLock(async () => {
         if (options.publishKey !== undefined) {
@@ -282,7 +313,10 @@ export class StoredModel {
         let version = options.version ?? (taken.at(-1)?.version ?? 0) + 1;
         for (;;) {
           if (options.version === undefined || !taken.some((t) => t.version === version)) {
-            if (await staged.commit(`${this.name}/${version}`)) return version;
+            if (await staged.commit(`${this.name}/${version}`)) {
+              await this.listInPolicy(version, true);
+              return version;
+            }
           }
           // Taken (by a writer that does not honour our lock, or given explicitly): never overwrite.
           if (options.version !== undefined) {
@@ -307,27 +341,29 @@ export class StoredModel {
     source: string | undefined,
     options: AddVersionOptions,
   ): Promise<(stage: StagingArea) => Promise<void>> {
-    const placed: { name: string; src: ResolvedSource }[] = [];
+    const placed: { name: string; src: ModelSource; phase: 'model' | 'dependency' | 'record' }[] = [];
     const fileName = options.fileName ?? modelFileName(this.config);
+    let display: string | undefined;
     if (source !== undefined) {
-      const src = await this.storage.resolve(source);
-      const name = checkName('model file', fileName ?? path.basename(src.path));
+      const src = await resolveSource(source);
+      display = src.display;
+      const name = checkName('model file', fileName ?? path.basename(src.display));
       if (isDirectoryModel(name) !== (src.kind === 'dir')) {
         throw new StoreError(
           'MSB_STORE_BAD_SOURCE',
-          `model ${this.name} expects ${name} to be a ${isDirectoryModel(name) ? 'directory' : 'file'}, but ${src.path} is a ${src.kind === 'dir' ? 'directory' : 'file'}`,
-          { path: src.path },
+          `model ${this.name} expects ${name} to be a ${isDirectoryModel(name) ? 'directory' : 'file'}, but ${src.display} is a ${src.kind === 'dir' ? 'directory' : 'file'}`,
+          { path: src.display },
         );
       }
-      placed.push({ name, src });
+      placed.push({ name, src, phase: 'model' });
       const weightsName = name.replace(/\.xml$/, '.bin');
-      if (name.endsWith('.xml') && /\.xml$/i.test(src.path) && !options.files?.[weightsName]) {
+      if (name.endsWith('.xml') && /\.xml$/i.test(src.display) && !options.files?.[weightsName]) {
         // OpenVINO's IR is two files: the weights sit next to the graph with the same stem.
-        const weights = await this.storage.resolve(src.path.replace(/\.xml$/i, '.bin')).catch((err: unknown) => {
+        const weights = await resolveSource(src.display.replace(/\.xml$/i, '.bin')).catch((err: unknown) => {
           if (isMsbError(err, 'MSB_STORE_NOT_FOUND')) return undefined;
           throw err;
         });
-        if (weights) placed.push({ name: weightsName, src: weights });
+        if (weights) placed.push({ name: weightsName, src: weights, phase: 'dependency' });
       }
     } else if (!isEnsemble(this.config) && fileName !== undefined) {
       throw new StoreError(
@@ -339,26 +375,54 @@ export class StoredModel {
       );
     }
     for (const [name, p] of Object.entries(options.files ?? {})) {
-      placed.push({ name: checkName('model file', name), src: await this.storage.resolve(p) });
+      // msb's records (a plan's `.msb.json` signature) come after the model file; other files before it.
+      const phase = name.endsWith('.msb.json') ? 'record' : 'dependency';
+      placed.push({ name: checkName('model file', name), src: await resolveSource(p), phase });
     }
-    const record: VersionRecord = {
-      msb: 1,
-      ...(options.publishKey !== undefined ? { publishKey: options.publishKey } : {}),
-      ...(source !== undefined ? { source: options.derivedFrom?.source ?? path.resolve(source) } : {}),
-      ...(options.derivedFrom
-        ? { container: { kind: options.derivedFrom.container, metadata: options.derivedFrom.metadata } }
-        : {}),
-      publishedAt: new Date().toISOString(),
-      files: placed.flatMap(({ name, src }) =>
-        src.kind === 'file'
-          ? [{ path: name, size: src.entries[0]?.size ?? 0 }]
-          : src.entries.filter((e) => e.kind === 'file').map((e) => ({ path: `${name}/${e.rel}`, size: e.size })),
-      ),
+    const publishedAt = new Date().toISOString();
+    const record = (written: PlacedFiles): string => {
+      const rec: VersionRecord = {
+        msb: 1,
+        ...(options.publishKey !== undefined ? { publishKey: options.publishKey } : {}),
+        ...(display !== undefined ? { source: options.derivedFrom?.source ?? display } : {}),
+        ...(options.derivedFrom
+          ? { container: { kind: options.derivedFrom.container, metadata: options.derivedFrom.metadata } }
+          : {}),
+        publishedAt,
+        files: placed.flatMap(({ name, src }) =>
+          src.entries
+            .filter((e) => e.kind === 'file')
+            .map((e) => {
+              const rel = e.rel ? `${name}/${e.rel}` : name;
+              const sha256 = written[rel]?.sha256;
+              return { path: rel, size: e.size, ...(sha256 !== undefined ? { sha256 } : {}) };
+            }),
+        ),
+      };
+      return `${JSON.stringify(rec, null, 2)}\n`;
     };
     return async (stage) => {
-      for (const { name, src } of placed) await stage.putSource(name, src, options.transfer ?? 'copy');
-      await stage.writeFile(VERSION_RECORD, `${JSON.stringify(record, null, 2)}\n`);
+      for (const { name, src, phase } of placed) await stage.putSource(name, src, phase, options.transfer ?? 'copy');
+      await stage.writeFile(VERSION_RECORD, record, 'record');
     };
+  }
+
+  /**
+   * Strict mode: a model whose config has `version_policy { specific { versions: [...] } }` loads only the versions
+   * listed, so msb makes that list the commit point: a new version's files are written first (unlisted, Triton
+   * ignores them), then one config write lists it; a removed version is unlisted first. Under the model's lock.
+   */
+  private async listInPolicy(version: number, listed: boolean): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const { config, etag } = await this.readCurrent();
+      const specific = config.versionPolicy?.specific;
+      if (!specific) return;
+      const versions = (specific.versions ?? []).map(Number).filter((v) => v !== version);
+      if (listed) versions.push(version);
+      config.versionPolicy = { specific: { versions: versions.sort((a, b) => a - b) } };
+      if (await this.writeConfig(config, etag)) return;
+      if (attempt >= 20) throw this.conflict();
+    }
   }
 
   /** Removes a version directory (it disappears at once). */
@@ -372,6 +436,8 @@ export class StoredModel {
           version,
         });
       }
+      // Removal in reverse: in strict mode the config stops listing the version before its files go.
+      await this.listInPolicy(version, false);
       for (const d of dirs) await this.storage.removeTree(`${this.name}/${d.dir}`);
     });
   }
@@ -390,15 +456,15 @@ export class StoredModel {
     if (Array.isArray(labels)) {
       content = Buffer.from(labels.map((l) => `${l}\n`).join(''), 'utf8');
     } else {
-      const src = await this.storage.resolve(labels.file);
+      const src = await resolveSource(labels.file);
       const e = src.entries[0];
       if (src.kind !== 'file' || !e) {
-        throw new StoreError('MSB_STORE_BAD_SOURCE', `labels ${src.path} is not a file`, { path: src.path });
+        throw new StoreError('MSB_STORE_BAD_SOURCE', `labels ${src.display} is not a file`, { path: src.display });
       }
-      content = await readFile(e.real);
+      content = await readAll(e.open());
     }
     return this.withLock(async () => {
-      const config = await this.readCurrent();
+      const { config, etag } = await this.readCurrent();
       const out = config.output?.find((o) => o.name === output);
       if (!out) {
         throw new StoreError('MSB_STORE_NOT_FOUND', `model ${this.name} has no output ${JSON.stringify(output)}`, {
@@ -409,13 +475,13 @@ export class StoredModel {
       const fileName = checkName('labels file', options.fileName ?? out.labelFilename ?? `${output}_labels.txt`);
       if (fileName === 'config.pbtxt')
         throw new StoreError('MSB_STORE_INVALID_NAME', 'labels cannot be named config.pbtxt');
-      await this.storage.writeFile(`${this.name}/${fileName}`, content);
-      await pausePoint('labels-written');
+      // Labels before the config that names them: the config never names a missing file.
+      await this.storage.write(`${this.name}/${fileName}`, content);
       const previous = out.labelFilename;
       out.labelFilename = fileName;
-      await this.writeConfig(config);
+      if (!(await this.writeConfig(config, etag))) throw this.conflict();
       if (previous && previous !== fileName && !config.output?.some((o) => o.labelFilename === previous)) {
-        await this.storage.deleteFile(`${this.name}/${checkName('labels file', previous)}`);
+        await this.storage.delete(`${this.name}/${checkName('labels file', previous)}`);
       }
       return fileName;
     });
@@ -424,7 +490,7 @@ export class StoredModel {
   /** Drops `output`'s label_filename, then its file when no other output uses it. */
   async removeLabels(output: string): Promise<void> {
     await this.withLock(async () => {
-      const config = await this.readCurrent();
+      const { config, etag } = await this.readCurrent();
       const out = config.output?.find((o) => o.name === output);
       if (!out?.labelFilename) {
         throw new StoreError(
@@ -438,9 +504,10 @@ export class StoredModel {
       }
       const file = out.labelFilename;
       delete out.labelFilename;
-      await this.writeConfig(config);
+      // Removal in reverse: the config stops naming the file before the file goes.
+      if (!(await this.writeConfig(config, etag))) throw this.conflict();
       if (!config.output?.some((o) => o.labelFilename === file)) {
-        await this.storage.deleteFile(`${this.name}/${checkName('labels file', file)}`);
+        await this.storage.delete(`${this.name}/${checkName('labels file', file)}`);
       }
     });
   }
@@ -461,7 +528,7 @@ export class StoredModel {
     const labels: ModelInfo['labels'] = [];
     for (const o of this.config.output ?? []) {
       if (!o.labelFilename) continue;
-      const buf = await this.storage.readFile(`${this.name}/${o.labelFilename}`);
+      const buf = await this.storage.read(`${this.name}/${o.labelFilename}`);
       labels.push({
         output: o.name ?? '',
         file: o.labelFilename,

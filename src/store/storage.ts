@@ -1,39 +1,122 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { StoreError } from './errors.js';
-import {
-  fsyncPath,
-  placeSource,
-  removeTree,
-  renameNoReplace,
-  resolveSource,
-  type SourceEntry,
-  type Transfer,
-  writeNewFile,
-} from './fsutil.js';
-import { acquireLock, type LockHandle, type LockOptions, leftoverOfDeadProcess } from './lock.js';
+import type { Readable } from 'node:stream';
 import { pausePoint } from './testhooks.js';
 
-/** One entry of a listed directory. */
+/**
+ * What the store needs from where a repository lives, with nothing of the local filesystem in it: the local directory
+ * (`LocalStorage`) and object stores (`ObjectStorage` over S3, GCS's XML API or the in-memory test backend) implement
+ * it, and one contract suite (test/store/contract.ts) runs unchanged against each.
+ *
+ * Keys are `/`-separated paths relative to the repository root, built only from checked names (`names.ts`).
+ */
+export interface RepositoryStorage {
+  /** Where the repository is, for messages: a directory path or a URI. */
+  readonly location: string;
+  /**
+   * Makes sure the repository exists (creating it when asked) and removes what crashed writers left behind (staged
+   * trees, orphaned multipart uploads, unfinished version claims).
+   */
+  prepare(create: boolean): Promise<void>;
+  /**
+   * The entries directly under `key` (`''` is the root), cut at the next `/` the way Triton's S3/GCS filesystems
+   * cut object keys; `undefined` when nothing exists under `key`. Sorted by name.
+   */
+  list(key: string): Promise<StorageEntry[] | undefined>;
+  /** A file's content (`range`: bytes `start` to `end` exclusive), or `undefined` when there is no such file. */
+  read(key: string, range?: ByteRange): Promise<Buffer | undefined>;
+  /** A file's content with the tag a conditional write compares (`ifMatch`), or `undefined`. */
+  readTagged(key: string): Promise<{ data: Buffer; etag: string } | undefined>;
+  /** A file's size and tag, or `undefined`. */
+  head(key: string): Promise<{ size: number; etag: string } | undefined>;
+  /**
+   * Replaces (or creates) a file so that a reader sees the old or the new content, never a mix. With `condition`,
+   * `ifNoneMatch: '*'` writes only when the file does not exist and `ifMatch` only when its tag is still that one;
+   * a failed condition returns `false` and changes nothing. Whether a backend enforces conditions across machines is
+   * {@link conditionalWrites}.
+   */
+  write(key: string, data: string | Uint8Array, condition?: WriteCondition): Promise<boolean>;
+  /** Writes a stream of unknown length (multipart on object stores); returns its size and SHA-256. */
+  writeStream(key: string, body: Readable): Promise<WrittenFile>;
+  /** Deletes a file; a missing one is not an error. */
+  delete(key: string): Promise<void>;
+  /**
+   * `true` when `write` conditions hold against writers on other machines (the local filesystem, S3, GCS), `false`
+   * when the server ignores them (found by a probe, cached per store): callers then need a lease (Redis) to be safe.
+   */
+  conditionalWrites(): Promise<boolean>;
+  /**
+   * Assembles a tree privately with `build` (no lock needed: nothing is visible yet). `commit(key)` is the commit
+   * step: it makes the tree appear at `key` — at once on a filesystem (rename), object by object in commit order on
+   * an object store (see docs/storage.md) — or returns `false` when `key` exists or is claimed, never replacing
+   * anything. `discard()` removes whatever was not committed.
+   */
+  stage(build: (stage: StagingArea) => Promise<void>): Promise<StagedTree>;
+  /** Makes `key` and everything under it disappear (removal in reverse commit order). `false` when it did not exist. */
+  removeTree(key: string): Promise<boolean>;
+  /** A cross-process (and, where the backend can, cross-machine) exclusive lock on `name`. */
+  lock(name: string, options?: LockOptions): Promise<LockHandle>;
+  /** Problems of the storage itself (links out of the repository, ...) for `validate`. */
+  storageProblems?(): Promise<{ key: string; rule: string; severity: 'error' | 'warning'; message: string }[]>;
+}
+
+/** One entry of a listing. */
 export interface StorageEntry {
   name: string;
   type: 'file' | 'dir' | 'other';
   size: number;
 }
 
-/** A source resolved for publishing (see {@link RepositoryStorage.resolve}). */
-export interface ResolvedSource {
-  path: string;
-  kind: 'file' | 'dir';
-  entries: SourceEntry[];
+export interface ByteRange {
+  start: number;
+  /** Exclusive. */
+  end: number;
 }
 
-/** A private tree being assembled; it becomes visible only through {@link RepositoryStorage.publish}. */
+export interface WriteCondition {
+  /** `'*'`: only create (S3 `If-None-Match: *`, GCS `ifGenerationMatch=0`). */
+  ifNoneMatch?: '*';
+  /** Only replace this version of the file (S3 `If-Match`, GCS `ifGenerationMatch`). */
+  ifMatch?: string;
+}
+
+export interface WrittenFile {
+  size: number;
+  /** Hex SHA-256 of the bytes written, when the backend computed it on the way (object stores do). */
+  sha256?: string;
+}
+
+/**
+ * Commit order of the objects of a tree, lowest first (docs/storage.md has the reasoning from Triton's S3/GCS
+ * filesystem code). A filesystem commits a tree by one rename and ignores it; an object store writes in this order,
+ * and removes in the reverse.
+ */
+export const COMMIT_ORDER = {
+  /** Files the model file needs (OpenVINO's `.bin`, a SavedModel's variables, labels in the model directory). */
+  dependency: 0,
+  /** The file the backend opens (`model.onnx`, `model.plan`). */
+  model: 1,
+  /** msb's own records (`.msb-version.json`, plan sidecars): nothing Triton opens. */
+  record: 2,
+  /** `config.pbtxt` of a new model: it appears last, so Triton never reads a config naming what is not there. */
+  config: 3,
+} as const;
+export type CommitPhase = keyof typeof COMMIT_ORDER;
+
+/** Sizes (and SHA-256 where computed) of what a tree's sources became, by path in the tree. */
+export type PlacedFiles = Record<string, WrittenFile>;
+
+/** A private tree being assembled; it becomes visible only through {@link StagedTree.commit}. */
 export interface StagingArea {
-  writeFile(rel: string, data: string | Uint8Array): Promise<void>;
-  putSource(rel: string, source: ResolvedSource, transfer: Transfer): Promise<void>;
+  /**
+   * A file with `data`; a function is called once every source of the tree is placed (at commit on object stores),
+   * so a record can state what was written.
+   */
+  writeFile(
+    rel: string,
+    data: string | Uint8Array | ((placed: PlacedFiles) => string),
+    phase: CommitPhase,
+  ): Promise<void>;
+  /** A source file or directory at `rel`. */
+  putSource(rel: string, source: ModelSource, phase: CommitPhase, transfer?: Transfer): Promise<void>;
 }
 
 /** A staged tree waiting to appear in the repository. */
@@ -42,251 +125,70 @@ export interface StagedTree {
   discard(): Promise<void>;
 }
 
+/** How a local file is brought into a local store (object stores always upload). */
+export type Transfer = 'copy' | 'link';
+
 /**
- * What the store needs from where a repository lives. Keys are `/`-separated paths relative to the repository root
- * built only from checked names. The local directory is the one implementation today; an object store can implement
- * the same contract later (publish = upload under a temporary prefix then a manifest/marker write).
+ * A model file or directory to publish, wherever it comes from. `open` streams one file's bytes; `localPath` is only
+ * an optimisation a local store may use (reflink, hard link), never needed.
  */
-export interface RepositoryStorage {
-  readonly location: string;
-  /** Makes sure the repository exists (creating it when asked) and removes what crashed writers left in staging. */
-  prepare(create: boolean): Promise<void>;
-  /** Directory listing; `undefined` when the directory does not exist. */
-  list(key: string): Promise<StorageEntry[] | undefined>;
-  readFile(key: string): Promise<Buffer | undefined>;
-  /** Replaces (or creates) a file so that a reader sees either the old or the new content, durably. */
-  writeFile(key: string, data: string | Uint8Array): Promise<void>;
-  deleteFile(key: string): Promise<void>;
-  resolve(sourcePath: string): Promise<ResolvedSource>;
+export interface ModelSource {
+  /** For messages and records: a path or URI. */
+  readonly display: string;
+  readonly kind: 'file' | 'dir';
+  /** `rel` `''` is the file itself for a file source; directories list every file and subdirectory. */
+  readonly entries: SourceFile[];
+}
+
+export interface SourceFile {
+  rel: string;
+  kind: 'file' | 'dir';
+  size: number;
+  open(): Readable;
+  localPath?: string;
+}
+
+export interface LockOptions {
+  /** How long to wait for a live holder before failing with `MSB_STORE_LOCK_TIMEOUT`. Default 60 000 ms. */
+  waitMs?: number;
   /**
-   * Assembles a tree privately with `build` (no lock needed: nothing is visible yet); `pauseStep` names the
-   * crash-test step after staging. `commit(key)` then makes it appear at `key` at once, or returns false when `key`
-   * exists (never replacing anything); `discard()` removes whatever was not committed.
+   * A holder renews its lock every third of this; a lock not renewed for this long is stale even when its holder
+   * looks alive (pid reuse, another host, a frozen process). Default 30 000 ms.
    */
-  stage(build: (stage: StagingArea) => Promise<void>, pauseStep: string): Promise<StagedTree>;
-  /** `stage`, `commit(key)` and `discard` in one. */
-  publish(key: string, build: (stage: StagingArea) => Promise<void>, pauseStep: string): Promise<boolean>;
-  /** Makes `key` disappear at once, then deletes its content. False when it did not exist. */
-  removeTree(key: string): Promise<boolean>;
-  lock(name: string, options?: LockOptions): Promise<LockHandle>;
+  leaseMs?: number;
 }
 
-/** Tag of this process in staging entry names, so cleanup can tell a dead writer's leftovers from a live one's. */
-const tag = () => `${process.pid}.${randomBytes(6).toString('hex')}`;
-
-function pidOfEntry(name: string): number | undefined {
-  const m = /^(\d+)\./.exec(name);
-  return m?.[1] === undefined ? undefined : Number(m[1]);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+/** A held lock; `release()` is idempotent. */
+export interface LockHandle {
+  release(): Promise<void>;
 }
 
 /**
- * A repository on a local directory.
- *
- * Staging lives beside the repository, in `<parent>/.<name>.msb-staging/` (or `stagingDir`), never inside it:
- * Triton takes every subdirectory of the repository root as a model (dot-directories included), so a staging
- * directory in the root would be loaded, fail, and (at startup, with `--exit-on-error`) stop the server. A sibling is
- * on the same filesystem in all but one case, the root being a mount point itself; `prepare` checks the device
- * numbers and refuses with `MSB_STORE_STAGING` (pass `stagingDir` on the repository's filesystem) rather than fall
- * back to copies that would not appear atomically. Locks live in `<staging>/locks/`, also outside the scanned tree.
+ * A lease held until released: `renew` runs every third of `leaseMs` (failures are left to the lease's expiry),
+ * `release` once; the crash-test pause point `lock-acquired` is reached here for every kind of lock.
  */
-export class LocalStorage implements RepositoryStorage {
-  readonly location: string;
-  readonly stagingDir: string;
-
-  constructor(root: string, options: { stagingDir?: string } = {}) {
-    this.location = path.resolve(root);
-    this.stagingDir = path.resolve(
-      options.stagingDir ?? path.join(path.dirname(this.location), `.${path.basename(this.location)}.msb-staging`),
-    );
-  }
-
-  private abs(key: string): string {
-    return key === '' ? this.location : path.join(this.location, ...key.split('/'));
-  }
-
-  async prepare(create: boolean): Promise<void> {
-    let st = await stat(this.location).catch(() => undefined);
-    if (!st && create) {
-      await mkdir(this.location, { recursive: true });
-      await fsyncPath(path.dirname(this.location));
-      st = await stat(this.location);
-    }
-    if (!st)
-      throw new StoreError('MSB_STORE_NOT_FOUND', `model store ${this.location} does not exist`, {
-        path: this.location,
-      });
-    if (!st.isDirectory()) {
-      throw new StoreError('MSB_STORE_NOT_A_STORE', `model store ${this.location} is not a directory`, {
-        path: this.location,
-      });
-    }
-    await mkdir(path.join(this.stagingDir, 'locks'), { recursive: true }).catch((err: unknown) => {
-      throw new StoreError('MSB_STORE_STAGING', `cannot create staging directory ${this.stagingDir}: ${String(err)}`, {
-        path: this.stagingDir,
-      });
-    });
-    const sst = await stat(this.stagingDir);
-    if (sst.dev !== st.dev) {
-      throw new StoreError(
-        'MSB_STORE_STAGING',
-        `staging directory ${this.stagingDir} is on another filesystem than ${this.location}, so versions could not appear by an atomic rename; pass a staging directory on the repository's filesystem`,
-        { path: this.stagingDir },
-      );
-    }
-    await this.cleanLeftovers();
-  }
-
-  /** Staged trees, temp files and trash of dead writers (kill -9) are removed; a live writer's are left alone. */
-  private async cleanLeftovers(): Promise<void> {
-    const host = os.hostname();
-    for (const name of await readdir(this.stagingDir)) {
-      if (name === 'locks' || !name.endsWith(`@${host}`)) continue;
-      const pid = pidOfEntry(name);
-      if (pid !== undefined && !alive(pid)) await removeTree(path.join(this.stagingDir, name));
-    }
-    const locks = path.join(this.stagingDir, 'locks');
-    for (const name of await readdir(locks)) {
-      if (leftoverOfDeadProcess(name)) await unlink(path.join(locks, name)).catch(() => {});
-    }
-  }
-
-  private stagePath(): string {
-    return path.join(this.stagingDir, `${tag()}@${os.hostname()}`);
-  }
-
-  async list(key: string): Promise<StorageEntry[] | undefined> {
-    const dir = this.abs(key);
-    let names: string[];
-    try {
-      names = await readdir(dir);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-      throw err;
-    }
-    const out: StorageEntry[] = [];
-    for (const name of names.sort()) {
-      // Triton follows links when it stats repository entries, so do we.
-      const st = await stat(path.join(dir, name)).catch(() => undefined);
-      out.push({ name, type: st?.isDirectory() ? 'dir' : st?.isFile() ? 'file' : 'other', size: st?.size ?? 0 });
-    }
-    return out;
-  }
-
-  async readFile(key: string): Promise<Buffer | undefined> {
-    try {
-      return await readFile(this.abs(key));
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') return undefined;
-      throw err;
-    }
-  }
-
-  async writeFile(key: string, data: string | Uint8Array): Promise<void> {
-    const dest = this.abs(key);
-    const temp = this.stagePath();
-    await writeNewFile(temp, data);
-    await pausePoint('config-temp-written');
-    try {
-      await rename(temp, dest);
-    } catch (err) {
-      await unlink(temp).catch(() => {});
-      throw err;
-    }
-    await fsyncPath(path.dirname(dest));
-  }
-
-  async deleteFile(key: string): Promise<void> {
-    const p = this.abs(key);
-    await unlink(p).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
-    });
-    await fsyncPath(path.dirname(p));
-  }
-
-  async resolve(sourcePath: string): Promise<ResolvedSource> {
-    const r = await resolveSource(sourcePath);
-    return { path: path.resolve(sourcePath), ...r };
-  }
-
-  async stage(build: (stage: StagingArea) => Promise<void>, pauseStep: string): Promise<StagedTree> {
-    const dir = this.stagePath();
-    await mkdir(dir);
-    try {
-      await build({
-        writeFile: async (rel, data) => {
-          const p = path.join(dir, ...rel.split('/'));
-          await mkdir(path.dirname(p), { recursive: true });
-          await writeNewFile(p, data);
-        },
-        putSource: async (rel, source, transfer) => {
-          const p = path.join(dir, ...rel.split('/'));
-          await mkdir(path.dirname(p), { recursive: true });
-          await placeSource(source, p, transfer);
-        },
-      });
-      await fsyncDirs(dir);
-    } catch (err) {
-      await removeTree(dir);
-      throw err;
-    }
-    await pausePoint(pauseStep);
-    const renamedStep = `${pauseStep.split('-')[0]}-renamed`;
-    return {
-      commit: async (key) => {
-        const dest = this.abs(key);
-        if (!(await renameNoReplace(dir, dest))) return false;
-        await pausePoint(renamedStep);
-        await fsyncPath(path.dirname(dest));
-        return true;
-      },
-      discard: () => removeTree(dir),
-    };
-  }
-
-  async publish(key: string, build: (stage: StagingArea) => Promise<void>, pauseStep: string): Promise<boolean> {
-    const staged = await this.stage(build, pauseStep);
-    try {
-      return await staged.commit(key);
-    } finally {
-      await staged.discard();
-    }
-  }
-
-  async removeTree(key: string): Promise<boolean> {
-    const p = this.abs(key);
-    const trash = this.stagePath();
-    try {
-      await rename(p, trash);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw err;
-    }
-    await fsyncPath(path.dirname(p));
-    await pausePoint('tree-moved-out');
-    await removeTree(trash);
-    return true;
-  }
-
-  lock(name: string, options?: LockOptions): Promise<LockHandle> {
-    return acquireLock(path.join(this.stagingDir, 'locks', `${name}.lock`), options);
-  }
+export async function heldLease(
+  leaseMs: number,
+  renew: () => Promise<unknown>,
+  release: () => Promise<unknown>,
+): Promise<LockHandle> {
+  const timer = setInterval(() => void renew().catch(() => {}), leaseMs / 3);
+  timer.unref();
+  await pausePoint('lock-acquired');
+  let released = false;
+  return {
+    release: async () => {
+      if (released) return;
+      released = true;
+      clearInterval(timer);
+      await release();
+    },
+  };
 }
 
-/** fsyncs every directory of a staged tree (files were fsynced as written), deepest first. */
-async function fsyncDirs(dir: string): Promise<void> {
-  for (const d of await readdir(dir, { withFileTypes: true })) {
-    if (d.isDirectory()) await fsyncDirs(path.join(dir, d.name));
-  }
-  await fsyncPath(dir);
+/** Reads a whole stream (small files only: labels, records). */
+export async function readAll(body: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of body) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c as Uint8Array));
+  return Buffer.concat(chunks);
 }

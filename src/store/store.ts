@@ -1,14 +1,24 @@
 import type { ModelConfig } from '../config/index.js';
 import { StoreError } from './errors.js';
-import type { LockOptions } from './lock.js';
+import { LocalStorage } from './local-storage.js';
 import { type AddVersionOptions, parseStored, renderConfig, StoredModel, VERSION_RECORD } from './model.js';
 import { checkName, checkVersion, tritonVersionOf } from './names.js';
-import { LocalStorage, type RepositoryStorage, type ResolvedSource, type StagingArea } from './storage.js';
+import { resolveSource } from './sources.js';
+import type { LockOptions, ModelSource, RepositoryStorage, StagingArea } from './storage.js';
+import { parseStoreUri } from './uri.js';
 import { type RepositoryProblem, validateRepository } from './validate.js';
 
 export interface OpenOptions {
-  /** Create the repository directory when missing. Default false (`MSB_STORE_NOT_FOUND`). */
+  /** Create the repository (directory, or its marker under an object-store prefix) when missing. Default false. */
   create?: boolean;
+  /**
+   * Redis URL for leases on object stores whose server ignores conditional writes (s3rver, some S3-compatible
+   * servers). Default: `REDIS_URL` from the environment; without one, such stores warn that concurrent writers are not
+   * coordinated.
+   */
+  redis?: string;
+  /** Told once when concurrent writers cannot be coordinated. Default: a line on stderr. */
+  warn?: (message: string) => void;
   /**
    * Where files are assembled before they appear in the repository; must be on the repository's filesystem and
    * outside it. Default: `<parent>/.<repository name>.msb-staging`.
@@ -16,7 +26,7 @@ export interface OpenOptions {
   stagingDir?: string;
   /** Lock waiting and lease settings for every model of this store. */
   lock?: LockOptions;
-  /** Another storage behind the same contract (object stores later). Default: the local directory `root`. */
+  /** Another storage behind the same contract. Default: the local directory `root`. */
   storage?: RepositoryStorage;
 }
 
@@ -34,6 +44,11 @@ export interface CreateModelOptions {
   version?: { source: string | undefined } & AddVersionOptions;
   /** Files for the model directory itself, name → source path (e.g. the labels file a `label_filename` names). */
   files?: Record<string, string>;
+  /**
+   * Strict mode: the config gets `version_policy { specific { versions: [...] } }` listing the first version, and
+   * from then on a version appears exactly when msb lists it there (see `docs/storage.md`). Default false.
+   */
+  strict?: boolean;
 }
 
 /**
@@ -52,13 +67,26 @@ export class ModelStore {
     this.lockOptions = lockOptions;
   }
 
-  /** Opens (or with `create`, creates) a repository and cleans what crashed writers left in its staging area. */
-  static async open(root: string, options: OpenOptions = {}): Promise<ModelStore> {
-    const storage =
-      options.storage ??
-      new LocalStorage(root, options.stagingDir !== undefined ? { stagingDir: options.stagingDir } : {});
+  /**
+   * Opens (or with `create`, creates) a repository and cleans what crashed writers left behind. `target` is a path,
+   * a store URI (`file://`, `s3://bucket/prefix`, `s3://http://host:port/bucket/prefix`, `gs://bucket/prefix`: see
+   * {@link parseStoreUri}) or an open store (returned as is).
+   */
+  static async open(target: string | ModelStore, options: OpenOptions = {}): Promise<ModelStore> {
+    if (target instanceof ModelStore) return target;
+    const storage = options.storage ?? (await openStorage(target, options));
     await storage.prepare(options.create ?? false);
     return new ModelStore(storage, options.lock ?? {});
+  }
+
+  /** The storage behind this store, for tools that read it directly (ranged reads of model files, artifacts). */
+  get repository(): RepositoryStorage {
+    return this.storage;
+  }
+
+  /** Releases connections (object-store clients, Redis); local stores hold none. */
+  async close(): Promise<void> {
+    await (this.storage as { close?: () => Promise<void> }).close?.();
   }
 
   /** Names of every subdirectory of the root, sorted (each is a model to Triton, whatever its name). */
@@ -77,7 +105,7 @@ export class ModelStore {
     if (!(await this.hasModel(name))) {
       throw new StoreError('MSB_STORE_NOT_FOUND', `model ${name} does not exist in ${this.root}`, { model: name });
     }
-    const text = (await this.storage.readFile(`${name}/config.pbtxt`))?.toString('utf8');
+    const text = (await this.storage.read(`${name}/config.pbtxt`))?.toString('utf8');
     const config = text === undefined ? { name } : parseStored(name, text);
     return new StoredModel(this.ctx(), name, config, text);
   }
@@ -97,18 +125,21 @@ export class ModelStore {
       ...(options.platform !== undefined ? { platform: options.platform } : {}),
       ...(options.backend !== undefined ? { backend: options.backend } : {}),
     };
-    const modelFiles: [string, ResolvedSource][] = [];
+    const modelFiles: [string, ModelSource][] = [];
     for (const [file, src] of Object.entries(options.files ?? {})) {
       if (checkName('model directory file', file) === 'config.pbtxt' || tritonVersionOf(file).kind !== 'not-numeric') {
         throw new StoreError('MSB_STORE_INVALID_NAME', `${file} cannot be a file of the model directory`, {
           name: file,
         });
       }
-      modelFiles.push([file, await this.storage.resolve(src)]);
+      modelFiles.push([file, await resolveSource(src)]);
     }
     for (let n = -1; ; n++) {
       const candidate = n < 0 ? name : checkName('model', `${name}_${n}`);
       const config: ModelConfig = { ...base, name: candidate };
+      if (options.strict) {
+        config.versionPolicy = { specific: { versions: options.version ? [options.version.version ?? 1] : [] } };
+      }
       const text = renderConfig(candidate, config);
       const model = new StoredModel(this.ctx(), candidate, config, text);
       let stageVersion: ((stage: StagingArea) => Promise<void>) | undefined;
@@ -118,15 +149,27 @@ export class ModelStore {
         stageVersion = await model.stageVersionFor(source, vopts);
       }
       const version = options.version?.version ?? 1;
-      const created = await this.storage.publish(
-        candidate,
-        async (stage) => {
-          for (const [file, src] of modelFiles) await stage.putSource(file, src, 'copy');
-          await stage.writeFile('config.pbtxt', text);
-          if (stageVersion) await stageVersion(prefixed(stage, String(version)));
-        },
-        'model-staged',
-      );
+      // Commit order for a new model (object stores): the model directory's files (labels) and the version first,
+      // its config last, so Triton never reads a config naming a file that is not there yet.
+      const staged = await this.storage.stage(async (stage) => {
+        for (const [file, src] of modelFiles) await stage.putSource(file, src, 'dependency', 'copy');
+        if (stageVersion) await stageVersion(prefixed(stage, String(version)));
+        await stage.writeFile('config.pbtxt', text, 'config');
+      });
+      let created: boolean;
+      try {
+        // A backend that refuses an existing name by itself (rename, If-None-Match) needs no lock here.
+        const lock = (await this.storage.conditionalWrites())
+          ? undefined
+          : await this.storage.lock(candidate, this.lockOptions);
+        try {
+          created = await staged.commit(candidate);
+        } finally {
+          await lock?.release();
+        }
+      } finally {
+        await staged.discard();
+      }
       if (created) {
         await model.reload();
         return model;
@@ -161,12 +204,41 @@ export class ModelStore {
 
 function prefixed(stage: StagingArea, dir: string): StagingArea {
   return {
-    writeFile: (rel, data) => stage.writeFile(`${dir}/${rel}`, data),
-    putSource: (rel, src, transfer) => stage.putSource(`${dir}/${rel}`, src, transfer),
+    writeFile: (rel, data, phase) =>
+      stage.writeFile(
+        `${dir}/${rel}`,
+        typeof data === 'function'
+          ? (placed) => data(Object.fromEntries(Object.entries(placed).map(([k, v]) => [k.slice(dir.length + 1), v])))
+          : data,
+        phase,
+      ),
+    putSource: (rel, src, phase, transfer) => stage.putSource(`${dir}/${rel}`, src, phase, transfer),
   };
 }
 
 export { VERSION_RECORD };
+
+/** The storage for a path or store URI; object-store SDKs and Redis are loaded only when a URI needs them. */
+export async function openStorage(
+  target: string,
+  options: Pick<OpenOptions, 'stagingDir' | 'redis' | 'warn'> = {},
+): Promise<RepositoryStorage> {
+  const loc = parseStoreUri(target);
+  if (loc.kind === 'local') {
+    return new LocalStorage(loc.path, options.stagingDir !== undefined ? { stagingDir: options.stagingDir } : {});
+  }
+  const [{ S3ObjectClient }, { ObjectStorage }, { RedisLeases }] = await Promise.all([
+    import('./s3-client.js'),
+    import('./object-storage.js'),
+    import('./redis-lease.js'),
+  ]);
+  const redis = options.redis ?? process.env.REDIS_URL;
+  return new ObjectStorage(await S3ObjectClient.create(loc), {
+    prefix: loc.prefix,
+    ...(redis ? { leases: new RedisLeases(redis) } : {}),
+    ...(options.warn ? { warn: options.warn } : {}),
+  });
+}
 
 /**
  * Publishes `source` as a version of an existing model: the primitive jobs use. Idempotent with `publishKey`: a retry

@@ -9,10 +9,12 @@ import {
 import { isMsbError } from '../errors.js';
 import { InspectError } from '../inspect/errors.js';
 import type { ModelSignature } from '../inspect/signature.js';
+import { LocalStorage } from './local-storage.js';
 import { VERSION_RECORD, type VersionRecord } from './model.js';
 import { tritonVersionOf } from './names.js';
 import { AUTOFILL_FILES, isDirectoryModel, modelFileName, platformOfFile } from './platforms.js';
-import { LocalStorage, type RepositoryStorage, type StorageEntry } from './storage.js';
+import { storedSignature } from './signature.js';
+import type { RepositoryStorage, StorageEntry } from './storage.js';
 
 /** One reason Triton would not load (part of) the repository, or would load it differently than intended. */
 export interface RepositoryProblem {
@@ -44,6 +46,7 @@ export async function validateRepository(storage: RepositoryStorage): Promise<Re
     if (entry.type !== 'dir') continue;
     await validateModel(storage, entry.name, add);
   }
+  for (const p of (await storage.storageProblems?.()) ?? []) add(p.key, p.rule, p.severity, p.message);
   return problems;
 }
 
@@ -61,7 +64,7 @@ async function validateModel(storage: RepositoryStorage, name: string, add: Add)
   }
   const entries = (await storage.list(name)) ?? [];
   const configPath = `${name}/config.pbtxt`;
-  const text = (await storage.readFile(configPath))?.toString('utf8');
+  const text = (await storage.read(configPath))?.toString('utf8');
   let config: ModelConfig | undefined;
   if (text === undefined) {
     // Triton's auto-complete (on unless --disable-auto-complete-config) then starts from an empty config.
@@ -222,7 +225,8 @@ const READ_SERVED = new Set([
 
 /**
  * The model file's signature, read the way `msb inspect` reads it (streaming, no weights loaded); undefined when it
- * cannot be known here (a plan without msb's record and no TensorRT, a storage that is not a local directory).
+ * cannot be known here (a plan without msb's record and no TensorRT). On an object store an ONNX file is read through
+ * ranged reads and a plan through its `.msb.json` record (`storedSignature`); other formats are not checked there.
  * A GraphDef does not say which nodes are outputs: the config's are taken, and each must be a node of the graph.
  */
 export async function readStoredSignature(
@@ -238,7 +242,8 @@ export async function readStoredSignature(
   if ((served === 'pytorch_libtorch' || served === 'pytorch') && key.endsWith('.pt')) {
     return signatureFromOptions('torchscript', [], []);
   }
-  if (!READ_SERVED.has(served) || !(storage instanceof LocalStorage)) return undefined;
+  if (!READ_SERVED.has(served)) return undefined;
+  if (!(storage instanceof LocalStorage)) return storedSignature(storage, key);
   const file = path.join(storage.location, ...key.split('/'));
   const signatureName = config.parameters?.TF_SIGNATURE_DEF?.stringValue;
   const outputs = /\.graphdef$/.test(key)
@@ -312,7 +317,7 @@ async function checkRecord(storage: RepositoryStorage, dir: string, entries: Sto
   if (!entries.some((e) => e.name === VERSION_RECORD)) return;
   let record: VersionRecord;
   try {
-    record = JSON.parse((await storage.readFile(`${dir}/${VERSION_RECORD}`))?.toString('utf8') ?? '') as VersionRecord;
+    record = JSON.parse((await storage.read(`${dir}/${VERSION_RECORD}`))?.toString('utf8') ?? '') as VersionRecord;
   } catch {
     add(
       `${dir}/${VERSION_RECORD}`,

@@ -5,11 +5,11 @@ import { type CliResult, runCli } from '../helpers/cli.js';
 
 const childScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'child.ts');
 
-/** Starts test/store/child.ts with a task in its own process. */
+/** Starts test/store/child.ts (or another child script) with a task in its own process. */
 export type Child = ChildProcess & { output: Promise<string>; stderrText: () => string };
 
-export function startChild(task: unknown, env: NodeJS.ProcessEnv = {}): Child {
-  const child = spawn(process.execPath, ['--import', 'tsx', childScript, JSON.stringify(task)], {
+export function startChild(task: unknown, env: NodeJS.ProcessEnv = {}, script = childScript): Child {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, JSON.stringify(task)], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
