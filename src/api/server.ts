@@ -22,8 +22,8 @@ import { Histogram } from 'prom-client';
 import { z } from 'zod';
 import { CorrelationIds, parseId } from '../cid/index.js';
 import { isMsbError } from '../errors.js';
-import { ConversionClient, type JobInfo, jobSpecSchema } from '../jobs/index.js';
-import { Registry, registerQueueGauge } from '../server/index.js';
+import { ConversionClient, type JobInfo, jobSpecSchema, knownQueues, registerQueueMetrics } from '../jobs/index.js';
+import { Registry } from '../server/index.js';
 import { ModelStore, renderConfig } from '../store/index.js';
 import { type ArtifactStore, artifactId, openArtifactStore, parseArtifactId } from './artifacts.js';
 import { mountDashboard } from './dashboard.js';
@@ -168,7 +168,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
     },
   };
 
-  // ---- metrics (the ops server's registry type and queue gauge) ----
+  // ---- metrics (the ops server's registry type; the workers' queue gauges, for every known queue) ----
   const registry = new Registry();
   const durations = new Histogram({
     name: 'msb_http_request_duration_seconds',
@@ -177,7 +177,9 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60],
     registers: [registry],
   });
-  registerQueueGauge(registry, () => client.queueStats());
+  // Every queue a job was ever routed to, so a pool scaled to zero still exports its backlog (KEDA scales on it).
+  const queueMetrics = registerQueueMetrics(registry, client.redis, () => knownQueues(client.redis));
+  app.addHook('onClose', () => queueMetrics.close());
   app.addHook('onResponse', async (req, reply) => {
     durations.observe(
       { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },

@@ -11,7 +11,7 @@ import { IMPORT_QUEUE, QUEUE_PREFIX } from './spec.js';
 import { KEYS } from './worker.js';
 
 /** The job states the gauges report, and those that make up the backlog. */
-const STATES = ['waiting', 'prioritized', 'delayed', 'active', 'failed'] as const;
+const STATES = ['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed'] as const;
 const BACKLOG: readonly string[] = ['waiting', 'prioritized', 'delayed'];
 
 /** Jobs waiting for a worker, from BullMQ's counts. */

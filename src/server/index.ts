@@ -4,7 +4,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Gauge, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 
 export interface Health {
   ok: boolean;
@@ -55,26 +55,6 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
         server.closeAllConnections();
       }),
   };
-}
-
-/**
- * `msb_queue_jobs{queue,state}`: jobs per queue and state, read from Redis at each scrape. The one queue gauge of
- * every msb process that exports one (workers for the queues they serve, `msb serve` for every queue).
- */
-export function registerQueueGauge(
-  registry: Registry,
-  read: () => Promise<Iterable<{ name: string; counts: Record<string, number> }>>,
-): Gauge {
-  return new Gauge({
-    name: 'msb_queue_jobs',
-    help: 'Jobs in msb queues, by state',
-    labelNames: ['queue', 'state'],
-    registers: [registry],
-    async collect() {
-      for (const q of await read())
-        for (const [state, n] of Object.entries(q.counts)) this.set({ queue: q.name, state }, n);
-    },
-  });
 }
 
 export { Registry };
