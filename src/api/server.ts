@@ -22,7 +22,14 @@ import { Histogram } from 'prom-client';
 import { z } from 'zod';
 import { CorrelationIds, parseId } from '../cid/index.js';
 import { isMsbError } from '../errors.js';
-import { ConversionClient, type JobInfo, jobSpecSchema, knownQueues, registerQueueMetrics } from '../jobs/index.js';
+import {
+  ConversionClient,
+  isRemoteSource,
+  type JobInfo,
+  jobSpecSchema,
+  knownQueues,
+  registerQueueMetrics,
+} from '../jobs/index.js';
 import { Registry } from '../server/index.js';
 import { ModelStore, renderConfig } from '../store/index.js';
 import { type ArtifactStore, artifactId, openArtifactStore, parseArtifactId } from './artifacts.js';
@@ -409,10 +416,13 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
       const { hex } = await findArtifact(source);
       return { path: artifacts.source(hex), sourceDigest: hex };
     }
+    // Object-store and https sources go to the client as they are: it takes `sourceDigest` from the spec, else the
+    // object's SHA-256 checksum, else reads the object once; a source it cannot read is MSB_JOB_SOURCE (422).
+    if (isRemoteSource(source)) return { path: source };
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) {
       throw new ApiError(
         'MSB_API_SOURCE_UNSUPPORTED',
-        `source ${source}: object-store sources are not supported by this version's workers; upload it with PUT /v1/artifacts`,
+        `source ${source}: workers read s3://, gs:// and https:// sources only; upload it with PUT /v1/artifacts`,
         { source },
       );
     }

@@ -22,6 +22,7 @@ export { JOB_ERROR_RETRYABLE, JobError, type JobErrorCode } from './errors.js';
 export { backlogOf, knownQueues, type QueueMetrics, registerQueueMetrics } from './metrics.js';
 export { PlanCache, publishToStore } from './publish.js';
 export { type SampleModel, writeSampleModels } from './samples.js';
+export { isRemoteSource } from './sources.js';
 export {
   type BuildTarget,
   IMPORT_QUEUE,

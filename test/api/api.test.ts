@@ -266,8 +266,9 @@ describe('jobs', () => {
       assert.equal(r.status, 403, source);
       assert.equal(r.body.code, 'MSB_API_SOURCE_FORBIDDEN');
     }
-    const s3 = await enqueue({ kind: 'import', source: 's3://bucket/model.onnx', output: { model: 'evil' } });
-    assert.equal(s3.status, 422);
+    const ftp = await enqueue({ kind: 'import', source: 'ftp://host/model.onnx', output: { model: 'evil' } });
+    assert.equal(ftp.status, 422);
+    assert.equal(ftp.body.code, 'MSB_API_SOURCE_UNSUPPORTED');
     for (const source of [`artifact:sha256:${'0'.repeat(64)}`, 'artifact:sha256:../../etc/passwd', 'artifact:../x']) {
       const r = await enqueue({ kind: 'import', source, output: { model: 'evil' } });
       assert.equal(r.status, 404, source);

@@ -30,12 +30,18 @@ export interface Harness {
 }
 
 export async function startHarness(
-  options: { builderSteps?: number; idleTimeoutMs?: number; maxArtifactBytes?: number } = {},
+  options: {
+    builderSteps?: number;
+    idleTimeoutMs?: number;
+    maxArtifactBytes?: number;
+    /** An artifact store URI instead of a directory in the temp dir. */
+    artifacts?: string;
+  } = {},
 ): Promise<Harness> {
   const redis = await TestRedis.start();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'msb-api-'));
   const store = path.join(dir, 'store');
-  const artifacts = path.join(dir, 'artifacts');
+  const artifacts = options.artifacts ?? path.join(dir, 'artifacts');
   const sourceRoot = path.join(dir, 'sources');
   await mkdir(sourceRoot);
   await ModelStore.open(store, { create: true });

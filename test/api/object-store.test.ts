@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { createReadStream } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { ModelStore, openStorage } from '../../src/store/index.js';
+import { testdata } from '../helpers/paths.js';
+import { TestS3 } from '../helpers/s3.js';
+import { type Harness, startHarness } from './harness.js';
+
+// Object-store sources and an object-store artifact store, on a real S3 server (s3rver over loopback).
+const conv = testdata('onnx', 'onnx-backend', 'pytorch-operator', 'test_operator_conv', 'model.onnx');
+const json = { 'content-type': 'application/json' };
+
+let s3: TestS3;
+let h: Harness;
+before(async () => {
+  s3 = await TestS3.start();
+  h = await startHarness();
+});
+after(async () => {
+  await h?.close();
+  await s3?.stop();
+});
+
+async function enqueue(spec: unknown) {
+  const r = await h.call('/v1/jobs', {
+    method: 'POST',
+    token: h.tokens.enqueue,
+    headers: json,
+    body: JSON.stringify(spec),
+  });
+  return { status: r.status, body: (await r.json()) as { id: string; code?: string } };
+}
+
+async function finished(id: string, timeoutMs = 60_000): Promise<{ state: string; failedReason?: string }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const j = (await (await h.call(`/v1/jobs/${id}`, { token: h.tokens.read })).json()) as {
+      state: string;
+      failedReason?: string;
+    };
+    if (j.state === 'completed' || j.state === 'failed' || Date.now() > deadline) return j;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+test('an import job from an s3:// source: the worker reads the object and the model appears in the store', async () => {
+  const bucket = await openStorage(s3.uri('inputs'));
+  await bucket.writeStream('conv.onnx', createReadStream(conv));
+  const e = await enqueue({ kind: 'import', source: s3.uri('inputs/conv.onnx'), output: { model: 'conv_s3' } });
+  assert.equal(e.status, 202, JSON.stringify(e.body));
+  const j = await finished(e.body.id);
+  assert.equal(j.state, 'completed', j.failedReason);
+  const store = await ModelStore.open(h.store);
+  assert.equal(await store.hasModel('conv_s3'), true);
+});
+
+test('an object that does not exist is a 422 problem naming the source, and nothing is stored', async () => {
+  const e = await enqueue({ kind: 'import', source: s3.uri('inputs/missing.onnx'), output: { model: 'missing_s3' } });
+  assert.equal(e.status, 422);
+  assert.equal(e.body.code, 'MSB_JOB_SOURCE');
+  assert.equal(await (await ModelStore.open(h.store)).hasModel('missing_s3'), false);
+});
