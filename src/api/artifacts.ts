@@ -5,12 +5,13 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { type FileHandle, link, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
+import { type FileHandle, link, mkdir, mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
-import { Transform } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { syncDir } from '../atomic-file.js';
+import { openStorage, parseStoreUri, type RepositoryStorage } from '../store/index.js';
 import { ApiError } from './errors.js';
 
 /** `artifact:sha256:<64 hex>`: the only artifact id form (anything else never reaches the filesystem). */
@@ -210,14 +211,83 @@ export class DirectoryArtifactStore implements ArtifactStore {
   }
 }
 
-/** The artifact store for `--artifacts`: a directory (object-store URIs come with the storage work). */
-export function openArtifactStore(location: string): ArtifactStore {
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
-    throw new ApiError(
-      'MSB_API_SOURCE_UNSUPPORTED',
-      `artifact store ${location}: only a directory is supported in this version`,
-      { location },
+/** Ranged reads of this size serve `GET` from an object store, so a download holds one range in memory at a time. */
+const READ_RANGE = 8 * 1024 * 1024;
+
+/**
+ * Artifacts as objects `<prefix>/sha256/<hex>` on an object store (any URI `openStorage` takes). An upload streams to
+ * a local temp file while it is hashed and checked (the directory store's path, in a private temp root), so the key
+ * is known before anything reaches the bucket and a refused body leaves nothing there; the file is then streamed up
+ * (multipart). Workers read the object through their source cache, keyed by the digest the server passes.
+ */
+export class ObjectArtifactStore implements ArtifactStore {
+  readonly location: string;
+  private storage?: RepositoryStorage;
+
+  constructor(uri: string) {
+    this.location = uri.replace(/\/+$/, '');
+  }
+
+  async prepare(): Promise<void> {
+    this.storage = await openStorage(this.location);
+  }
+
+  private get store(): RepositoryStorage {
+    if (!this.storage) throw new Error(`artifact store ${this.location}: prepare() was not called`);
+    return this.storage;
+  }
+
+  private key(hex: string): string {
+    return `sha256/${hex}`;
+  }
+
+  async put(body: Readable, options: PutOptions): Promise<StoredArtifact> {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'msb-upload-'));
+    try {
+      const staging = new DirectoryArtifactStore(root);
+      await staging.prepare();
+      const { digest, size } = await staging.put(body, options);
+      const hex = digest.slice('sha256:'.length);
+      const key = this.key(hex);
+      // writeStream has no create-only condition (multipart uploads take none on s3rver and GCS's XML API), so the
+      // check comes first. Two replicas racing on the same bytes both write the same content to the same key, which
+      // leaves one whole object either way.
+      if (await this.store.head(key)) return { id: artifactId(hex), digest: `sha256:${hex}`, size, created: false };
+      await this.store.writeStream(key, createReadStream(staging.source(hex)));
+      return { id: artifactId(hex), digest: `sha256:${hex}`, size, created: true };
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  }
+
+  async stat(hex: string): Promise<{ size: number } | undefined> {
+    const h = await this.store.head(this.key(hex));
+    return h ? { size: h.size } : undefined;
+  }
+
+  read(hex: string): Readable {
+    const store = this.store;
+    const key = this.key(hex);
+    return Readable.from(
+      (async function* () {
+        const h = await store.head(key);
+        if (!h) throw new ApiError('MSB_API_NOT_FOUND', `no artifact sha256:${hex}`, { digest: hex });
+        for (let start = 0; start < h.size; start += READ_RANGE) {
+          const chunk = await store.read(key, { start, end: Math.min(h.size, start + READ_RANGE) });
+          if (!chunk) throw new ApiError('MSB_API_NOT_FOUND', `artifact sha256:${hex} disappeared`, { digest: hex });
+          yield chunk;
+        }
+      })(),
     );
   }
-  return new DirectoryArtifactStore(location);
+
+  source(hex: string): string {
+    return `${this.location}/${this.key(hex)}`;
+  }
+}
+
+/** The artifact store for `--artifacts`: a directory, or an object-store URI (`s3://…`, `gs://…`, docs/storage.md). */
+export function openArtifactStore(location: string): ArtifactStore {
+  const loc = parseStoreUri(location);
+  return loc.kind === 'local' ? new DirectoryArtifactStore(loc.path) : new ObjectArtifactStore(location);
 }

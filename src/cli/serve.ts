@@ -11,7 +11,10 @@ export function registerServeCommands(program: Command): void {
     .option('--host <address>', 'address to listen on (non-loopback needs --tokens)', '127.0.0.1')
     .option('--redis <url>', 'Redis URL (default: $REDIS_URL or redis://127.0.0.1:6379)')
     .requiredOption('--store <path>', 'the model store (read-only here)')
-    .requiredOption('--artifacts <dir>', 'where uploaded model files go (a directory the workers can read)')
+    .requiredOption(
+      '--artifacts <dir|uri>',
+      'where uploaded model files go: a directory the workers can read, or an object-store URI (s3://…, gs://…)',
+    )
     .option(
       '--tokens <file>',
       'tokens file (msb token add); without it only loopback is allowed and nothing is checked',
