@@ -44,11 +44,13 @@ interface Counters {
   byCommand: Map<string, number>;
   netIn: number;
   netOut: number;
+  /** Redis's own CPU time (user + sys), seconds: what saturates a primary first */
+  cpu: number;
 }
 
 /** Redis's own counters. The INFO calls themselves are subtracted by the callers (2 per measurement). */
 async function counters(): Promise<Counters> {
-  const [stats, cmd] = await Promise.all([admin.info('stats'), admin.info('commandstats')]);
+  const [stats, cmd, cpu] = await Promise.all([admin.info('stats'), admin.info('commandstats'), admin.info('cpu')]);
   const byCommand = new Map<string, number>();
   for (const m of cmd.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) byCommand.set(m[1] as string, Number(m[2]));
   const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(stats)?.[1] ?? 0);
@@ -57,6 +59,10 @@ async function counters(): Promise<Counters> {
     byCommand,
     netIn: field('total_net_input_bytes'),
     netOut: field('total_net_output_bytes'),
+    cpu: ['used_cpu_user', 'used_cpu_sys'].reduce(
+      (sum, f) => sum + Number(new RegExp(`^${f}:([0-9.]+)`, 'm').exec(cpu)?.[1] ?? 0),
+      0,
+    ),
   };
 }
 
@@ -66,7 +72,12 @@ function delta(a: Counters, b: Counters) {
     .filter(([c, n]) => n > 0 && c !== 'info')
     .sort((x, y) => y[1] - x[1]);
   const infoCalls = (b.byCommand.get('info') ?? 0) - (a.byCommand.get('info') ?? 0);
-  return { calls: b.calls - a.calls - infoCalls, bytes: b.netIn - a.netIn + (b.netOut - a.netOut), top };
+  return {
+    calls: b.calls - a.calls - infoCalls,
+    bytes: b.netIn - a.netIn + (b.netOut - a.netOut),
+    cpu: b.cpu - a.cpu,
+    top,
+  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -114,6 +125,8 @@ interface Row {
   jobsPerSec: number;
   callsPerJob: number;
   bytesPerJob: number;
+  cpuUsPerJob: number;
+  idleCpuUsPerSec: number;
   topPerJob: string;
 }
 
@@ -167,6 +180,8 @@ try {
       jobsPerSec: M / jobSec,
       callsPerJob: (jobs.calls - idleRate * (jobSec + 0.5)) / M,
       bytesPerJob: (jobs.bytes - idleBytes * (jobSec + 0.5)) / M,
+      cpuUsPerJob: ((jobs.cpu - (idle.cpu / idleSec) * (jobSec + 0.5)) / M) * 1e6,
+      idleCpuUsPerSec: (idle.cpu / idleSec) * 1e6,
       topPerJob: jobs.top
         .slice(0, 6)
         .map(([c, k]) => `${c} ${(k / M).toFixed(1)}`)
@@ -178,7 +193,7 @@ try {
     `${M} import jobs per row, one redis-server, workers as processes (${cli[0] === built ? 'dist' : 'tsx'}); ${os.cpus().length} CPUs`,
   );
   console.log(
-    'workers | jobs/s | cmds/job | bytes/job | idle cmds/s (all) | idle cmds/s/worker | idle B/s/worker | scrape cmds | scrape bytes',
+    'workers | jobs/s | cmds/job | bytes/job | Redis CPU µs/job | idle Redis CPU µs/s | idle cmds/s (all) | idle cmds/s/worker | idle B/s/worker | scrape cmds | scrape bytes',
   );
   for (const r of rows) {
     console.log(
@@ -187,6 +202,8 @@ try {
         r.jobsPerSec.toFixed(1),
         r.callsPerJob.toFixed(1),
         r.bytesPerJob.toFixed(0),
+        r.cpuUsPerJob.toFixed(0),
+        r.idleCpuUsPerSec.toFixed(0),
         r.idleCallsPerSec.toFixed(2),
         (r.idleCallsPerSec / r.n).toFixed(2),
         (r.idleBytesPerSec / r.n).toFixed(0),
