@@ -128,6 +128,9 @@ interface Row {
   cpuUsPerJob: number;
   idleCpuUsPerSec: number;
   topPerJob: string;
+  /** Redis connections per idle worker (the bench's own admin connection left out) */
+  clientsPerWorker: number;
+  topIdle: string;
 }
 
 const rows: Row[] = [];
@@ -144,6 +147,7 @@ try {
     const i1 = await counters();
     const idleSec = (performance.now() - t0) / 1000;
     const idle = delta(i0, i1);
+    const clients = Number(/^connected_clients:(\d+)/m.exec(await admin.info('clients'))?.[1] ?? 0) - 1;
     // one scrape (idle workers keep running meanwhile: subtract their rate over the scrape's time)
     const s0 = await counters();
     const ts = performance.now();
@@ -182,6 +186,11 @@ try {
       bytesPerJob: (jobs.bytes - idleBytes * (jobSec + 0.5)) / M,
       cpuUsPerJob: ((jobs.cpu - (idle.cpu / idleSec) * (jobSec + 0.5)) / M) * 1e6,
       idleCpuUsPerSec: (idle.cpu / idleSec) * 1e6,
+      clientsPerWorker: clients / n,
+      topIdle: idle.top
+        .slice(0, 6)
+        .map(([c, k]) => `${c} ${(k / idleSec / n).toFixed(2)}`)
+        .join(', '),
       topPerJob: jobs.top
         .slice(0, 6)
         .map(([c, k]) => `${c} ${(k / M).toFixed(1)}`)
@@ -213,6 +222,8 @@ try {
     );
   }
   for (const r of rows) console.log(`N=${r.n} commands per job: ${r.topPerJob}`);
+  for (const r of rows)
+    console.log(`N=${r.n} idle, per worker: ${r.clientsPerWorker.toFixed(1)} connections; commands/s: ${r.topIdle}`);
   const base = rows[0];
   if (base)
     for (const r of rows.slice(1))
