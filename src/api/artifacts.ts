@@ -19,6 +19,15 @@ const ID = /^artifact:sha256:([0-9a-f]{64})$/;
 /** Flush written upload data to disk every this many bytes. */
 const SYNC_EVERY = 32 * 1024 * 1024;
 
+/**
+ * Buffering of the upload stages (the meter and the file). With Node's default (16 KiB) every 64 KiB socket chunk
+ * is over the mark, so the socket is paused for each single write(2) to finish; with 1 MiB the chunks that arrive
+ * while one write is in flight go out together in the next writev(2), and the socket keeps flowing. Measured on
+ * loopback (bench/api.ts): about 0.85x of a plain server with fsync at 16 KiB, at or above it with 1 MiB. The cost
+ * is at most this many bytes held per stage per upload.
+ */
+const UPLOAD_BUFFER = 1024 * 1024;
+
 export function artifactId(hex: string): string {
   return `artifact:sha256:${hex}`;
 }
@@ -70,6 +79,7 @@ function meter(limit: number, idleMs: number | undefined) {
     ? setTimeout(() => t.destroy(new ApiError('MSB_API_TIMEOUT', `no body bytes for ${idleMs} ms`, { idleMs })), idleMs)
     : undefined;
   const t: Transform = new Transform({
+    highWaterMark: UPLOAD_BUFFER,
     flush(done) {
       clearTimeout(timer);
       done();
@@ -121,7 +131,7 @@ export class DirectoryArtifactStore implements ArtifactStore {
     const tmp = path.join(this.tmp, `${randomBytes(8).toString('hex')}.part`);
     const m = meter(options.limit, options.idleMs);
     try {
-      const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
+      const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644, highWaterMark: UPLOAD_BUFFER });
       // Written data goes to disk while the body still arrives (a flush per SYNC_EVERY bytes, one at a time, off
       // the event loop), so the fsync before the rename waits for the last stretch only, not the whole file.
       // fsync through a second descriptor flushes the file's pages all the same.

@@ -293,56 +293,105 @@ export async function mountDashboard(app: FastifyInstance, ctx: ApiContext): Pro
     return html(reply, page(`Model ${model.name}`, p, body));
   });
 
-  await mountBullBoard(app, ctx);
+  mountBullBoard(app, ctx);
 }
 
-/** Bull Board at /queues: any token with `read` may look; its actions (non-GET requests) need `admin`. */
-async function mountBullBoard(app: FastifyInstance, ctx: ApiContext): Promise<void> {
-  const [{ createBullBoard }, { BullMQAdapter }, { FastifyAdapter }] = await Promise.all([
-    import('@bull-board/api'),
-    import('@bull-board/api/bullMQAdapter'),
-    import('@bull-board/fastify'),
-  ]);
-  const serverAdapter = new FastifyAdapter();
-  serverAdapter.setBasePath('/queues');
-  // @bull-board/fastify pins its own patch release of @bull-board/api; the adapter contract is the same.
-  const board = createBullBoard({ queues: [], serverAdapter: serverAdapter as never });
-  let known = '';
-  const refresh = async () => {
-    const names = (await ctx.client.queueStats()).map((q) => q.name);
-    if (names.join() === known) return;
-    known = names.join();
-    board.replaceQueues(names.map((n) => new BullMQAdapter(ctx.client.bullQueue(n))));
+/**
+ * Bull Board at /queues: any token with `read` may look; its actions (non-GET requests) need `admin`, and for other
+ * tokens the board is shown read-only (no action buttons).
+ *
+ * Bull Board (its API, UI assets, view engine and static-file plugins: about 10 MiB resident) is loaded on the
+ * first request to /queues, not at start: most requests never need it, and `msb serve` idles under its memory
+ * target without it. Fastify cannot add routes once listening, so Bull Board lives in its own small Fastify
+ * instance, built on first use; this instance authenticates the request, then hands the raw request to it
+ * (`routing`, Fastify's public entry into its router). The body is left unread here for Bull Board to parse.
+ */
+function mountBullBoard(app: FastifyInstance, ctx: ApiContext): void {
+  // Who each request handed to Bull Board is, for its onSend hook (same IncomingMessage in both instances).
+  const principals = new WeakMap<object, Principal>();
+  let board: Promise<FastifyInstance> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const load = async (): Promise<FastifyInstance> => {
+    const [{ default: Fastify }, { createBullBoard }, { BullMQAdapter }, { FastifyAdapter }] = await Promise.all([
+      import('fastify'),
+      import('@bull-board/api'),
+      import('@bull-board/api/bullMQAdapter'),
+      import('@bull-board/fastify'),
+    ]);
+    const serverAdapter = new FastifyAdapter();
+    serverAdapter.setBasePath('/queues');
+    // @bull-board/fastify pins its own patch release of @bull-board/api; the adapter contract is the same.
+    const bull = createBullBoard({ queues: [], serverAdapter: serverAdapter as never });
+    let known = '';
+    const refresh = async () => {
+      const names = (await ctx.client.queueStats()).map((q) => q.name);
+      if (names.join() === known) return;
+      known = names.join();
+      bull.replaceQueues(names.map((n) => new BullMQAdapter(ctx.client.bullQueue(n))));
+    };
+    await refresh().catch(() => {});
+    timer = setInterval(() => void refresh().catch(() => {}), 5000);
+    timer.unref();
+    const inner = Fastify({ bodyLimit: ctx.options.bodyLimit ?? 1024 * 1024 });
+    // Bull Board's UI hides its action buttons for a queue whose `readOnlyMode` is set (@bull-board/api's queue
+    // adapter option). That flag is per adapter, not per request, so for a token without `admin` the queue list it
+    // reads (GET /queues/api/queues) is answered with every queue marked read-only; the actions themselves are
+    // refused by the onRequest hook whatever the page shows.
+    inner.addHook('onSend', async (req, _reply, payload) => {
+      const p = principals.get(req.raw);
+      if (!p || allows(p, 'admin') || typeof payload !== 'string') return payload;
+      if (req.method !== 'GET' || req.url.split('?')[0] !== '/queues/api/queues') return payload;
+      const body = JSON.parse(payload) as { queues?: Record<string, unknown>[] };
+      for (const q of body.queues ?? []) {
+        q.readOnlyMode = true;
+        q.allowRetries = false;
+        q.allowCompletedRetries = false;
+      }
+      return JSON.stringify(body);
+    });
+    await inner.register(serverAdapter.registerPlugin() as never, { prefix: '/queues' });
+    await inner.ready();
+    return inner;
   };
-  // Not awaited: the server starts (and /readyz tells) while Redis is still unreachable.
-  void refresh().catch(() => {});
-  const timer = setInterval(() => void refresh().catch(() => {}), 5000);
-  timer.unref();
-  app.addHook('onClose', async () => clearInterval(timer));
+  app.addHook('onClose', async () => {
+    clearInterval(timer);
+    if (board) await (await board.catch(() => undefined))?.close();
+  });
 
-  await app.register(
-    async (scope) => {
-      scope.addHook('onRequest', async (req, reply) => {
-        const p = await ctx.principalOf(req);
-        const unsafe = req.method !== 'GET' && req.method !== 'HEAD';
-        if (!p) return reply.code(401).type('text/html').send(loginPage());
-        if (!allows(p, unsafe ? 'admin' : 'read')) {
-          return reply.code(403).type('application/problem+json').send({
-            type: 'about:blank',
-            title: 'Forbidden',
-            status: 403,
-            code: 'MSB_API_FORBIDDEN',
-            detail: 'queue actions need the admin scope',
-          });
-        }
-        if (unsafe && req.viaCookie && req.headers[CSRF_HEADER] !== '1' && !sameOrigin(req)) {
-          return reply.code(403).send({ code: 'MSB_API_FORBIDDEN', detail: 'cross-site request refused' });
-        }
+  void app.register(async (scope) => {
+    // Bull Board parses the body itself: nothing here reads it.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', (_req, _payload, done) => done(null));
+    scope.addHook('onRequest', async (req, reply) => {
+      const p = await ctx.principalOf(req);
+      const unsafe = req.method !== 'GET' && req.method !== 'HEAD';
+      if (!p) return reply.code(401).type('text/html').send(loginPage());
+      if (!allows(p, unsafe ? 'admin' : 'read')) {
+        return reply.code(403).type('application/problem+json').send({
+          type: 'about:blank',
+          title: 'Forbidden',
+          status: 403,
+          code: 'MSB_API_FORBIDDEN',
+          detail: 'queue actions need the admin scope',
+        });
+      }
+      if (unsafe && req.viaCookie && req.headers[CSRF_HEADER] !== '1' && !sameOrigin(req)) {
+        return reply.code(403).send({ code: 'MSB_API_FORBIDDEN', detail: 'cross-site request refused' });
+      }
+      principals.set(req.raw, p);
+    });
+    const handOver = async (req: FastifyRequest, reply: FastifyReply) => {
+      board ??= load().catch((err) => {
+        board = undefined;
+        throw err;
       });
-      await scope.register(serverAdapter.registerPlugin() as never);
-    },
-    { prefix: '/queues' },
-  );
+      const inner = await board;
+      reply.hijack();
+      inner.routing(req.raw, reply.raw);
+    };
+    scope.all('/queues', { schema: { hide: true } }, handOver);
+    scope.all('/queues/*', { schema: { hide: true } }, handOver);
+  });
 }
 
 /** Bull Board's own requests come from its page: same origin (SameSite=Strict already keeps other sites' out). */

@@ -22,7 +22,7 @@ import { Histogram } from 'prom-client';
 import { z } from 'zod';
 import { CorrelationIds, parseId } from '../cid/index.js';
 import { isMsbError } from '../errors.js';
-import { ConversionClient, type JobInfo, jobSpecSchema } from '../jobs/index.js';
+import { ConversionClient, type JobInfo, jobSpecSchema, registerBacklogGauge } from '../jobs/index.js';
 import { Registry, registerQueueGauge } from '../server/index.js';
 import { ModelStore, renderConfig } from '../store/index.js';
 import { type ArtifactStore, artifactId, openArtifactStore, parseArtifactId } from './artifacts.js';
@@ -177,7 +177,13 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60],
     registers: [registry],
   });
-  registerQueueGauge(registry, () => client.queueStats());
+  // one read of the queues per scrape serves both gauges; msb_queue_backlog here is what lets KEDA wake a pool
+  // that has no worker left to export it (deploy/kubernetes, docs/deploy.md)
+  let pendingStats: ReturnType<typeof client.queueStats> | undefined;
+  const queueStats = () =>
+    (pendingStats ??= client.queueStats().finally(() => setImmediate(() => (pendingStats = undefined))));
+  registerQueueGauge(registry, queueStats);
+  registerBacklogGauge(registry, queueStats);
   app.addHook('onResponse', async (req, reply) => {
     durations.observe(
       { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
@@ -234,8 +240,10 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
 
   // ---- slow bodies: fail with 408 when no byte arrives for idleMs ----
   app.addHook('preParsing', async (req, _reply, payload) => {
-    // Uploads stream straight to the artifact store, whose one stage also watches for idleness.
-    if (req.routeOptions.url === '/v1/artifacts') return payload;
+    // Uploads stream straight to the artifact store, whose one stage also watches for idleness; Bull Board's
+    // requests are handed over unread to its own instance (see mountBullBoard).
+    const route = req.routeOptions.url;
+    if (route === '/v1/artifacts' || route === '/queues' || route === '/queues/*') return payload;
     let timer: NodeJS.Timeout | undefined;
     let received = 0;
     const guard = new Transform({
@@ -358,10 +366,19 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
     );
   });
   const artifactParams = z.strictObject({ id: z.string().max(200) });
+  // Artifacts are content-addressed and never changed or removed by msb, so one that was seen stays: its size is
+  // remembered, and enqueueing a job from it costs no filesystem call (a stat per POST /v1/jobs was about as much
+  // server CPU as the enqueue itself). Bounded: forgotten wholesale past KNOWN_MAX entries.
+  const known = new Map<string, number>();
+  const KNOWN_MAX = 10_000;
   const findArtifact = async (id: string) => {
     const hex = parseArtifactId(id);
+    const cached = hex ? known.get(hex) : undefined;
+    if (hex && cached !== undefined) return { hex, size: cached };
     const s = hex ? await artifacts.stat(hex) : undefined;
     if (!hex || !s) throw new ApiError('MSB_API_NOT_FOUND', `no artifact ${id}`, { id });
+    if (known.size >= KNOWN_MAX) known.clear();
+    known.set(hex, s.size);
     return { hex, size: s.size };
   };
   app.head(

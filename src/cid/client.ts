@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
+import { openRedis, type RedisConnection, type RedisLink, waitForReplicas } from '../redis/index.js';
 import { CidError } from './errors.js';
 import { checkMillis, checkModelName, defaultRedisUrl, MAX_UINT64, parseId } from './names.js';
 import { ACQUIRE, LIST, RELEASE, RELEASE_MEMORY_MS, RENEW } from './scripts.js';
@@ -73,6 +73,17 @@ export interface CorrelationIdsOptions {
    * @default 1000
    */
   maxTries?: number;
+  /**
+   * Replicas that must hold a new lease before `acquire` returns it (`WAIT n`). Without it, a primary lost right
+   * after an acquire (Sentinel failover to a replica the write had not reached) forgets the lease and its counter
+   * step, and hands the same ID out again while the first holder still uses it. With 1, the lease is on a replica
+   * before anyone sees it; when the replicas do not confirm in `waitTimeoutMs`, acquire releases the lease and fails
+   * with `MSB_REDIS_NOT_REPLICATED`. Not on a Redis Cluster connection.
+   * @default 0
+   */
+  waitReplicas?: number;
+  /** @default 1000 */
+  waitTimeoutMs?: number;
 }
 
 export interface AcquireOptions<K extends IdKind = 'uint64'> {
@@ -128,8 +139,10 @@ interface CidCommands {
  *   A Redis host clock that jumps backwards lengthens leases and quarantines; one that jumps forward shortens them.
  */
 export class CorrelationIds {
-  private readonly redis: Redis;
-  private readonly owned: boolean;
+  private readonly redis: RedisConnection;
+  private readonly link: RedisLink | undefined;
+  private readonly waitReplicas: number;
+  private readonly waitTimeoutMs: number;
   private readonly prefix: string;
   private readonly ttl: number;
   private readonly reuseDelay: number;
@@ -139,10 +152,10 @@ export class CorrelationIds {
   private readonly keyCache = new Map<string, ModelKeys>();
 
   /**
-   * @param connection an ioredis client (left open by {@link close}) or a Redis URL (connection owned and closed by
-   * {@link close}). Default: `REDIS_URL`, else `redis://127.0.0.1:6379`.
+   * @param connection an ioredis client or cluster (left open by {@link close}), or a Redis URL in any of msb's
+   * forms (connection owned and closed by {@link close}). Default: `REDIS_URL`, else `redis://127.0.0.1:6379`.
    */
-  constructor(connection: Redis | string = defaultRedisUrl(), options: CorrelationIdsOptions = {}) {
+  constructor(connection: RedisConnection | string = defaultRedisUrl(), options: CorrelationIdsOptions = {}) {
     this.prefix = options.prefix ?? 'msb:cid';
     this.ttl = checkMillis('MSB_CID_TTL', 'ttl', options.ttl ?? 30_000);
     this.reuseDelay = checkMillis('MSB_CID_OPTION', 'reuseDelay', options.reuseDelay ?? 30_000, 0);
@@ -160,10 +173,10 @@ export class CorrelationIds {
     this.cap = checkCount('cap', options.cap ?? 0, 0);
     // no point looking at more candidates than the range holds
     this.maxTries = Math.min(checkCount('maxTries', options.maxTries ?? 1000, 1), Number(maxId));
-    this.owned = typeof connection === 'string';
-    this.redis = typeof connection === 'string' ? new Redis(connection) : connection;
-    // ioredis reconnects by itself and fails the affected commands; without a listener it also logs every attempt
-    if (this.owned) this.redis.on('error', () => undefined);
+    this.waitReplicas = checkCount('waitReplicas', options.waitReplicas ?? 0, 0);
+    this.waitTimeoutMs = checkCount('waitTimeoutMs', options.waitTimeoutMs ?? 1000, 1);
+    this.link = typeof connection === 'string' ? openRedis(connection, { name: 'msb-cid' }) : undefined;
+    this.redis = this.link ? this.link.connection : (connection as RedisConnection);
     const defs: [string, string, number][] = [
       ['msbCidAcquire', ACQUIRE, 3],
       ['msbCidRenew', RENEW, 2],
@@ -175,7 +188,7 @@ export class CorrelationIds {
 
   /** Closes the connection when this client opened it (from a URL); a passed-in ioredis client stays open. */
   async close(): Promise<void> {
-    if (this.owned) await this.redis.quit().catch(() => this.redis.disconnect());
+    await this.link?.close();
   }
 
   /** Leases an ID unique among the model's live leases. Throws `MSB_CID_CAP_REACHED` / `MSB_CID_EXHAUSTED` when none is free. */
@@ -221,7 +234,7 @@ export class CorrelationIds {
       );
     }
     const text = String(r[1]);
-    return {
+    const lease: Lease<K> = {
       model,
       kind,
       id: (kind === 'string' ? text : BigInt(text)) as IdOf<K>,
@@ -230,6 +243,17 @@ export class CorrelationIds {
       acquiredAt: Number(r[2]),
       expiresAt: Number(r[3]),
     };
+    if (this.waitReplicas > 0) {
+      try {
+        // same connection as the script: WAIT covers it
+        await waitForReplicas(this.redis, this.waitReplicas, this.waitTimeoutMs, `lease on ${model} ID ${text}`);
+      } catch (err) {
+        // not handed out: give it back (best effort; it expires after ttl anyway)
+        await this.release(lease).catch(() => undefined);
+        throw err;
+      }
+    }
+    return lease;
   }
 
   /** Extends a live lease to now + ttl (server time). Throws `MSB_CID_NOT_HELD` / `MSB_CID_EXPIRED`. */

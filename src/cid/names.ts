@@ -47,7 +47,5 @@ export function checkMillis(code: CidErrorCode, name: string, value: unknown, mi
   return value;
 }
 
-/** `REDIS_URL`, else a local Redis on the default port. (Here, not in client.ts: the CLI reads it without ioredis.) */
-export function defaultRedisUrl(): string {
-  return process.env.REDIS_URL || 'redis://127.0.0.1:6379';
-}
+/** `REDIS_URL`, else a local Redis on the default port (src/redis/url.ts: the CLI reads it without ioredis). */
+export { defaultRedisUrl } from '../redis/url.js';

@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
-import { CidError } from '../cid/errors.js';
 import type { CorrelationIds, IdKind } from '../cid/index.js';
 import { defaultRedisUrl, parseId } from '../cid/names.js';
-import { isMsbError } from '../errors.js';
 import { action, printJson, printTable } from './common.js';
 
 interface CommonOptions {
@@ -15,7 +13,11 @@ export function registerCidCommands(program: Command): void {
   const cid = program.command('cid').description('lease correlation IDs for stateful models (Triton sequence batcher)');
   const common = (c: Command) =>
     c
-      .option('--redis <url>', 'Redis URL (default: $REDIS_URL or redis://127.0.0.1:6379)', defaultRedisUrl())
+      .option(
+        '--redis <url>',
+        'Redis URL: redis://, rediss://, redis+sentinel://host:port,…/master, redis+cluster://host:port,… (default: $REDIS_URL or redis://127.0.0.1:6379)',
+        defaultRedisUrl(),
+      )
       .option('--json', 'print JSON');
 
   common(
@@ -25,16 +27,26 @@ export function registerCidCommands(program: Command): void {
       .option('--ttl <ms>', 'lease length in milliseconds', '30000')
       .option('--kind <kind>', 'uint64 or string', 'uint64')
       .option('--cap <n>', 'refuse when the model already has this many live leases (0 = no cap)', '0')
-      .option('--max-id <n>', 'largest ID to hand out (e.g. 4294967295 for a TYPE_UINT32 CORRID)'),
+      .option('--max-id <n>', 'largest ID to hand out (e.g. 4294967295 for a TYPE_UINT32 CORRID)')
+      .option(
+        '--wait-replicas <n>',
+        'hand the ID out only once this many replicas have it (WAIT; Sentinel setups)',
+        '0',
+      ),
   ).action(
-    action(async (model: string, o: CommonOptions & { ttl: string; kind: string; cap: string; maxId?: string }) => {
-      const maxId = o.maxId === undefined ? undefined : parseId(o.maxId);
-      await withClient(o.redis, { maxId }, async (ids) => {
-        const lease = await ids.acquire(model, { ttl: millis(o.ttl), kind: o.kind as IdKind, cap: Number(o.cap) });
-        if (o.json) printJson(lease);
-        else printTable(['id', 'token', 'expires'], [[String(lease.id), lease.token, iso(lease.expiresAt)]]);
-      });
-    }),
+    action(
+      async (
+        model: string,
+        o: CommonOptions & { ttl: string; kind: string; cap: string; maxId?: string; waitReplicas: string },
+      ) => {
+        const maxId = o.maxId === undefined ? undefined : parseId(o.maxId);
+        await withClient(o.redis, { maxId, waitReplicas: Number(o.waitReplicas) }, async (ids) => {
+          const lease = await ids.acquire(model, { ttl: millis(o.ttl), kind: o.kind as IdKind, cap: Number(o.cap) });
+          if (o.json) printJson(lease);
+          else printTable(['id', 'token', 'expires'], [[String(lease.id), lease.token, iso(lease.expiresAt)]]);
+        });
+      },
+    ),
   );
 
   common(
@@ -92,29 +104,23 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-/** One short-lived connection that fails fast (no reconnect loop) and closes whatever happens. */
+/** One short-lived command-mode connection: "cannot reach Redis at URL" rather than a hang; always closed. */
 async function withClient(
   url: string,
-  options: { maxId?: bigint | undefined },
+  options: { maxId?: bigint | undefined; waitReplicas?: number },
   fn: (ids: CorrelationIds) => Promise<void>,
 ): Promise<void> {
-  const [{ Redis }, { CorrelationIds }] = await Promise.all([import('ioredis'), import('../cid/client.js')]);
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    connectTimeout: 5000,
-  });
-  redis.on('error', () => undefined); // reported through the failed command below
-  try {
-    await redis.connect().catch((err: unknown) => {
-      throw new CidError('MSB_CID_REDIS', `cannot reach Redis at ${url}: ${String(err)}`, { url }, { cause: err });
-    });
-    await fn(new CorrelationIds(redis, options.maxId === undefined ? {} : { maxId: options.maxId }));
-  } catch (err) {
-    if (isMsbError(err)) throw err;
-    throw new CidError('MSB_CID_REDIS', `Redis at ${url} failed: ${String(err)}`, { url }, { cause: err });
-  } finally {
-    redis.disconnect();
-  }
+  // loaded here, not at the top: `msb --help` must not load ioredis
+  const [{ withRedis }, { CorrelationIds }] = await Promise.all([
+    import('../redis/connection.js'),
+    import('../cid/client.js'),
+  ]);
+  return withRedis(url, (link) =>
+    fn(
+      new CorrelationIds(link.connection, {
+        ...(options.maxId === undefined ? {} : { maxId: options.maxId }),
+        ...(options.waitReplicas ? { waitReplicas: options.waitReplicas } : {}),
+      }),
+    ),
+  );
 }

@@ -2,19 +2,63 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { MsbError } from '../errors.js';
 import type { ConversionClient, JobInfo, JobSpecInput } from '../jobs/index.js';
+import { defaultRedisUrl } from '../redis/url.js';
 import { action, printJson, printTable } from './common.js';
 
 // bullmq, ioredis, prom-client and the jobs module load inside the actions that use them (start-up time).
 const jobsLib = () => import('../jobs/index.js');
 
-const DEFAULT_REDIS = 'redis://127.0.0.1:6379';
-
 function redisOption(cmd: Command): Command {
-  return cmd.option('--redis <url>', `Redis URL (default: $REDIS_URL or ${DEFAULT_REDIS})`);
+  return cmd.option(
+    '--redis <url>',
+    'Redis URL: redis://host:port, rediss://…, redis+sentinel://host:port,…/master, redis+cluster://host:port,… (default: $REDIS_URL or redis://127.0.0.1:6379)',
+  );
 }
 
 function redisUrl(opts: { redis?: string }): string {
-  return opts.redis ?? process.env.REDIS_URL ?? DEFAULT_REDIS;
+  return opts.redis ?? defaultRedisUrl();
+}
+
+/**
+ * Resolves on the first SIGTERM/SIGINT. From then on the process ends within `graceMs` + 5 s whatever happens
+ * (close() itself is bounded to grace + 3 s; this is the backstop), and a second signal ends it at once.
+ */
+function untilSignal(graceMs: number, who: string): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const first = () => {
+      for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+        process.off(sig, first);
+        process.once(sig, () => {
+          process.stderr.write(`${who}: second signal, exiting now\n`);
+          process.exit(130);
+        });
+      }
+      setTimeout(() => {
+        process.stderr.write(`${who}: shutdown did not finish within ${graceMs / 1000 + 5} s, exiting\n`);
+        process.exit(1);
+      }, graceMs + 5000).unref();
+      resolve();
+    };
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, first);
+  });
+}
+
+/** A command-mode client ("cannot reach Redis at URL" instead of a hang); a lost connection becomes the same error. */
+async function withClient(opts: { redis?: string }, fn: (c: ConversionClient) => Promise<void>): Promise<void> {
+  const url = redisUrl(opts);
+  const [{ ConversionClient }, { isConnectionError }] = await Promise.all([
+    jobsLib(),
+    import('../redis/connection.js'),
+  ]);
+  const client = await ConversionClient.connect({ redis: url });
+  try {
+    await fn(client);
+  } catch (err) {
+    if (isConnectionError(err)) throw client.redis.unreachable(err);
+    throw err;
+  } finally {
+    await client.close();
+  }
 }
 
 function parseTarget(text: string): { tensorrt: string; gpu: string } {
@@ -62,17 +106,14 @@ export function registerJobCommands(program: Command): void {
     .action(
       action(async (opts: { redis?: string; store: string; gpu: string; metricsPort: string; grace: string }) => {
         const url = redisUrl(opts);
-        const [
-          { ConversionWorker },
-          { Queue },
-          { Counter, Histogram },
-          { Registry, registerQueueGauge, startOpsServer },
-        ] = await Promise.all([jobsLib(), import('bullmq'), import('prom-client'), import('../server/index.js')]);
+        const graceMs = Number(opts.grace) * 1000;
+        const [{ ConversionWorker, registerQueueMetrics }, { Counter, Histogram }, { Registry, startOpsServer }] =
+          await Promise.all([jobsLib(), import('prom-client'), import('../server/index.js')]);
         const worker = await ConversionWorker.start({
           redis: url,
           store: opts.store,
           gpu: Number(opts.gpu),
-          graceMs: Number(opts.grace) * 1000,
+          graceMs,
         });
         process.stderr.write(
           `msb worker ${worker.id}: ${worker.identity.tensorrt ? `TensorRT ${worker.identity.tensorrtVersion}, sm ${worker.identity.computeCapability}` : `no TensorRT (${worker.identity.reason})`}; queues ${worker.queues.join(', ')}\n`,
@@ -90,15 +131,7 @@ export function registerJobCommands(program: Command): void {
           buckets: [1, 10, 30, 60, 300, 900, 3600],
           registers: [registry],
         });
-        const queues = worker.queues.map((q) => new Queue(q, { connection: { url } }));
-        registerQueueGauge(registry, () =>
-          Promise.all(
-            queues.map(async (q) => ({
-              name: q.name,
-              counts: await q.getJobCounts('waiting', 'active', 'delayed', 'failed'),
-            })),
-          ),
-        );
+        const gauges = registerQueueMetrics(registry, worker.link, worker.queues);
         worker.on((e) => {
           jobs.inc({ queue: e.queue, outcome: e.type });
           if (e.type === 'completed' && e.result.buildSeconds) buildSeconds.observe(e.result.buildSeconds);
@@ -112,16 +145,21 @@ export function registerJobCommands(program: Command): void {
                 port: Number(opts.metricsPort),
                 host: '0.0.0.0',
                 registry,
-                health: () => ({ ok: true, worker: worker.id, queues: worker.queues }),
+                // not ready while Redis is unreachable: no job can be taken or finished
+                health: () => {
+                  const redis = worker.link.health();
+                  return { ok: redis.state === 'ready', worker: worker.id, queues: worker.queues, redis };
+                },
               })
             : undefined;
-        await new Promise<void>((resolve) => {
-          for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
-        });
+        await untilSignal(graceMs, 'msb worker');
         process.stderr.write('msb worker: stopping (finishing the current job)\n');
         await worker.close();
-        await Promise.all(queues.map((q) => q.close()));
+        await gauges.close();
         await server?.close();
+        // Everything msb holds is closed. When Redis was unreachable, BullMQ's own close is still waiting for it
+        // with timers of its own (the stalled-job check): they must not keep the process alive.
+        process.exit(process.exitCode ?? 0);
       }),
     );
 
@@ -159,9 +197,7 @@ export function registerJobCommands(program: Command): void {
                 : {}),
               ...(opts.target ? { target: parseTarget(opts.target as string) } : {}),
             } as JobSpecInput);
-        const { ConversionClient } = await jobsLib();
-        const client = new ConversionClient({ redis: redisUrl(opts as { redis?: string }) });
-        try {
+        await withClient(opts as { redis?: string }, async (client) => {
           const handle = await client.enqueue(spec);
           const info = await handle.info();
           const out: Record<string, unknown> = {
@@ -185,22 +221,11 @@ export function registerJobCommands(program: Command): void {
                 .map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`)
                 .join('\n')}\n`,
             );
-        } finally {
-          await client.close();
-        }
+        });
       }),
     );
 
   const jobs = program.command('jobs').description('list, show, cancel and retry conversion jobs');
-  const withClient = async (opts: { redis?: string }, fn: (c: ConversionClient) => Promise<void>) => {
-    const { ConversionClient } = await jobsLib();
-    const client = new ConversionClient({ redis: redisUrl(opts) });
-    try {
-      await fn(client);
-    } finally {
-      await client.close();
-    }
-  };
   redisOption(jobs.command('ls'))
     .description('all jobs, newest first')
     .option('--json', 'print JSON')
@@ -252,11 +277,10 @@ export function registerJobCommands(program: Command): void {
           ...(opts.keep ? { keep: true } : {}),
         });
         if (result.stop) {
-          const stop = result.stop;
-          await new Promise<void>((resolve) => {
-            for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
-          });
-          await stop();
+          // the demo's worker has a 5 s grace period
+          await untilSignal(5000, 'msb demo');
+          await result.stop();
+          process.exit(process.exitCode ?? 0); // as for msb worker: BullMQ may still wait for an unreachable Redis
         }
       }),
     );

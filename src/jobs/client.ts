@@ -1,14 +1,38 @@
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { type Job, Queue, QueueEvents } from 'bullmq';
-import { Redis } from 'ioredis';
+import { isMsbError } from '../errors.js';
+import { openRedis, type RedisLink, type RedisMode, scanKeys, waitForReplicas } from '../redis/index.js';
 import { JobError } from './errors.js';
-import { fileDigest, IMPORT_QUEUE, type JobSpecInput, jobKey, parseJobSpec, planKey, queueOf } from './spec.js';
+import {
+  fileDigest,
+  IMPORT_QUEUE,
+  type JobSpecInput,
+  jobKey,
+  parseJobSpec,
+  planKey,
+  QUEUE_PREFIX,
+  queueOf,
+} from './spec.js';
 import { type JobData, type JobResult, KEYS, type WorkerInfo } from './worker.js';
 
 export interface ConversionClientOptions {
-  /** Redis URL, e.g. redis://127.0.0.1:6379. */
+  /** Redis URL: `redis://`, `rediss://`, `redis+sentinel://…/master`, `redis+cluster://…` (see src/redis). */
   redis: string;
+  /**
+   * `service` (default): reconnects for ever, calls wait for Redis. `command`: calls fail once Redis has been
+   * unreachable for 5 s (the CLI; see {@link ConversionClient.connect}).
+   */
+  mode?: RedisMode;
+  /** Where Redis connection state lines go. Default: stderr in service mode. */
+  log?: (line: string) => void;
+  /**
+   * Replicas that must confirm an enqueue (`WAIT`) before `enqueue` resolves: with 1, an acknowledged job survives
+   * the loss of the primary (Sentinel failover). Not on a cluster. Default: 0 (the primary's word).
+   */
+  waitReplicas?: number;
+  /** How long `enqueue` waits for `waitReplicas` before failing with `MSB_REDIS_NOT_REPLICATED`. Default: 5 000. */
+  waitTimeoutMs?: number;
   /** Attempts per job before it fails for good (transient failures only). Default: 3. */
   attempts?: number;
   /** First retry delay; doubles per attempt. Default: 1 000 ms. */
@@ -83,22 +107,46 @@ export class ConversionHandle extends EventEmitter<{ progress: [unknown] }> {
  * of the source bytes, options, target and output, so an identical request returns the first job.
  */
 export class ConversionClient {
-  private readonly redis: Redis;
+  private readonly link: RedisLink;
   private readonly queues = new Map<string, Queue<JobData, JobResult>>();
   private readonly events = new Map<string, QueueEvents>();
   /** Handles waiting for progress, by job id. */
   private readonly handles = new Map<string, ConversionHandle>();
 
   constructor(private readonly options: ConversionClientOptions) {
-    this.redis = new Redis(options.redis, { maxRetriesPerRequest: 3, lazyConnect: false });
+    this.link = openRedis(options.redis, {
+      name: 'msb-client',
+      ...(options.mode ? { mode: options.mode } : {}),
+      ...(options.log ? { log: options.log } : {}),
+    });
+  }
+
+  /**
+   * A command-mode client whose Redis answered: rejects with `MSB_REDIS_UNREACHABLE` ("cannot reach Redis at URL")
+   * instead of waiting, and its calls fail once Redis is gone for 5 s.
+   */
+  static async connect(options: Omit<ConversionClientOptions, 'mode'>): Promise<ConversionClient> {
+    const client = new ConversionClient({ ...options, mode: 'command' });
+    try {
+      await client.link.connected();
+    } catch (err) {
+      await client.close();
+      throw err;
+    }
+    return client;
+  }
+
+  /** The client's Redis connection (its state for `/healthz`). */
+  get redis(): RedisLink {
+    return this.link;
   }
 
   private queue(name: string): Queue<JobData, JobResult> {
     let q = this.queues.get(name);
     if (!q) {
-      q = new Queue<JobData, JobResult>(name, { connection: { url: this.options.redis } });
-      // Connection errors are retried by ioredis; calls that cannot complete reject on their own.
-      q.on('error', () => {});
+      // The queue shares the link's connection; its errors are the link's to log.
+      q = new Queue<JobData, JobResult>(name, { connection: this.link.connection, prefix: QUEUE_PREFIX });
+      q.on('error', (err) => this.link.report(err));
       q.setMaxListeners(0);
       this.queues.set(name, q);
     }
@@ -108,10 +156,10 @@ export class ConversionClient {
   private async queueEvents(name: string): Promise<QueueEvents> {
     let e = this.events.get(name);
     if (!e) {
-      e = new QueueEvents(name, { connection: { url: this.options.redis } });
+      e = new QueueEvents(name, { connection: this.link.connection, prefix: QUEUE_PREFIX });
       // One listener per queue dispatches to the handles; waitUntilFinished adds its own per waiting call.
       e.setMaxListeners(0);
-      e.on('error', () => {});
+      e.on('error', (err) => this.link.report(err));
       e.on('progress', ({ jobId, data }) => this.handles.get(jobId)?.emit('progress', data));
       const forget = ({ jobId }: { jobId: string }) => this.handles.delete(jobId);
       e.on('completed', forget);
@@ -144,7 +192,7 @@ export class ConversionClient {
       ...(spec.kind === 'build' ? { planKey: planKey(sourceDigest, spec) } : {}),
     };
     if (!existing) {
-      await this.redis.hset(KEYS.jobQueue, id, name);
+      await this.link.connection.hset(KEYS.jobQueue, id, name);
       await queue.add(spec.kind, data, {
         jobId: id,
         attempts: this.options.attempts ?? 3,
@@ -152,6 +200,13 @@ export class ConversionClient {
         removeOnComplete: false,
         removeOnFail: false,
       });
+      // the queue shares this connection, so WAIT covers the job's own writes
+      await waitForReplicas(
+        this.link.connection,
+        this.options.waitReplicas ?? 0,
+        this.options.waitTimeoutMs ?? 5000,
+        `enqueue of job ${id}`,
+      );
     }
     const handle = new ConversionHandle(this, id, name, existing !== undefined);
     await this.queueEvents(name);
@@ -163,9 +218,14 @@ export class ConversionClient {
   async waitFor(handle: ConversionHandle, timeoutMs?: number): Promise<JobResult> {
     const job = await this.queue(handle.queue).getJob(handle.id);
     if (!job) throw new JobError('MSB_JOB_NOT_FOUND', `no job ${handle.id}`, { id: handle.id });
+    const stop = new AbortController();
     try {
-      return await job.waitUntilFinished(await this.queueEvents(handle.queue), timeoutMs);
+      return await Promise.race([
+        job.waitUntilFinished(await this.queueEvents(handle.queue), timeoutMs),
+        this.pollFinished(handle, stop.signal),
+      ]);
     } catch (err) {
+      if (isMsbError(err, 'MSB_REDIS_UNREACHABLE')) throw err;
       // BullMQ rejects alike when the job failed and when the wait ran out: the job's state tells them apart.
       const state = timeoutMs === undefined ? 'failed' : await job.getState();
       if (state !== 'failed' && state !== 'completed') {
@@ -182,11 +242,34 @@ export class ConversionClient {
         { id: handle.id },
         { cause: err },
       );
+    } finally {
+      stop.abort();
+    }
+  }
+
+  /**
+   * Backstop for a finish event that never arrives: QueueEvents reads the events stream from where it was, but a
+   * reconnect before its first event resumes at "now" and misses what happened while it was away (a Redis
+   * restart, a failover). Every 5 s, the job's own state answers.
+   */
+  private async pollFinished(handle: ConversionHandle, signal: AbortSignal): Promise<JobResult> {
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, 5000, undefined).unref());
+      if (signal.aborted) return new Promise<never>(() => undefined);
+      // a command-mode client that gave up on Redis: say so rather than wait for ever
+      if (this.link.state === 'closed') throw this.link.unreachable();
+      if (!this.link.ready) continue;
+      const job = await this.queue(handle.queue)
+        .getJob(handle.id)
+        .catch(() => undefined);
+      const state = await job?.getState().catch(() => undefined);
+      if (job && state === 'completed') return job.returnvalue;
+      if (job && state === 'failed') throw new Error(job.failedReason);
     }
   }
 
   private async jobById(id: string): Promise<Job<JobData, JobResult> | undefined> {
-    const name = await this.redis.hget(KEYS.jobQueue, id);
+    const name = await this.link.connection.hget(KEYS.jobQueue, id);
     return name ? ((await this.queue(name).getJob(id)) ?? undefined) : undefined;
   }
 
@@ -223,21 +306,16 @@ export class ConversionClient {
 
   /** Every job msb enqueued, newest first. */
   async list(): Promise<JobInfo[]> {
-    const ids = await this.redis.hkeys(KEYS.jobQueue);
+    const ids = await this.link.connection.hkeys(KEYS.jobQueue);
     const infos = (await Promise.all(ids.map((id) => this.get(id)))).filter((i): i is JobInfo => i !== undefined);
     return infos.sort((a, b) => b.createdAt - a.createdAt);
   }
 
   /** Live workers, from the registry their heartbeats keep. */
   async workers(): Promise<WorkerInfo[]> {
-    const keys: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, batch] = await this.redis.scan(cursor, 'MATCH', KEYS.workerPattern, 'COUNT', 100);
-      cursor = next;
-      keys.push(...batch);
-    } while (cursor !== '0');
-    const values = keys.length ? await this.redis.mget(keys) : [];
+    const keys = await scanKeys(this.link.connection, KEYS.workerPattern);
+    // every registry key carries the {msb} tag: one slot, so MGET works on a cluster too
+    const values = keys.length ? await this.link.connection.mget(keys) : [];
     return values.filter((v): v is string => v !== null).map((v) => JSON.parse(v) as WorkerInfo);
   }
 
@@ -250,11 +328,11 @@ export class ConversionClient {
       throw new JobError('MSB_JOB_FINISHED', `job ${id} already ${state}`, { id, state });
     }
     if (state === 'active') {
-      await this.redis.publish(KEYS.cancelChannel, id);
+      await this.link.connection.publish(KEYS.cancelChannel, id);
       return;
     }
     await job.remove();
-    await this.redis.hdel(KEYS.jobQueue, id);
+    await this.link.connection.hdel(KEYS.jobQueue, id);
   }
 
   /** Runs a failed job again. */
@@ -273,7 +351,7 @@ export class ConversionClient {
 
   /** Answers when Redis does (readiness checks). */
   async ping(): Promise<void> {
-    await this.redis.ping();
+    await this.link.connection.ping();
   }
 
   /** The BullMQ queue object of `name`, shared with this client (for queue dashboards such as Bull Board). */
@@ -283,7 +361,7 @@ export class ConversionClient {
 
   /** Log lines a job wrote (`job.log`), from `start`; `count` is how many it has in all. */
   async logs(id: string, start = 0, end = -1): Promise<{ logs: string[]; count: number }> {
-    const name = await this.redis.hget(KEYS.jobQueue, id);
+    const name = await this.link.connection.hget(KEYS.jobQueue, id);
     if (!name) throw new JobError('MSB_JOB_NOT_FOUND', `no job ${id}`, { id });
     return this.queue(name).getJobLogs(id, start, end);
   }
@@ -313,7 +391,7 @@ export class ConversionClient {
    */
   async queueStats(): Promise<QueueStats[]> {
     const workers = await this.workers();
-    const names = new Set<string>([IMPORT_QUEUE, ...(await this.redis.hvals(KEYS.jobQueue))]);
+    const names = new Set<string>([IMPORT_QUEUE, ...(await this.link.connection.hvals(KEYS.jobQueue))]);
     for (const w of workers) for (const q of w.queues) names.add(q);
     const now = Date.now();
     return Promise.all(
@@ -332,9 +410,20 @@ export class ConversionClient {
     );
   }
 
+  /**
+   * Closes queues and connections. Bounded to 2 s when Redis does not answer: then the link drops every copy of
+   * its connection that the queues still hold.
+   */
   async close(): Promise<void> {
-    await Promise.all([...this.events.values()].map((e) => e.close()));
-    await Promise.all([...this.queues.values()].map((q) => q.close()));
-    this.redis.disconnect();
+    const all = [...this.events.values(), ...this.queues.values()];
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(all.map((x) => x.close().catch(() => undefined))),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, this.link.ready ? 2000 : 0);
+      }),
+    ]);
+    clearTimeout(timer);
+    await this.link.close();
   }
 }

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { connectRedis, mask } from '../redis/index.js';
 import { ModelStore } from '../store/index.js';
 import { ConversionClient, type ConversionHandle } from './client.js';
 import { startRedis } from './redis-server.js';
@@ -63,7 +64,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       cleanups.push(redis.stop);
       say(`redis:   started redis-server at ${redisUrl}`);
     } else {
-      say(`redis:   ${redisUrl}`);
+      // a Redis given by the user: "cannot reach Redis at URL" within 5 s rather than a worker waiting for it
+      await (await connectRedis(redisUrl)).close();
+      say(`redis:   ${mask(redisUrl)}`);
     }
     await ModelStore.open(storePath, { create: true });
     say(`store:   ${storePath}`);
@@ -74,7 +77,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       ? `TensorRT ${worker.identity.tensorrtVersion} on sm ${worker.identity.computeCapability}`
       : `no TensorRT (${worker.identity.reason})`;
     say(`worker:  ${trt}; serving ${worker.queues.join(', ')}`);
-    const client = new ConversionClient({ redis: redisUrl });
+    const client = await ConversionClient.connect({ redis: redisUrl });
     cleanups.push(() => client.close());
     let dashboard: string | undefined;
     if (options.serve) {

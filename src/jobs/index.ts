@@ -19,6 +19,13 @@ export {
 } from './client.js';
 export { type DemoOptions, type DemoResult, runDemo } from './demo.js';
 export { JOB_ERROR_RETRYABLE, JobError, type JobErrorCode } from './errors.js';
+export {
+  backlogOf,
+  knownQueues,
+  type QueueMetrics,
+  registerBacklogGauge,
+  registerQueueMetrics,
+} from './metrics.js';
 export { PlanCache, publishToStore } from './publish.js';
 export { type SampleModel, writeSampleModels } from './samples.js';
 export {
@@ -30,6 +37,7 @@ export {
   jobSpecSchema,
   parseJobSpec,
   planKey,
+  QUEUE_PREFIX,
   queueOf,
   targetQueue,
 } from './spec.js';

@@ -118,6 +118,13 @@ export function parseJobSpec(input: unknown): JobSpec {
   return r.data;
 }
 
+/**
+ * BullMQ key prefix of every msb queue. The braces are a Redis Cluster hash tag: all keys of a queue (and msb's
+ * own keys, see KEYS) hash to one slot, which BullMQ's multi-key scripts need on a cluster
+ * (https://docs.bullmq.io/bull/patterns/redis-cluster). On one server or Sentinel it is just a name.
+ */
+export const QUEUE_PREFIX = '{msb}';
+
 /** The queue for CPU work (imports). */
 export const IMPORT_QUEUE = 'msb-import';
 

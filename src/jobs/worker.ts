@@ -3,7 +3,6 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
 import { generateModelConfig } from '../config/index.js';
 import { isMsbError } from '../errors.js';
 import {
@@ -14,11 +13,20 @@ import {
   writePlanSidecar,
 } from '../inspect/index.js';
 import type { BuildConversion } from '../onnx/index.js';
+import { openRedis, type RedisLink } from '../redis/index.js';
 import { type BuilderIdentity, type EngineBuilder, tensorrtEngineBuilder } from './builder.js';
 import { prepareBuildSource } from './convert-step.js';
 import { JobError } from './errors.js';
 import { PlanCache, type PublishRequest, publishToStore } from './publish.js';
-import { type BuildJobSpec, fileDigest, IMPORT_QUEUE, type JobSpec, parseJobSpec, targetQueue } from './spec.js';
+import {
+  type BuildJobSpec,
+  fileDigest,
+  IMPORT_QUEUE,
+  type JobSpec,
+  parseJobSpec,
+  QUEUE_PREFIX,
+  targetQueue,
+} from './spec.js';
 
 /** What a job stores in Redis: the validated spec and what the client computed from the source. */
 export interface JobData {
@@ -42,8 +50,10 @@ export interface JobResult {
 }
 
 export interface ConversionWorkerOptions {
-  /** Redis URL, e.g. redis://127.0.0.1:6379. */
+  /** Redis URL: `redis://`, `rediss://`, `redis+sentinel://…/master`, `redis+cluster://…` (see src/redis). */
   redis: string;
+  /** Where Redis connection state lines go (lost, reconnecting, back). Default: stderr. */
+  log?: (line: string) => void;
   /** Root of the model store to publish to. */
   store: string;
   /** GPU (CUDA device index) this worker builds on. Default: 0. */
@@ -58,14 +68,20 @@ export interface ConversionWorkerOptions {
   lockMs?: number;
 }
 
-/** Redis keys msb keeps beside BullMQ's. */
+/**
+ * Redis keys msb keeps beside BullMQ's, under the queues' hash tag `{msb}`: on a Redis Cluster they share the
+ * queues' slot (so one node holds all of msb's job state), and the registry can be listed from that node.
+ */
 export const KEYS = {
-  worker: (id: string) => `msb:worker:${id}`,
-  workerPattern: 'msb:worker:*',
-  cancelChannel: 'msb:cancel',
-  jobQueue: 'msb:job-queue',
-  timingCache: (queue: string) => `msb:timing-cache:${queue}`,
+  worker: (id: string) => `{msb}:worker:${id}`,
+  workerPattern: '{msb}:worker:*',
+  cancelChannel: '{msb}:cancel',
+  jobQueue: '{msb}:job-queue',
+  timingCache: (queue: string) => `{msb}:timing-cache:${queue}`,
 };
+
+/** After the grace period, how long close() still waits for BullMQ before it drops the connections. */
+const CLOSE_MARGIN_MS = 3000;
 
 /** Registry entry of a live worker. */
 export interface WorkerInfo {
@@ -91,8 +107,9 @@ export class ConversionWorker {
   readonly queues: string[];
   readonly identity: BuilderIdentity;
   private readonly workers: Worker[] = [];
-  private readonly redis: Redis;
-  private readonly subscriber: Redis;
+  /** The worker's Redis connection: its state for `/healthz`, and the connection queue gauges share. */
+  readonly link: RedisLink;
+  private readonly subscriber: RedisLink['connection'];
   private readonly builder: EngineBuilder;
   private readonly planCache: PlanCache;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -108,22 +125,29 @@ export class ConversionWorker {
     this.builder = options.builder ?? tensorrtEngineBuilder(options.gpu ?? 0);
     this.identity = this.builder.identity();
     this.queues = servedQueues(this.identity);
-    this.redis = new Redis(options.redis, { maxRetriesPerRequest: null, lazyConnect: true });
-    this.subscriber = new Redis(options.redis, { maxRetriesPerRequest: null, lazyConnect: true });
+    this.link = openRedis(options.redis, { name: 'msb-worker', ...(options.log ? { log: options.log } : {}) });
+    // pub/sub needs a connection of its own; its errors are the link's (one set of state lines)
+    this.subscriber = this.link.duplicate(); // closed with the link
     this.planCache = new PlanCache(options.store);
   }
 
   static async start(options: ConversionWorkerOptions): Promise<ConversionWorker> {
     const w = new ConversionWorker(options);
-    await w.redis.connect();
-    await w.subscriber.connect();
+    try {
+      await w.link.connected(10_000);
+    } catch (err) {
+      await w.link.close();
+      throw err;
+    }
     await w.subscriber.subscribe(KEYS.cancelChannel);
     w.subscriber.on('message', (_channel, jobId: string) => {
       for (const worker of w.workers) worker.cancelJob(jobId, 'cancelled');
     });
     for (const queue of w.queues) {
       const worker = new Worker<JobData, JobResult>(queue, (job, _token, signal) => w.process(job, signal), {
-        connection: { url: options.redis, maxRetriesPerRequest: null },
+        // BullMQ duplicates the link's connection (same topology and options) for the worker's own use
+        connection: w.link.connection,
+        prefix: QUEUE_PREFIX,
         concurrency: 1,
         lockDuration: options.lockMs ?? 30_000,
         stalledInterval: Math.min(options.lockMs ?? 30_000, 30_000),
@@ -131,7 +155,7 @@ export class ConversionWorker {
       });
       worker.on('completed', (job, result) => w.emit({ type: 'completed', job: job.id as string, queue, result }));
       worker.on('failed', (job, err) => w.emit({ type: 'failed', job: job?.id ?? '', queue, error: err.message }));
-      worker.on('error', () => {});
+      worker.on('error', (err) => w.link.report(err));
       w.workers.push(worker);
       void worker.run();
     }
@@ -169,28 +193,51 @@ export class ConversionWorker {
       heartbeatAt: new Date().toISOString(),
       jobs: [...this.running],
     };
-    await this.redis.set(KEYS.worker(this.id), JSON.stringify(info), 'PX', 3 * (this.options.heartbeatMs ?? 5000));
+    await this.link.connection.set(
+      KEYS.worker(this.id),
+      JSON.stringify(info),
+      'PX',
+      3 * (this.options.heartbeatMs ?? 5000),
+    );
   }
 
   /**
    * Stops taking jobs, lets the current one finish for up to `graceMs`, then hands it back (it fails this attempt
-   * and is retried by another worker), and leaves the registry.
+   * and is retried by another worker), and leaves the registry. Always settles within `graceMs` + 3 s, whatever
+   * Redis does: when BullMQ cannot finish (Redis unreachable), the connections are dropped; the job's lock then
+   * expires and another worker takes it (at least once: publishing is idempotent per job).
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearInterval(this.heartbeat);
       const grace = this.options.graceMs ?? 30_000;
-      const closed = Promise.all(this.workers.map((w) => w.close()));
+      const closed = Promise.all(this.workers.map((w) => w.close())).then(() => true);
       const timer = setTimeout(() => {
         for (const w of this.workers) w.cancelAllJobs('shutdown');
       }, grace);
-      await closed;
+      let deadline: NodeJS.Timeout | undefined;
+      let idle: NodeJS.Timeout | undefined;
+      const finished = await Promise.race([
+        closed.catch(() => true),
+        new Promise<false>((resolve) => {
+          deadline = setTimeout(() => resolve(false), grace + CLOSE_MARGIN_MS);
+          // no job left to hand back and Redis unreachable: BullMQ would only wait to QUIT its connections
+          idle = setInterval(() => this.running.size === 0 && !this.link.ready && resolve(false), 100);
+        }),
+      ]);
       clearTimeout(timer);
+      clearTimeout(deadline);
+      clearInterval(idle);
+      if (!finished && this.link.ready)
+        this.link.report(new Error(`shutdown: BullMQ did not finish within ${grace + CLOSE_MARGIN_MS} ms`));
       this.left = true;
-      await this.beats;
-      await this.redis.del(KEYS.worker(this.id)).catch(() => {});
-      this.redis.disconnect();
-      this.subscriber.disconnect();
+      // gone after 3 missed beats anyway; not worth waiting for an unreachable Redis
+      if (this.link.ready) {
+        await this.beats;
+        await this.link.connection.del(KEYS.worker(this.id)).catch(() => {});
+      }
+      // drops whatever BullMQ left open (its copies of the connection) when it could not finish
+      await this.link.close();
     })();
     return this.closing;
   }
@@ -306,7 +353,7 @@ export class ConversionWorker {
     const prepared = await prepareBuildSource(spec, job.data.sourceDigest, this.planCache.dir);
     if (!cached) {
       const queue = targetQueue(spec.target);
-      const timingCache = await this.redis.getBuffer(KEYS.timingCache(queue));
+      const timingCache = await this.link.connection.getBuffer(KEYS.timingCache(queue));
       let lastProgress = 0;
       const result = await this.builder.build({
         onnx: prepared.onnx,
@@ -324,7 +371,7 @@ export class ConversionWorker {
       });
       buildSeconds = result.buildSeconds;
       // TensorRT's serialized timing cache holds what it loaded plus what this build measured.
-      if (result.timingCache) await this.redis.set(KEYS.timingCache(queue), Buffer.from(result.timingCache));
+      if (result.timingCache) await this.link.connection.set(KEYS.timingCache(queue), Buffer.from(result.timingCache));
       cached = await this.planCache.put(key, result.plan, {
         msb: 1,
         signature: result.signature,

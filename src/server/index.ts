@@ -48,7 +48,12 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://${options.host ?? '127.0.0.1'}:${port}`,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    // idle keep-alive connections (a prober, Prometheus) would otherwise hold close() open
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
 

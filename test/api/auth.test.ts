@@ -134,3 +134,30 @@ test('tokens: stored only as hashes; removing one takes effect on the running se
   await assert.rejects(addToken(h.tokensFile, 'reader', ['read']), /exists already/);
   await assert.rejects(addToken(h.tokensFile, '../x', ['read']), /invalid token name/);
 });
+
+test('Bull Board at /queues: read-only (no actions) for tokens without admin, writable for admin', async () => {
+  const page = await h.call('/queues', { token: h.tokens.read });
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get('content-type') ?? '', /text\/html/);
+  await page.body?.cancel();
+  // The queue list Bull Board's page reads: wait until the board knows the import queue (it refreshes every 5 s).
+  type Queues = { queues: { name: string; readOnlyMode: boolean; allowRetries: boolean }[] };
+  const list = async (token: string) => {
+    const r = await h.call('/queues/api/queues?activeQueue=&status=latest&page=1&jobsPerPage=10', { token });
+    assert.equal(r.status, 200);
+    return ((await r.json()) as Queues).queues;
+  };
+  let asReader: Queues['queues'] = [];
+  for (let i = 0; i < 100 && !asReader.some((q) => q.name === 'msb-import'); i++) {
+    asReader = await list(h.tokens.read);
+    if (!asReader.length) await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.ok(
+    asReader.some((q) => q.name === 'msb-import'),
+    JSON.stringify(asReader.map((q) => q.name)),
+  );
+  for (const q of asReader) assert.deepEqual([q.name, q.readOnlyMode, q.allowRetries], [q.name, true, false]);
+  const asAdmin = await list(h.tokens.admin);
+  assert.ok(asAdmin.length > 0);
+  for (const q of asAdmin) assert.deepEqual([q.name, q.readOnlyMode, q.allowRetries], [q.name, false, true]);
+});

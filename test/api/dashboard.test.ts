@@ -1,7 +1,8 @@
 /**
  * The dashboard in a real headless Chromium (Debian's, driven by playwright-core; no browser download): login form
  * without a token, a live worker on the overview, a job enqueued through the API reaching done on the jobs page
- * without a reload, cancel from the job page. Saves the screenshots docs/serve.md shows.
+ * without a reload, cancel from the job page. Takes the screenshots docs/serve.md shows: into docs/img/ only with
+ * MSB_UPDATE_SCREENSHOTS=1 (so a plain `npm test` leaves the work tree clean), otherwise into a temp dir.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -23,7 +24,8 @@ declare const document: { querySelector(s: string): El | null; getElementById(id
 const CHROMIUM = '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `no ${CHROMIUM} (apt-get install chromium)`;
 const conv = testdata('onnx', 'onnx-backend', 'pytorch-operator', 'test_operator_conv', 'model.onnx');
-const shots = path.join(repoRoot, 'docs', 'img');
+const updateShots = process.env.MSB_UPDATE_SCREENSHOTS === '1';
+let shots: string;
 
 let h: Harness;
 let context: BrowserContext;
@@ -51,6 +53,7 @@ before(async () => {
     viewport: { width: 1100, height: 720 },
   });
   page = context.pages()[0] ?? (await context.newPage());
+  shots = updateShots ? path.join(repoRoot, 'docs', 'img') : await mkdtemp(path.join(os.tmpdir(), 'msb-shots-'));
   await mkdir(shots, { recursive: true });
   const r = await h.call('/v1/artifacts', { method: 'PUT', body: await readFile(conv), token: h.tokens.enqueue });
   artifact = ((await r.json()) as { id: string }).id;
@@ -59,6 +62,7 @@ after(async () => {
   if (skip) return;
   await context.close();
   await rm(profile, { recursive: true, force: true });
+  if (!updateShots) await rm(shots, { recursive: true, force: true });
   await h.close();
 });
 

@@ -91,7 +91,7 @@ test('msb cid: bad input and an unreachable Redis are typed errors with exit sta
     [['cid', 'acquire', 'm', '--kind', 'int32'], 'MSB_CID_KIND'],
     [['cid', 'release', 'm', '0', '--token', 't'], 'MSB_CID_ID'],
     [['cid', 'release', 'm', '7', '--token', 't'], 'MSB_CID_NOT_HELD'],
-    [['cid', 'ls', 'm', '--redis', `redis://127.0.0.1:${await freePort()}`], 'MSB_CID_REDIS'],
+    [['cid', 'ls', 'm', '--redis', `redis://127.0.0.1:${await freePort()}`], 'MSB_REDIS_UNREACHABLE'],
   ];
   for (const [args, expected] of cases) {
     const r = await runCli(args, { env });

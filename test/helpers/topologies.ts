@@ -1,0 +1,230 @@
+/**
+ * Real Redis topologies on loopback for the tests: a 3-primary Redis Cluster (`redis-server --cluster-enabled yes`
+ * + `redis-cli --cluster create`) and a primary + replica watched by 3 Sentinels. Every process is a child of the
+ * test; `stop()` ends them all and removes their directories.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { freePort, waitForRedis } from '../../src/jobs/redis-server.js';
+
+const run = promisify(execFile);
+
+/** A free port whose cluster bus port (port + 10000) is free too. */
+async function freeClusterPort(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (port > 55000) continue;
+    const free = await new Promise<boolean>((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port + 10000, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+}
+
+export class RedisProcess {
+  private proc: ChildProcess | undefined;
+  constructor(
+    readonly port: number,
+    private readonly args: string[],
+  ) {}
+
+  async start(): Promise<void> {
+    this.proc = spawn('redis-server', this.args, { stdio: 'ignore' });
+    await waitForRedis(this.port);
+  }
+
+  /** SIGKILL, like a crash. */
+  kill(sig: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const proc = this.proc;
+    this.proc = undefined;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => {
+      proc.once('exit', () => resolve());
+      proc.kill(sig);
+    });
+  }
+
+  /** SIGSTOP / SIGCONT: a node that stops answering (replication lag without losing the process). */
+  pause(): void {
+    this.proc?.kill('SIGSTOP');
+  }
+  resume(): void {
+    this.proc?.kill('SIGCONT');
+  }
+}
+
+export interface Topology {
+  name: 'single' | 'cluster' | 'sentinel';
+  url: string;
+  stop(): Promise<void>;
+}
+
+export class TestCluster implements Topology {
+  readonly name = 'cluster';
+  private constructor(
+    readonly dir: string,
+    readonly nodes: RedisProcess[],
+  ) {}
+
+  static async start(): Promise<TestCluster> {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'msb-cluster-'));
+    const nodes: RedisProcess[] = [];
+    for (let i = 0; i < 3; i++) {
+      const port = await freeClusterPort();
+      const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'];
+      args.push('--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`);
+      args.push('--cluster-node-timeout', '2000');
+      const node = new RedisProcess(port, args);
+      await node.start();
+      nodes.push(node);
+    }
+    await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-yes']);
+    const c = new TestCluster(dir, nodes);
+    // every node must agree the cluster is up before a client sees a complete slot map
+    for (const n of nodes) {
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const { stdout } = await run('redis-cli', ['-p', String(n.port), 'cluster', 'info']);
+        if (/cluster_state:ok/.test(stdout)) break;
+        if (Date.now() > deadline) throw new Error(`cluster node ${n.port} never reached cluster_state:ok`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    return c;
+  }
+
+  get url(): string {
+    return `redis+cluster://${this.nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.kill('SIGTERM')));
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+export class TestSentinel implements Topology {
+  readonly name = 'sentinel';
+  static readonly MASTER = 'msbmaster';
+  private constructor(
+    readonly dir: string,
+    readonly primary: RedisProcess,
+    readonly replica: RedisProcess,
+    readonly sentinels: RedisProcess[],
+  ) {}
+
+  /** `aof`: appendfsync always on both data nodes. */
+  static async start(): Promise<TestSentinel> {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'msb-sentinel-'));
+    const data = (port: number, extra: string[] = []) =>
+      new RedisProcess(port, [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--dbfilename',
+        `dump-${port}.rdb`,
+        '--appendonly',
+        'yes',
+        '--appendfilename',
+        `aof-${port}.aof`,
+        '--appenddirname',
+        `aof-${port}`,
+        '--appendfsync',
+        'always',
+        ...extra,
+      ]);
+    const primary = data(await freePort());
+    await primary.start();
+    const replica = data(await freePort(), ['--replicaof', '127.0.0.1', String(primary.port)]);
+    await replica.start();
+    const sentinels: RedisProcess[] = [];
+    for (let i = 0; i < 3; i++) {
+      const port = await freePort();
+      const conf = path.join(dir, `sentinel-${port}.conf`);
+      await writeFile(
+        conf,
+        [
+          `port ${port}`,
+          'bind 127.0.0.1',
+          `dir ${dir}`,
+          `sentinel monitor ${TestSentinel.MASTER} 127.0.0.1 ${primary.port} 2`,
+          `sentinel down-after-milliseconds ${TestSentinel.MASTER} 1000`,
+          `sentinel failover-timeout ${TestSentinel.MASTER} 5000`,
+          `sentinel parallel-syncs ${TestSentinel.MASTER} 1`,
+          '',
+        ].join('\n'),
+      );
+      const s = new RedisProcess(port, [conf, '--sentinel']);
+      await s.start();
+      sentinels.push(s);
+    }
+    const t = new TestSentinel(dir, primary, replica, sentinels);
+    await t.waitForReplication();
+    return t;
+  }
+
+  get url(): string {
+    return `redis+sentinel://${this.sentinels.map((s) => `127.0.0.1:${s.port}`).join(',')}/${TestSentinel.MASTER}`;
+  }
+
+  /** The port Sentinel currently names as primary. */
+  async primaryPort(): Promise<number> {
+    const { stdout } = await run('redis-cli', [
+      '-p',
+      String(this.sentinels[0]?.port),
+      'sentinel',
+      'get-master-addr-by-name',
+      TestSentinel.MASTER,
+    ]);
+    return Number(stdout.trim().split('\n')[1]);
+  }
+
+  /** Until the replica is in sync with the primary and Sentinel knows the replica. */
+  async waitForReplication(): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const info = await run('redis-cli', ['-p', String(this.replica.port), 'info', 'replication']).then(
+        (r) => r.stdout,
+        () => '',
+      );
+      const known = await run('redis-cli', [
+        '-p',
+        String(this.sentinels[0]?.port),
+        'sentinel',
+        'replicas',
+        TestSentinel.MASTER,
+      ]).then(
+        (r) => r.stdout,
+        () => '',
+      );
+      if (/master_link_status:up/.test(info) && known.includes(String(this.replica.port))) return;
+      if (Date.now() > deadline) throw new Error('replica never in sync');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Kills the primary (SIGKILL) and waits until Sentinel promoted the replica. */
+  async failover(): Promise<void> {
+    await this.primary.kill();
+    const deadline = Date.now() + 30_000;
+    while ((await this.primaryPort()) !== this.replica.port) {
+      if (Date.now() > deadline) throw new Error('sentinel never promoted the replica');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.replica.resume();
+    await Promise.all([...this.sentinels, this.primary, this.replica].map((n) => n.kill('SIGTERM')));
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
