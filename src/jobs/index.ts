@@ -19,7 +19,12 @@ export {
 } from './client.js';
 export { type DemoOptions, type DemoResult, runDemo } from './demo.js';
 export { JOB_ERROR_RETRYABLE, JobError, type JobErrorCode } from './errors.js';
-export { backlogOf, knownQueues, type QueueMetrics, registerQueueMetrics } from './metrics.js';
+export {
+  backlogOf,
+  knownQueues,
+  type QueueMetrics,
+  registerQueueMetrics,
+} from './metrics.js';
 export { PlanCache, publishToStore } from './publish.js';
 export { type SampleModel, writeSampleModels } from './samples.js';
 export { isRemoteSource } from './sources.js';

@@ -19,6 +19,27 @@ export function backlogOf(counts: Record<string, number>): number {
   return BACKLOG.reduce((sum, state) => sum + (counts[state] ?? 0), 0);
 }
 
+/**
+ * `msb_queue_backlog{queue}` from per-queue BullMQ counts read at each scrape: the gauge KEDA scales a GPU pool on
+ * (deploy/kubernetes). Part of {@link registerQueueMetrics}, which the workers and `msb serve` (for every known
+ * queue, so that a pool scaled to zero is still measured) both use.
+ */
+function registerBacklogGauge(
+  registry: Registry,
+  read: () => Promise<Iterable<{ name: string; counts: Record<string, number> }>>,
+): Gauge {
+  return new Gauge({
+    name: 'msb_queue_backlog',
+    help: 'Jobs waiting for a worker: waiting + prioritized + delayed (scale GPU pools on this)',
+    labelNames: ['queue'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const q of await read()) this.set({ queue: q.name }, backlogOf(q.counts));
+    },
+  });
+}
+
 export interface QueueMetrics {
   close(): Promise<void>;
 }
@@ -95,16 +116,9 @@ export function registerQueueMetrics(
         for (const [state, n] of Object.entries(c)) this.set({ queue, state }, n);
     },
   });
-  new Gauge({
-    name: 'msb_queue_backlog',
-    help: 'Jobs waiting for a worker: waiting + prioritized + delayed (scale GPU pools on this)',
-    labelNames: ['queue'],
-    registers: [registry],
-    async collect() {
-      this.reset();
-      for (const { queue, counts: c } of (await counts()) ?? []) this.set({ queue }, backlogOf(c));
-    },
-  });
+  registerBacklogGauge(registry, async () =>
+    ((await counts()) ?? []).map(({ queue, counts: c }) => ({ name: queue, counts: c })),
+  );
   return {
     close: async () => {
       await Promise.all([...queues.values()].map((q) => q.close().catch(() => undefined)));

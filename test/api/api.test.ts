@@ -363,6 +363,16 @@ describe('models, sequences, health', () => {
     const metrics = await (await h.call('/metrics')).text();
     assert.match(metrics, /^msb_http_request_duration_seconds_count\{method="GET",route="\/readyz",status="200"\} 1$/m);
     assert.match(metrics, /^msb_queue_jobs\{queue="msb-import",state="completed"\} \d+$/m);
+    // the backlog KEDA scales on, from the same scrape's counts: waiting + prioritized + delayed
+    const count = (state: string) =>
+      Number(
+        new RegExp(`^msb_queue_jobs\\{queue="msb-import",state="${state}"\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? 0,
+      );
+    assert.match(metrics, /^msb_queue_backlog\{queue="msb-import"\} \d+$/m);
+    assert.equal(
+      Number(/^msb_queue_backlog\{queue="msb-import"\} (\d+)$/m.exec(metrics)?.[1]),
+      count('waiting') + count('prioritized') + count('delayed'),
+    );
     const doc = (await (await h.call('/v1/openapi.json')).json()) as {
       openapi: string;
       paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: unknown }> } }>>;

@@ -1,14 +1,62 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash, randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { after, before } from 'node:test';
 import { freePort } from '../../src/jobs/redis-server.js';
 import { TestRedis } from './redis.js';
 
+interface S3rverObject {
+  bucket: string;
+  key: string;
+  content: Buffer | Readable;
+  metadata: Record<string, string>;
+}
+/** The part of s3rver's filesystem store that {@link atomicPuts} replaces. */
+interface S3rverStore {
+  getResourcePath(bucket: string, key: string, resource: string): string;
+  putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5: string): Promise<void>;
+  putObject(object: S3rverObject): Promise<{ size: number; md5: string }>;
+}
 interface S3rverInstance {
+  store: S3rverStore;
   run(): Promise<{ port: number }>;
   close(): Promise<void>;
+}
+
+/**
+ * S3 PUTs are atomic: a listing shows an object only once all of it is there, and msb's commit order relies on that
+ * (a version appears with its complete model file). s3rver writes an object at its final path while the body
+ * arrives, so a listing racing a PUT shows a partial object that S3 never would. The test server is made to behave
+ * as S3 does: each object (a plain PUT, or a completed multipart upload, which s3rver stores through the same call)
+ * is written under a name its listing skips, then renamed into place.
+ */
+function atomicPuts(store: S3rverStore): void {
+  store.putObject = async (object) => {
+    const objectPath = store.getResourcePath(object.bucket, object.key, 'object');
+    await mkdir(path.dirname(objectPath), { recursive: true });
+    const partial = `${objectPath}.${randomUUID()}.partial`;
+    const md5 = createHash('md5');
+    let size = 0;
+    const count = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        md5.update(chunk);
+        size += chunk.length;
+        callback(null, chunk);
+      },
+    });
+    const body = Buffer.isBuffer(object.content) ? Readable.from([object.content]) : object.content;
+    await pipeline(body, count, createWriteStream(partial));
+    const hex = md5.digest('hex');
+    // Metadata first: the object is listed (and its metadata read) from the moment the rename lands.
+    await store.putMetadata(object.bucket, object.key, object.metadata, hex);
+    await rename(partial, objectPath);
+    return { size, md5: hex };
+  };
 }
 type S3rverCtor = new (options: Record<string, unknown>) => S3rverInstance;
 
@@ -40,6 +88,7 @@ export class TestS3 {
       vhostBuckets: false,
       configureBuckets: [{ name: bucket }],
     });
+    atomicPuts(server.store);
     await server.run();
     for (const [k, v] of Object.entries(S3RVER_ENV)) process.env[k] = v;
     return new TestS3(server, port, dir, bucket);
