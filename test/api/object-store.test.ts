@@ -4,12 +4,14 @@ import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import { ModelStore, openStorage } from '../../src/store/index.js';
-import { testdata } from '../helpers/paths.js';
+import { skipWithout, testdata } from '../helpers/paths.js';
 import { TestS3 } from '../helpers/s3.js';
 import { type Harness, startHarness } from './harness.js';
 
 // Object-store sources and an object-store artifact store, on a real S3 server (s3rver over loopback).
 const conv = testdata('onnx', 'onnx-backend', 'pytorch-operator', 'test_operator_conv', 'model.onnx');
+/** Without the corpora (a clone without ../shared) these tests skip, and say so. */
+const skip = skipWithout(conv);
 const json = { 'content-type': 'application/json' };
 
 let s3: TestS3;
@@ -45,7 +47,9 @@ async function finished(id: string, timeoutMs = 60_000): Promise<{ state: string
   }
 }
 
-test('an import job from an s3:// source: the worker reads the object and the model appears in the store', async () => {
+test('an import job from an s3:// source: the worker reads the object and the model appears in the store', {
+  skip,
+}, async () => {
   const bucket = await openStorage(s3.uri('inputs'));
   await bucket.writeStream('conv.onnx', createReadStream(conv));
   const e = await enqueue({ kind: 'import', source: s3.uri('inputs/conv.onnx'), output: { model: 'conv_s3' } });
@@ -56,14 +60,16 @@ test('an import job from an s3:// source: the worker reads the object and the mo
   assert.equal(await store.hasModel('conv_s3'), true);
 });
 
-test('an object that does not exist is a 422 problem naming the source, and nothing is stored', async () => {
+test('an object that does not exist is a 422 problem naming the source, and nothing is stored', { skip }, async () => {
   const e = await enqueue({ kind: 'import', source: s3.uri('inputs/missing.onnx'), output: { model: 'missing_s3' } });
   assert.equal(e.status, 422);
   assert.equal(e.body.code, 'MSB_JOB_SOURCE');
   assert.equal(await (await ModelStore.open(h.store)).hasModel('missing_s3'), false);
 });
 
-test('--artifacts on s3rver: upload (201), the same bytes again (200, one object), HEAD/GET, and an import from it', async () => {
+test('--artifacts on s3rver: upload (201), the same bytes again (200, one object), HEAD/GET, and an import from it', {
+  skip,
+}, async () => {
   const o = await startHarness({ artifacts: s3.uri('artifacts') });
   try {
     const bytes = await readFile(conv);

@@ -6,16 +6,20 @@ import { test } from 'node:test';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ConversionClient, ConversionWorker } from '../../src/jobs/index.js';
 import { ModelStore } from '../../src/store/index.js';
-import { testdata } from '../helpers/paths.js';
+import { skipWithout, testdata } from '../helpers/paths.js';
 import { useS3WithRedis } from '../helpers/s3.js';
 import { tempDir } from '../helpers/tmp.js';
 import { FakeBuilder } from './fake-builder.js';
 
 const squeezenet = testdata('onnx', 'onnx-backend', 'light', 'light_squeezenet.onnx');
+/** Without the corpora (a clone without ../shared) these tests skip, and say so. */
+const skip = skipWithout(squeezenet);
 
 const servers = useS3WithRedis();
 
-test('a job whose source is an object URI is downloaded by the worker into its digest cache and published to an S3 store', async () => {
+test('a job whose source is an object URI is downloaded by the worker into its digest cache and published to an S3 store', {
+  skip,
+}, async () => {
   const bytes = await readFile(squeezenet);
   const digest = createHash('sha256').update(bytes).digest('hex');
   const sdk = new S3Client({ endpoint: servers.s3().endpoint, region: 'us-east-1', forcePathStyle: true });

@@ -11,12 +11,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isMsbError } from '../../src/errors.js';
 import { ConversionClient, ConversionWorker } from '../../src/jobs/index.js';
 import { runCli } from '../helpers/cli.js';
-import { repoRoot, testdata } from '../helpers/paths.js';
+import { repoRoot, skipWithout, testdata } from '../helpers/paths.js';
 import { freePort, TestRedis } from '../helpers/redis.js';
 import { tempDir } from '../helpers/tmp.js';
 import { FakeBuilder } from '../jobs/fake-builder.js';
 
 const conv = testdata('onnx', 'onnx-backend', 'pytorch-operator', 'test_operator_conv', 'model.onnx');
+/** Without the corpora (a clone without ../shared) these tests skip, and say so. */
+const skip = skipWithout(conv);
 
 let redis: TestRedis;
 before(async () => {
@@ -45,7 +47,9 @@ async function health(url: string): Promise<{ status: number; body: { ok: boolea
 
 const count = (text: string, re: RegExp) => text.match(new RegExp(re.source, `${re.flags}g`))?.length ?? 0;
 
-test('msb worker with Redis killed: one line per state change, /healthz not ready, back when Redis is; SIGTERM while Redis is down ends within the grace period', async () => {
+test('msb worker with Redis killed: one line per state change, /healthz not ready, back when Redis is; SIGTERM while Redis is down ends within the grace period', {
+  skip,
+}, async () => {
   const store = path.join(await tempDir(), 'store');
   const port = await freePort();
   const grace = 2;
@@ -112,7 +116,7 @@ test('msb worker with Redis killed: one line per state change, /healthz not read
   }
 });
 
-test('ConversionWorker.close() with Redis gone mid-build settles within grace + 3 s', async () => {
+test('ConversionWorker.close() with Redis gone mid-build settles within grace + 3 s', { skip }, async () => {
   const store = path.join(await tempDir(), 'store');
   const lines: string[] = [];
   const w = await ConversionWorker.start({
@@ -143,7 +147,9 @@ test('ConversionWorker.close() with Redis gone mid-build settles within grace + 
   }
 });
 
-test('CLI commands and the demo with Redis unreachable: "cannot reach Redis at URL", exit 2, no hang', async () => {
+test('CLI commands and the demo with Redis unreachable: "cannot reach Redis at URL", exit 2, no hang', {
+  skip,
+}, async () => {
   const dead = `redis://127.0.0.1:${await freePort()}`;
   const dir = await tempDir();
   const cases: string[][] = [
@@ -168,7 +174,7 @@ test('CLI commands and the demo with Redis unreachable: "cannot reach Redis at U
   assert.match(bad.stderr, /^msb: MSB_REDIS_URL: invalid Redis URL "redis:\/\/a:1,b:2": several hosts/);
 });
 
-test('msb enqueue --wait when Redis goes away mid-wait: exits with MSB_REDIS_UNREACHABLE', async () => {
+test('msb enqueue --wait when Redis goes away mid-wait: exits with MSB_REDIS_UNREACHABLE', { skip }, async () => {
   const own = await TestRedis.start();
   try {
     const cli = runCli(['enqueue', 'import', conv, '--model', 'waits', '--wait', '--redis', own.url], {
@@ -189,7 +195,7 @@ test('msb enqueue --wait when Redis goes away mid-wait: exits with MSB_REDIS_UNR
   }
 });
 
-test('a command-mode client whose Redis is unreachable rejects with MSB_REDIS_UNREACHABLE', async () => {
+test('a command-mode client whose Redis is unreachable rejects with MSB_REDIS_UNREACHABLE', { skip }, async () => {
   const dead = `redis://127.0.0.1:${await freePort()}`;
   await assert.rejects(ConversionClient.connect({ redis: dead }), (err: unknown) =>
     isMsbError(err, 'MSB_REDIS_UNREACHABLE'),

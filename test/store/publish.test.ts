@@ -5,17 +5,21 @@ import { test } from 'node:test';
 import { isMsbError } from '../../src/errors.js';
 import { ModelStore, publishModel } from '../../src/store/index.js';
 import { runCli } from '../helpers/cli.js';
-import { testdata } from '../helpers/paths.js';
+import { skipWithout, testdata } from '../helpers/paths.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const onnx = testdata('onnx', 'onnx-backend', 'light', 'light_shufflenet.onnx');
+/** Without the corpora (a clone without ../shared) these tests skip, and say so. */
+const skip = skipWithout(onnx);
 const config = {
   platform: 'onnxruntime_onnx',
   input: [{ name: 'in', dataType: 'TYPE_FP32' as const, dims: [3] }],
   output: [{ name: 'out', dataType: 'TYPE_FP32' as const, dims: [1000] }],
 };
 
-test('msb version add refuses to write through a model directory linked out of the store; validate warns naming the target', async () => {
+test('msb version add refuses to write through a model directory linked out of the store; validate warns naming the target', {
+  skip,
+}, async () => {
   const dir = await tempDir();
   const root = path.join(dir, 'repo');
   const outside = path.join(dir, 'elsewhere');
@@ -59,7 +63,9 @@ test('msb version add refuses to write through a model directory linked out of t
   );
 });
 
-test('one publish flow: concurrent creates of one model both succeed with distinct versions, each reported as made', async () => {
+test('one publish flow: concurrent creates of one model both succeed with distinct versions, each reported as made', {
+  skip,
+}, async () => {
   const dir = await tempDir();
   const store = await ModelStore.open(path.join(dir, 'repo'), { create: true });
   const results = await Promise.all(
@@ -85,7 +91,7 @@ test('one publish flow: concurrent creates of one model both succeed with distin
   );
 });
 
-test('msb add --force on an existing model reports the version it made, not 1', async () => {
+test('msb add --force on an existing model reports the version it made, not 1', { skip }, async () => {
   const dir = await tempDir();
   const root = path.join(dir, 'repo');
   const add = (...extra: string[]) =>

@@ -6,17 +6,21 @@ import { test } from 'node:test';
 import { parseModelConfig } from '../../src/config/index.js';
 import { ModelStore, parseStoreUri } from '../../src/store/index.js';
 import { runCli } from '../helpers/cli.js';
-import { testdata } from '../helpers/paths.js';
+import { skipWithout, testdata } from '../helpers/paths.js';
 import { useS3WithRedis } from '../helpers/s3.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const onnx = testdata('onnx', 'onnx-backend', 'light', 'light_resnet50.onnx');
 // Another file with resnet50's interface, so that both versions agree with the one config.
 const onnx2 = testdata('onnx', 'onnx-backend', 'light', 'light_zfnet512.onnx');
+/** Without the corpora (a clone without ../shared) these tests skip, and say so. */
+const skip = skipWithout(onnx, onnx2);
 
 const servers = useS3WithRedis();
 
-test('every msb store command works on an S3 store named by Triton URI, and nothing lands in a local s3: directory', async () => {
+test('every msb store command works on an S3 store named by Triton URI, and nothing lands in a local s3: directory', {
+  skip,
+}, async () => {
   const cwd = await tempDir();
   const store = servers.s3().uri('repo');
   const env = { REDIS_URL: servers.redis().url };
@@ -112,7 +116,7 @@ test('store URIs: forms Triton reads are parsed, others refused up front with a 
   assert.equal(existsSync(path.join(cwd, 's3:')), false);
 });
 
-test("names Triton's S3 parser cannot hold are refused before anything is written", async () => {
+test("names Triton's S3 parser cannot hold are refused before anything is written", { skip }, async () => {
   const store = await ModelStore.open(servers.s3().uri('names'), { create: true, redis: servers.redis().url });
   try {
     await assert.rejects(

@@ -10,7 +10,7 @@ import { parseModelConfig } from '../../src/config/index.js';
 import { ModelStore, tritonVersionOf } from '../../src/store/index.js';
 import { ObjectStorage } from '../../src/store/object-storage.js';
 import { writeBigOnnx } from '../fixtures/big-onnx.js';
-import { testdata } from '../helpers/paths.js';
+import { skipWithout, testdata } from '../helpers/paths.js';
 import { useS3WithRedis } from '../helpers/s3.js';
 import { tempDir } from '../helpers/tmp.js';
 import { type Child, killHard, startChild, waitForPause } from './helpers.js';
@@ -18,6 +18,8 @@ import { MemoryClient } from './memory-client.js';
 
 const childScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 's3-child.ts');
 const onnx = testdata('onnx', 'onnx-backend', 'light', 'light_shufflenet.onnx');
+/** Without the corpora (a clone without ../shared) these tests skip, and say so. */
+const skip = skipWithout(onnx);
 // The model's own interface: validate checks the stored files against the config.
 const io = {
   input: [{ name: 'gpu_0/data_0', dataType: 'TYPE_FP32' as const, dims: [1, 3, 224, 224] }],
@@ -81,7 +83,9 @@ async function poll(client: S3Client, prefix: string, modelSize: number): Promis
   return problems;
 }
 
-test('8 writer processes on s3rver get 8 distinct versions; a Triton-like poller never sees a partial version or a missing labels file', async () => {
+test('8 writer processes on s3rver get 8 distinct versions; a Triton-like poller never sees a partial version or a missing labels file', {
+  skip,
+}, async () => {
   const prefix = `w-${randomBytes(3).toString('hex')}`;
   const uri = servers.s3().uri(prefix);
   const store = await ModelStore.open(uri, { create: true, redis: servers.redis().url });
@@ -126,7 +130,9 @@ test('8 writer processes on s3rver get 8 distinct versions; a Triton-like poller
   }
 });
 
-test('kill -9 of a writer mid-upload on s3rver leaves no visible version; the next open drops its claim', async () => {
+test('kill -9 of a writer mid-upload on s3rver leaves no visible version; the next open drops its claim', {
+  skip,
+}, async () => {
   const dir = await tempDir();
   const big = path.join(dir, 'big.onnx');
   writeBigOnnx(big, 40 * 1024 * 1024);
@@ -155,7 +161,9 @@ test('kill -9 of a writer mid-upload on s3rver leaves no visible version; the ne
   await reopened.close();
 });
 
-test("the next open aborts a crashed writer's multipart upload and removes what it had written (in-memory S3)", async () => {
+test("the next open aborts a crashed writer's multipart upload and removes what it had written (in-memory S3)", {
+  skip,
+}, async () => {
   const client = new MemoryClient();
   const storage = new ObjectStorage(client, { prefix: 'repo' });
   const store = await ModelStore.open('', { storage, create: true });
