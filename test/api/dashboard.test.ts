@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
-import { repoRoot, testdata } from '../helpers/paths.js';
+import { repoRoot, skipWithout, testdata } from '../helpers/paths.js';
 import { type Harness, startHarness } from './harness.js';
 
 /** The little of the DOM the page functions below use (they run in the browser; the project has no DOM lib). */
@@ -22,8 +22,8 @@ interface El {
 declare const document: { querySelector(s: string): El | null; getElementById(id: string): El | null };
 
 const CHROMIUM = '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM) ? false : `no ${CHROMIUM} (apt-get install chromium)`;
 const conv = testdata('onnx', 'onnx-backend', 'pytorch-operator', 'test_operator_conv', 'model.onnx');
+const skip = existsSync(CHROMIUM) ? skipWithout(conv) : `no ${CHROMIUM} (apt-get install chromium)`;
 const updateShots = process.env.MSB_UPDATE_SCREENSHOTS === '1';
 let shots: string;
 

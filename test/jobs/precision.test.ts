@@ -51,6 +51,7 @@ async function setup(store: string, tensorrt: string) {
 
 test('TensorRT 11 + fp16: converted first (cached by digest and options), typed model built, compare kept', {
   timeout: 120_000,
+  skip: skipWithout(conv),
 }, async () => {
   const store = path.join(dir, 'store11');
   const { builder, client } = await setup(store, '11.0');

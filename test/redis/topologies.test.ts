@@ -13,7 +13,7 @@ import { ConversionClient, ConversionWorker, registerQueueMetrics } from '../../
 import { openRedis } from '../../src/redis/index.js';
 import { ModelStore } from '../../src/store/index.js';
 import { runCli } from '../helpers/cli.js';
-import { testdata } from '../helpers/paths.js';
+import { skipWithout, testdata } from '../helpers/paths.js';
 import { TestRedis } from '../helpers/redis.js';
 import { tempDir } from '../helpers/tmp.js';
 import { TestCluster, TestSentinel, type Topology } from '../helpers/topologies.js';
@@ -43,7 +43,9 @@ for (const [name, start] of topologies) {
     });
     after(() => topo.stop());
 
-    test('jobs: enqueue, work, publish; the registry, the backlog gauge and cancel', async () => {
+    test('jobs: enqueue, work, publish; the registry, the backlog gauge and cancel', {
+      skip: skipWithout(conv),
+    }, async () => {
       const store = path.join(await tempDir(), 'store');
       const worker = await ConversionWorker.start({
         redis: topo.url,
@@ -129,7 +131,9 @@ describe('Redis Cluster: 50 msb processes at once', { timeout: 300_000 }, () => 
 });
 
 describe('Sentinel failover', { timeout: 240_000 }, () => {
-  test('primary killed mid-queue (replica promoted): every acknowledged job (waitReplicas: 1) completes, each published once', async () => {
+  test('primary killed mid-queue (replica promoted): every acknowledged job (waitReplicas: 1) completes, each published once', {
+    skip: skipWithout(conv),
+  }, async () => {
     const sentinel = await TestSentinel.start();
     const store = path.join(await tempDir(), 'store');
     const worker = await ConversionWorker.start({
