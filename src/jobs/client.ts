@@ -209,10 +209,22 @@ export class ConversionClient {
     const job = await this.queue(handle.queue).getJob(handle.id);
     if (!job) throw new JobError('MSB_JOB_NOT_FOUND', `no job ${handle.id}`, { id: handle.id });
     const stop = new AbortController();
+    // The time limit is this wait's own timer, cleared however the race ends. Given to BullMQ's waitUntilFinished,
+    // it stayed armed when the poll below won (BullMQ clears it only on the finish event, which a QueueEvents
+    // reconnect can miss): after a Redis Cluster restart every waiting handle kept the process alive for its
+    // whole `timeoutMs` after the job had finished.
+    let timer: NodeJS.Timeout | undefined;
+    const timeLimit =
+      timeoutMs === undefined
+        ? new Promise<never>(() => undefined)
+        : new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`no finish notification after ${timeoutMs} ms`)), timeoutMs);
+          });
     try {
       return await Promise.race([
-        job.waitUntilFinished(await this.queueEvents(handle.queue), timeoutMs),
+        job.waitUntilFinished(await this.queueEvents(handle.queue)),
         this.pollFinished(handle, stop.signal),
+        timeLimit,
       ]);
     } catch (err) {
       if (isMsbError(err, 'MSB_REDIS_UNREACHABLE')) throw err;
@@ -233,6 +245,7 @@ export class ConversionClient {
         { cause: err },
       );
     } finally {
+      clearTimeout(timer);
       stop.abort();
     }
   }
