@@ -1,22 +1,24 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
 import { CorrelationIds, type Lease, MAX_UINT64, parseId } from '../../src/cid/index.js';
 import { isMsbError } from '../../src/errors.js';
-import { TestRedis } from '../helpers/redis.js';
+import type { RedisConnection, RedisLink } from '../../src/redis/index.js';
+import { adminRedis, startTestRedis, type TestTopology } from '../helpers/redis.js';
 
-let redis: TestRedis;
-let raw: Redis;
+let redis: TestTopology;
+let admin: RedisLink;
+let raw: RedisConnection;
 let ids: CorrelationIds;
 before(async () => {
-  redis = await TestRedis.start({ aof: true });
-  raw = new Redis(redis.url);
+  redis = await startTestRedis({ aof: true });
+  admin = await adminRedis(redis.url);
+  raw = admin.connection;
   ids = new CorrelationIds(raw, { ttl: 10_000, reuseDelay: 0 });
 });
 after(async () => {
   await ids.close();
-  raw.disconnect();
+  await admin.close();
   await redis.stop();
 });
 

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { CorrelationIds } from '../../src/cid/index.js';
 import { runCli } from '../helpers/cli.js';
-import { freePort, TestRedis } from '../helpers/redis.js';
+import { freePort, startTestRedis, type TestTopology } from '../helpers/redis.js';
 
-let redis: TestRedis;
+let redis: TestTopology;
 before(async () => {
-  redis = await TestRedis.start({ aof: true });
+  redis = await startTestRedis({ aof: true });
 });
 after(async () => {
   await redis.stop();

@@ -3,14 +3,14 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CorrelationIds } from '../../src/cid/index.js';
 import { isMsbError } from '../../src/errors.js';
-import { TestRedis } from '../helpers/redis.js';
+import { startTestRedis } from '../helpers/redis.js';
 import { conflicts, records, startWorker } from './procs.js';
 import type { LeaseRecord, WorkerConfig } from './worker.js';
 
 test('a client killed with SIGKILL: its IDs come back after ttl + reuseDelay, not before', {
   timeout: 30_000,
 }, async () => {
-  const redis = await TestRedis.start({ aof: true });
+  const redis = await startTestRedis({ aof: true });
   // maxId 3 and three held leases: while they live, no ID of the model is free at all
   const config: WorkerConfig = {
     url: redis.url,
@@ -68,7 +68,7 @@ test('a client killed with SIGKILL: its IDs come back after ttl + reuseDelay, no
 test('Redis killed (-9) and restarted with AOF during a run: no live ID handed out twice', {
   timeout: 60_000,
 }, async () => {
-  const redis = await TestRedis.start({ aof: true });
+  const redis = await startTestRedis({ aof: true });
   const config: WorkerConfig = {
     url: redis.url,
     mode: 'sequences',
@@ -106,7 +106,7 @@ test('Redis killed (-9) and restarted with AOF during a run: no live ID handed o
 test('withSequence aborts fn with MSB_CID_LEASE_LOST when Redis is unreachable until the lease could expire', {
   timeout: 30_000,
 }, async () => {
-  const redis = await TestRedis.start({ aof: true });
+  const redis = await startTestRedis({ aof: true });
   const ids = new CorrelationIds(redis.url, { reuseDelay: 0 });
   try {
     let abortedAfter = Number.NaN;

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { CorrelationIds } from '../../src/cid/index.js';
-import { TestRedis } from '../helpers/redis.js';
+import { startTestRedis, type TestTopology } from '../helpers/redis.js';
 import { conflicts, records, startWorker } from './procs.js';
 import type { WorkerConfig } from './worker.js';
 
-let redis: TestRedis;
+let redis: TestTopology;
 before(async () => {
-  redis = await TestRedis.start({ aof: true });
+  redis = await startTestRedis({ aof: true });
 });
 after(async () => {
   await redis.stop();

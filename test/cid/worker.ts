@@ -5,7 +5,6 @@
  */
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
 import { CorrelationIds } from '../../src/cid/index.js';
 import { isMsbError } from '../../src/errors.js';
 
@@ -32,9 +31,8 @@ export interface LeaseRecord {
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as WorkerConfig;
-const redis = new Redis(config.url, { maxRetriesPerRequest: null });
-redis.on('error', () => undefined); // reconnects on its own; failed commands surface where they were sent
-const ids = new CorrelationIds(redis, { maxId: config.maxId, reuseDelay: config.reuseDelay, ttl: config.ttl });
+// msb's own connection (any topology the URL names): reconnects on its own; failed commands surface where sent
+const ids = new CorrelationIds(config.url, { maxId: config.maxId, reuseDelay: config.reuseDelay, ttl: config.ttl });
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -87,5 +85,4 @@ if (config.mode === 'hold') {
   out(JSON.stringify({ retries }));
   out('done');
   await ids.close();
-  redis.disconnect();
 }

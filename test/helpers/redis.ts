@@ -2,9 +2,15 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { Cluster } from 'ioredis';
 import { freePort, waitForRedis } from '../../src/jobs/redis-server.js';
+import { openRedis, type RedisConnection, type RedisLink } from '../../src/redis/index.js';
+import { TestCluster, TestSentinel } from './topologies.js';
 
 export { freePort };
+
+/** The Redis topologies the job and correlation-ID suites run on (`MSB_TEST_REDIS`, docs/deploy.md). */
+export type TopologyName = 'single' | 'cluster' | 'sentinel';
 
 export interface RedisOptions {
   /** Append-only file on (fsync every write), so a restart keeps every acknowledged write. */
@@ -15,7 +21,8 @@ export interface RedisOptions {
  * A real `redis-server` on a free loopback port with its own temp dir. Tests may `kill()` it (SIGKILL) and
  * `start()` it again on the same port and dir to exercise faults.
  */
-export class TestRedis {
+export class TestRedis implements TestTopology {
+  readonly name = 'single';
   readonly port: number;
   readonly dir: string;
   private readonly aof: boolean;
@@ -71,4 +78,85 @@ export class TestRedis {
       proc.kill(sig);
     });
   }
+}
+
+/**
+ * A Redis a test starts and may crash: one server, a 3-primary cluster, or a primary + replica + 3 Sentinels.
+ * `kill()` crashes every data node at once (SIGKILL: Redis unreachable); `start()` starts them again on the same
+ * ports from their files; `restart()` is both. With `aof`, a restart keeps every acknowledged write on every topology
+ * (the Sentinel pair always runs with AOF).
+ */
+export interface TestTopology {
+  readonly name: TopologyName;
+  readonly url: string;
+  kill(): Promise<void>;
+  start(): Promise<void>;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** `MSB_TEST_REDIS`: the topology the job and correlation-ID suites start (default `single`). */
+export function testTopology(): TopologyName {
+  const name = process.env.MSB_TEST_REDIS || 'single';
+  if (name !== 'single' && name !== 'cluster' && name !== 'sentinel') {
+    throw new Error(`MSB_TEST_REDIS=${name}: single, cluster or sentinel is needed`);
+  }
+  return name;
+}
+
+/**
+ * The Redis the job and correlation-ID suites run against: the topology `MSB_TEST_REDIS` names, so the same suites run
+ * unchanged on each (`npm run test:topologies`). Suites that need one plain server (outages of `msb serve`, the
+ * API) start {@link TestRedis} directly.
+ */
+export async function startTestRedis(options: RedisOptions = {}): Promise<TestTopology> {
+  const name = testTopology();
+  if (name === 'single') return TestRedis.start(options);
+  if (name === 'cluster') {
+    const c = await TestCluster.start(options);
+    return {
+      name,
+      url: c.url,
+      kill: () => c.kill(),
+      start: () => c.start(),
+      restart: async () => {
+        await c.kill();
+        await c.start();
+      },
+      stop: () => c.stop(),
+    };
+  }
+  const s = await TestSentinel.start();
+  return {
+    name,
+    url: s.url,
+    kill: () => s.killData(),
+    start: () => s.startData(),
+    restart: async () => {
+      await s.killData();
+      await s.startData();
+    },
+    stop: async () => {
+      // One at a time, Sentinels first: stopped all at once, the replica sometimes outlived the test by a minute
+      // or more (seen with Redis 7.0), holding the test file open.
+      for (const n of [...s.sentinels, s.replica, s.primary]) await n.kill('SIGTERM');
+      await s.stop();
+    },
+  };
+}
+
+/**
+ * An admin connection for tests, through msb's own factory so it works on every topology (a plain `new Redis(url)`
+ * understands neither `redis+cluster://` nor `redis+sentinel://`). Resolves once Redis answers.
+ */
+export async function adminRedis(url: string): Promise<RedisLink> {
+  const link = openRedis(url, { name: 'msb-test-admin', log: () => undefined });
+  await link.connected(30_000);
+  return link;
+}
+
+/** FLUSHALL on every primary (a cluster's FLUSHALL only empties the node it reaches). */
+export async function flushAll(connection: RedisConnection): Promise<void> {
+  const nodes = connection instanceof Cluster ? connection.nodes('master') : [connection];
+  await Promise.all(nodes.map((n) => n.flushall()));
 }

@@ -8,7 +8,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before } from 'node:test';
 import { freePort } from '../../src/jobs/redis-server.js';
-import { TestRedis } from './redis.js';
+import { startTestRedis, type TestTopology } from './redis.js';
 
 interface S3rverObject {
   bucket: string;
@@ -113,12 +113,12 @@ export class TestS3 {
  * Starts an s3rver and a redis-server for the current test file (before/after hooks) and returns getters: object
  * stores on s3rver ignore conditional writes, so the store coordinates writers through Redis leases there.
  */
-export function useS3WithRedis(): { s3: () => TestS3; redis: () => TestRedis } {
+export function useS3WithRedis(): { s3: () => TestS3; redis: () => TestTopology } {
   let s3: TestS3 | undefined;
-  let redis: TestRedis | undefined;
+  let redis: TestTopology | undefined;
   before(async () => {
     s3 = await TestS3.start();
-    redis = await TestRedis.start();
+    redis = await startTestRedis();
   });
   after(async () => {
     await s3?.stop();

@@ -72,12 +72,17 @@ export class TestCluster implements Topology {
     readonly nodes: RedisProcess[],
   ) {}
 
-  static async start(): Promise<TestCluster> {
+  /** `aof`: append-only file on every node (fsync every write), so {@link restart} keeps every acknowledged write. */
+  static async start(options: { aof?: boolean } = {}): Promise<TestCluster> {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'msb-cluster-'));
     const nodes: RedisProcess[] = [];
     for (let i = 0; i < 3; i++) {
       const port = await freeClusterPort();
-      const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'];
+      const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', ''];
+      args.push('--appendonly', options.aof ? 'yes' : 'no');
+      if (options.aof) {
+        args.push('--appendfilename', `aof-${port}.aof`, '--appenddirname', `aof-${port}`, '--appendfsync', 'always');
+      }
       args.push('--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`);
       args.push('--cluster-node-timeout', '2000');
       const node = new RedisProcess(port, args);
@@ -86,17 +91,35 @@ export class TestCluster implements Topology {
     }
     await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-yes']);
     const c = new TestCluster(dir, nodes);
-    // every node must agree the cluster is up before a client sees a complete slot map
-    for (const n of nodes) {
+    await c.waitForOk();
+    return c;
+  }
+
+  /** Until every node agrees the cluster is up: only then does a client see a complete slot map. */
+  async waitForOk(): Promise<void> {
+    for (const n of this.nodes) {
       const deadline = Date.now() + 20_000;
       for (;;) {
-        const { stdout } = await run('redis-cli', ['-p', String(n.port), 'cluster', 'info']);
+        const stdout = await run('redis-cli', ['-p', String(n.port), 'cluster', 'info']).then(
+          (r) => r.stdout,
+          () => '',
+        );
         if (/cluster_state:ok/.test(stdout)) break;
         if (Date.now() > deadline) throw new Error(`cluster node ${n.port} never reached cluster_state:ok`);
         await new Promise((r) => setTimeout(r, 100));
       }
     }
-    return c;
+  }
+
+  /** Every node SIGKILLed: the whole cluster unreachable, as after a crash. */
+  async kill(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.kill()));
+  }
+
+  /** Every node started again on its port, from its files (its slots from `nodes-<port>.conf`). */
+  async start(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.start()));
+    await this.waitForOk();
   }
 
   get url(): string {
@@ -210,6 +233,21 @@ export class TestSentinel implements Topology {
       if (Date.now() > deadline) throw new Error('replica never in sync');
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+
+  /**
+   * Both data nodes SIGKILLed (the Sentinels stay): no primary to fail over to, Redis unreachable until
+   * {@link startData}.
+   */
+  async killData(): Promise<void> {
+    await Promise.all([this.primary.kill(), this.replica.kill()]);
+  }
+
+  /** The primary, then the replica, started again from their AOF files; until the replica is in sync. */
+  async startData(): Promise<void> {
+    await this.primary.start();
+    await this.replica.start();
+    await this.waitForReplication();
   }
 
   /** Kills the primary (SIGKILL) and waits until Sentinel promoted the replica. */

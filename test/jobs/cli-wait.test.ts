@@ -3,12 +3,12 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { runCli } from '../helpers/cli.js';
-import { TestRedis } from '../helpers/redis.js';
+import { startTestRedis, type TestTopology } from '../helpers/redis.js';
 import { tempDir } from '../helpers/tmp.js';
 
-let redis: TestRedis;
+let redis: TestTopology;
 before(async () => {
-  redis = await TestRedis.start();
+  redis = await startTestRedis();
 });
 after(() => redis.stop());
 

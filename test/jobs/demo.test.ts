@@ -9,7 +9,7 @@ import { runDemo, writeSampleModels } from '../../src/jobs/index.js';
 import { ModelStore } from '../../src/store/index.js';
 import { runCli } from '../helpers/cli.js';
 import { python } from '../helpers/python.js';
-import { TestRedis } from '../helpers/redis.js';
+import { startTestRedis } from '../helpers/redis.js';
 import { tempDir } from '../helpers/tmp.js';
 
 test('the sample models are valid ONNX by the reference checker, and msb reads the same signature', async () => {
@@ -58,7 +58,7 @@ test('msb demo: starts Redis, a worker, publishes the samples, leaves the Tensor
 });
 
 test('the CLI: msb enqueue, msb jobs ls/show against a real Redis, and msb demo as a user runs it', async () => {
-  const redis = await TestRedis.start();
+  const redis = await startTestRedis();
   try {
     const dir = await tempDir();
     const [sample] = await writeSampleModels(dir);

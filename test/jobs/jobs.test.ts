@@ -4,21 +4,21 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
-import { Redis } from 'ioredis';
 import { parseModelConfig } from '../../src/config/index.js';
 import { isMsbError } from '../../src/errors.js';
 import { ConversionClient, ConversionWorker, IMPORT_QUEUE, type JobSpecInput } from '../../src/jobs/index.js';
+import type { RedisLink } from '../../src/redis/index.js';
 import { ModelStore } from '../../src/store/index.js';
 import { skipWithout, testdata } from '../helpers/paths.js';
-import { TestRedis } from '../helpers/redis.js';
+import { adminRedis, flushAll, startTestRedis, type TestTopology } from '../helpers/redis.js';
 import { FakeBuilder } from './fake-builder.js';
 
 const squeezenet = testdata('onnx', 'onnx-backend', 'light', 'light_squeezenet.onnx');
 const conv = testdata('onnx', 'onnx-backend', 'pytorch-operator', 'test_operator_conv', 'model.onnx');
 const target = { tensorrt: '10.8', gpu: '8.6' };
 
-let redis: TestRedis;
-let admin: Redis;
+let redis: TestTopology;
+let admin: RedisLink;
 let store: string;
 const open: { close(): Promise<void> }[] = [];
 
@@ -28,17 +28,17 @@ function track<T extends { close(): Promise<void> }>(x: T): T {
 }
 
 before(async () => {
-  redis = await TestRedis.start({ aof: true });
-  admin = new Redis(redis.url);
+  redis = await startTestRedis({ aof: true });
+  admin = await adminRedis(redis.url);
 });
 after(async () => {
-  admin.disconnect();
+  await admin.close();
   await redis.stop();
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 const dirs: string[] = [];
 beforeEach(async () => {
-  await admin.flushall();
+  await flushAll(admin.connection);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'msb-jobs-'));
   dirs.push(dir);
   store = path.join(dir, 'store');

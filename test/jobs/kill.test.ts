@@ -6,13 +6,13 @@ import { after, before, test } from 'node:test';
 import { ConversionClient, ConversionWorker } from '../../src/jobs/index.js';
 import { ModelStore } from '../../src/store/index.js';
 import { repoRoot, skipWithout, testdata } from '../helpers/paths.js';
-import { TestRedis } from '../helpers/redis.js';
+import { startTestRedis, type TestTopology } from '../helpers/redis.js';
 import { tempDir } from '../helpers/tmp.js';
 import { FakeBuilder } from './fake-builder.js';
 
-let redis: TestRedis;
+let redis: TestTopology;
 before(async () => {
-  redis = await TestRedis.start({ aof: true });
+  redis = await startTestRedis({ aof: true });
 });
 after(() => redis.stop());
 

@@ -12,7 +12,7 @@ import {
 } from '../../src/jobs/index.js';
 import { readModel } from '../../src/onnx/model.js';
 import { skipWithout, testdata } from '../helpers/paths.js';
-import { TestRedis } from '../helpers/redis.js';
+import { startTestRedis, type TestTopology } from '../helpers/redis.js';
 import { FakeBuilder } from './fake-builder.js';
 
 const conv = testdata('onnx', 'onnx-backend', 'pytorch-operator', 'test_operator_conv', 'model.onnx');
@@ -25,11 +25,11 @@ class RecordingBuilder extends FakeBuilder {
   }
 }
 
-let redis: TestRedis;
+let redis: TestTopology;
 let dir: string;
 const open: { close(): Promise<void> }[] = [];
 before(async () => {
-  redis = await TestRedis.start();
+  redis = await startTestRedis();
   dir = await mkdtemp(path.join(os.tmpdir(), 'msb-precision-jobs-'));
 });
 after(async () => {
