@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { connectRedis, mask, type RedisConnection, type RedisLink } from '../redis/index.js';
 import { StoreError } from './errors.js';
 import type { LeaseProvider } from './object-storage.js';
 import { heldLease, type LockHandle, type LockOptions } from './storage.js';
@@ -12,29 +12,35 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /**
  * Leases in Redis for stores whose server ignores conditional writes: `SET key nonce NX PX lease`, renewed every
  * third of the lease while held, released only by its holder (compare-and-delete in one script). A holder that dies
- * loses the lease when it expires. ioredis is loaded when the first store needs it.
+ * loses the lease when it expires. Each lease is one key, so any topology works; the connection comes from msb's
+ * one factory (`openRedis`), which reads every URL form (`redis+cluster://`, `redis+sentinel://`) and reconnects on
+ * its own. This module is loaded (with ioredis) only by a store that needs leases; the link opens on the first lease.
  */
 export class RedisLeases implements LeaseProvider {
-  private redis: Promise<Redis> | undefined;
+  private link: Promise<RedisLink> | undefined;
 
   constructor(private readonly url: string) {}
 
-  private connect(): Promise<Redis> {
-    this.redis ??= (async () => {
-      const { Redis } = await import('ioredis');
-      const r = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: false });
-      r.on('error', () => {}); // a failed command reports the error to its caller
-      try {
-        await r.connect();
-      } catch (err) {
-        r.disconnect();
-        throw new StoreError('MSB_STORE_BACKEND', `cannot reach Redis at ${this.url}: ${(err as Error).message}`, {
-          url: this.url,
-        });
-      }
-      return r;
-    })();
-    return this.redis;
+  /** `MSB_STORE_BACKEND` with the link's "cannot reach Redis at URL (why)" (password masked). */
+  private unreachable(err: { message: string }): StoreError {
+    return new StoreError('MSB_STORE_BACKEND', err.message, { url: mask(this.url) }, { cause: err });
+  }
+
+  /**
+   * The connection, ready now. A command-mode link: a lease never waits long on a Redis that is down (its commands
+   * fail once Redis was unreachable for `MSB_REDIS_TIMEOUT_MS`, and the caller retries or fails); a link that gave
+   * up is opened again by the next lease.
+   */
+  private async connect(): Promise<RedisConnection> {
+    const current = await this.link?.catch(() => undefined);
+    if (current?.state === 'closed') this.link = undefined;
+    this.link ??= connectRedis(this.url, { name: 'msb-store-lease' }).catch((err: Error) => {
+      this.link = undefined; // the next lease tries again
+      throw this.unreachable(err);
+    });
+    const link = await this.link;
+    if (!link.ready) throw this.unreachable(link.unreachable());
+    return link.connection;
   }
 
   async acquire(name: string, options: LockOptions): Promise<LockHandle> {
@@ -59,6 +65,8 @@ export class RedisLeases implements LeaseProvider {
   }
 
   async close(): Promise<void> {
-    if (this.redis) (await this.redis.catch(() => undefined))?.disconnect();
+    const link = this.link;
+    this.link = undefined;
+    await (await link?.catch(() => undefined))?.close();
   }
 }
