@@ -36,6 +36,11 @@ function defaultTimeout(): number {
   return Number.isSafeInteger(env) && env > 0 ? env : 5000;
 }
 
+/** A cluster command's retry delay while the cluster is down or a node's connection closed. */
+const CLUSTER_RETRY_MS = 200;
+/** How long a service's cluster command waits for a cluster that is down before it fails. */
+const SERVICE_CLUSTER_WAIT_MS = 60_000;
+
 /** Service mode's reconnect delay: 200, 400, 800, 1600, then every 2 000 ms. */
 const serviceDelay = (attempt: number) => Math.min(100 * 2 ** Math.min(attempt, 5), 2000);
 
@@ -104,6 +109,16 @@ export class RedisLink {
         clusterRetryStrategy: retry,
         // a node that left: refresh the slot map quickly rather than after the default 1 s per redirection
         slotsRefreshTimeout: 2000,
+        // A command retried on CLUSTERDOWN or a closed node connection spends one "redirection" per retry; at
+        // ioredis' default 16 × 100 ms it failed ("Too many Cluster redirections … CLUSTERDOWN") 1.6 s into a
+        // cluster restart, while the nodes were still agreeing the cluster was up. Like a single server's commands,
+        // a cluster's now wait out an outage: about a minute in service mode, the connect timeout in command mode.
+        retryDelayOnClusterDown: CLUSTER_RETRY_MS,
+        retryDelayOnFailover: CLUSTER_RETRY_MS,
+        maxRedirections: Math.max(
+          16,
+          Math.ceil((this.mode === 'service' ? SERVICE_CLUSTER_WAIT_MS : this.connectTimeoutMs) / CLUSTER_RETRY_MS),
+        ),
         redisOptions: common,
       });
     } else if (t.topology === 'sentinel') {
