@@ -62,8 +62,6 @@ if (config.mode === 'hold') {
         });
       }
       await sleep(Math.random() * config.holdMs);
-      if (n % 3 === 0) lease = await ids.renew(lease);
-      await sleep(Math.random() * config.holdMs);
       const record: LeaseRecord = {
         model,
         id: String(lease.id),
@@ -72,11 +70,19 @@ if (config.mode === 'hold') {
         released: false,
       };
       try {
+        if (n % 3 === 0) {
+          lease = await ids.renew(lease);
+          record.end = lease.expiresAt;
+        }
+        await sleep(Math.random() * config.holdMs);
         record.end = (await ids.release(lease)).releasedAt;
         record.released = true;
       } catch (err) {
-        // the lease may have run out while Redis was down: it then ended at its expiry, which the record keeps
-        if (!isMsbError(err, 'MSB_CID_EXPIRED')) throw err;
+        // The lease may have run out while Redis was down (an outage longer than the ttl: a cluster restart takes
+        // seconds): it then ended at its expiry, which the record keeps. Once expired, another client may hold the
+        // ID (after the quarantine), so the answer is MSB_CID_EXPIRED or MSB_CID_NOT_HELD; before it, neither.
+        const expired = isMsbError(err, 'MSB_CID_EXPIRED') || isMsbError(err, 'MSB_CID_NOT_HELD');
+        if (!expired || Date.now() < record.end) throw err;
       }
       out(JSON.stringify(record));
     }
