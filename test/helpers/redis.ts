@@ -114,34 +114,46 @@ export async function startTestRedis(options: RedisOptions = {}): Promise<TestTo
   if (name === 'single') return TestRedis.start(options);
   if (name === 'cluster') {
     const c = await TestCluster.start(options);
-    return {
+    return crashable(
       name,
-      url: c.url,
-      kill: () => c.kill(),
-      start: () => c.start(),
-      restart: async () => {
-        await c.kill();
-        await c.start();
-      },
-      stop: () => c.stop(),
-    };
+      c.url,
+      () => c.kill(),
+      () => c.start(),
+      () => c.stop(),
+    );
   }
   const s = await TestSentinel.start();
-  return {
+  return crashable(
     name,
-    url: s.url,
-    kill: () => s.killData(),
-    start: () => s.startData(),
-    restart: async () => {
-      await s.killData();
-      await s.startData();
-    },
-    stop: async () => {
+    s.url,
+    () => s.killData(),
+    () => s.startData(),
+    async () => {
       // One at a time, Sentinels first: stopped all at once, the replica sometimes outlived the test by a minute
       // or more (seen with Redis 7.0), holding the test file open.
       for (const n of [...s.sentinels, s.replica, s.primary]) await n.kill('SIGTERM');
       await s.stop();
     },
+  );
+}
+
+function crashable(
+  name: TopologyName,
+  url: string,
+  kill: () => Promise<void>,
+  start: () => Promise<void>,
+  stop: () => Promise<void>,
+): TestTopology {
+  return {
+    name,
+    url,
+    kill,
+    start,
+    restart: async () => {
+      await kill();
+      await start();
+    },
+    stop,
   };
 }
 
