@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { MsbError } from '../errors.js';
 import type { ConversionClient, JobInfo, JobSpecInput } from '../jobs/index.js';
 import { defaultRedisUrl } from '../redis/url.js';
@@ -68,10 +68,20 @@ function parseTarget(text: string): { tensorrt: string; gpu: string } {
   return { tensorrt: m[1] as string, gpu: m[2] as string };
 }
 
-function seconds(text: string): string {
-  if (!/^\d+(\.\d+)?$/.test(text) || Number(text) <= 0)
-    throw new MsbError('MSB_CLI_ARGUMENT', `--timeout takes a number of seconds > 0, got '${text}'`);
-  return text;
+/** A parser of `flag`'s value: a number of seconds > 0. */
+function seconds(flag: string): (text: string) => string {
+  return (text) => {
+    if (!/^\d+(\.\d+)?$/.test(text) || Number(text) <= 0)
+      throw new MsbError('MSB_CLI_ARGUMENT', `${flag} takes a number of seconds > 0, got '${text}'`);
+    return text;
+  };
+}
+
+/** `--triton-header NAME=VALUE` (or `NAME: VALUE`), repeatable, into a header object. */
+function tritonHeader(text: string, previous: Record<string, string> = {}): Record<string, string> {
+  const m = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*[=:]\s*(.*)$/.exec(text);
+  if (!m) throw new MsbError('MSB_CLI_ARGUMENT', `--triton-header takes NAME=VALUE (an HTTP header), got '${text}'`);
+  return { ...previous, [m[1] as string]: m[2] as string };
 }
 
 function describeJob(j: JobInfo): (string | number)[] {
@@ -103,64 +113,101 @@ export function registerJobCommands(program: Command): void {
     .option('--gpu <index>', 'CUDA device this worker builds on', '0')
     .option('--metrics-port <port>', 'serve /healthz and /metrics on this port (0: none)', '0')
     .option('--grace <seconds>', 'on SIGTERM, how long the current job may finish before it is handed back', '30')
+    .addOption(
+      new Option(
+        '--triton-load <url>',
+        "after each publish, tell the Triton at this HTTP URL (run with --model-control-mode=explicit) to load the model; retried with backoff, the outcome goes into the job's result (default: off)",
+      ).env('MSB_TRITON_URL'),
+    )
+    .option(
+      '--triton-load-timeout <seconds>',
+      'with --triton-load: how long one load request may take (Triton answers when the model is loaded)',
+      seconds('--triton-load-timeout'),
+      '600',
+    )
+    .option(
+      '--triton-header <name=value>',
+      "with --triton-load: a header for Triton's restricted repository API (--http-restricted-api); repeatable",
+      tritonHeader,
+    )
     .action(
-      action(async (opts: { redis?: string; store: string; gpu: string; metricsPort: string; grace: string }) => {
-        const url = redisUrl(opts);
-        const graceMs = Number(opts.grace) * 1000;
-        const [{ ConversionWorker, registerQueueMetrics }, { Counter, Histogram }, { Registry, startOpsServer }] =
-          await Promise.all([jobsLib(), import('prom-client'), import('../server/index.js')]);
-        const worker = await ConversionWorker.start({
-          redis: url,
-          store: opts.store,
-          gpu: Number(opts.gpu),
-          graceMs,
-        });
-        process.stderr.write(
-          `msb worker ${worker.id}: ${worker.identity.tensorrt ? `TensorRT ${worker.identity.tensorrtVersion}, sm ${worker.identity.computeCapability}` : `no TensorRT (${worker.identity.reason})`}; queues ${worker.queues.join(', ')}\n`,
-        );
-        const registry = new Registry();
-        const jobs = new Counter({
-          name: 'msb_jobs_total',
-          help: 'Jobs finished by this worker',
-          labelNames: ['queue', 'outcome'],
-          registers: [registry],
-        });
-        const buildSeconds = new Histogram({
-          name: 'msb_build_seconds',
-          help: 'TensorRT build time',
-          buckets: [1, 10, 30, 60, 300, 900, 3600],
-          registers: [registry],
-        });
-        const gauges = registerQueueMetrics(registry, worker.link, worker.queues);
-        worker.on((e) => {
-          jobs.inc({ queue: e.queue, outcome: e.type });
-          if (e.type === 'completed' && e.result.buildSeconds) buildSeconds.observe(e.result.buildSeconds);
+      action(
+        async (opts: {
+          redis?: string;
+          store: string;
+          gpu: string;
+          metricsPort: string;
+          grace: string;
+          tritonLoad?: string;
+          tritonLoadTimeout: string;
+          tritonHeader?: Record<string, string>;
+        }) => {
+          const url = redisUrl(opts);
+          const graceMs = Number(opts.grace) * 1000;
+          const [{ ConversionWorker, registerQueueMetrics }, { Counter, Histogram }, { Registry, startOpsServer }] =
+            await Promise.all([jobsLib(), import('prom-client'), import('../server/index.js')]);
+          const worker = await ConversionWorker.start({
+            redis: url,
+            store: opts.store,
+            gpu: Number(opts.gpu),
+            graceMs,
+            ...(opts.tritonLoad
+              ? {
+                  tritonLoad: {
+                    url: opts.tritonLoad,
+                    timeoutMs: Number(opts.tritonLoadTimeout) * 1000,
+                    ...(opts.tritonHeader ? { headers: opts.tritonHeader } : {}),
+                  },
+                }
+              : {}),
+          });
           process.stderr.write(
-            `${e.type} ${e.job.slice(0, 12)} ${e.type === 'completed' ? JSON.stringify(e.result) : e.error}\n`,
+            `msb worker ${worker.id}: ${worker.identity.tensorrt ? `TensorRT ${worker.identity.tensorrtVersion}, sm ${worker.identity.computeCapability}` : `no TensorRT (${worker.identity.reason})`}; queues ${worker.queues.join(', ')}${worker.tritonUrl ? `; loads into Triton at ${worker.tritonUrl}` : ''}\n`,
           );
-        });
-        const server =
-          Number(opts.metricsPort) > 0
-            ? await startOpsServer({
-                port: Number(opts.metricsPort),
-                host: '0.0.0.0',
-                registry,
-                // not ready while Redis is unreachable: no job can be taken or finished
-                health: () => {
-                  const redis = worker.link.health();
-                  return { ok: redis.state === 'ready', worker: worker.id, queues: worker.queues, redis };
-                },
-              })
-            : undefined;
-        await untilSignal(graceMs, 'msb worker');
-        process.stderr.write('msb worker: stopping (finishing the current job)\n');
-        await worker.close();
-        await gauges.close();
-        await server?.close();
-        // Everything msb holds is closed. When Redis was unreachable, BullMQ's own close is still waiting for it
-        // with timers of its own (the stalled-job check): they must not keep the process alive.
-        process.exit(process.exitCode ?? 0);
-      }),
+          const registry = new Registry();
+          const jobs = new Counter({
+            name: 'msb_jobs_total',
+            help: 'Jobs finished by this worker',
+            labelNames: ['queue', 'outcome'],
+            registers: [registry],
+          });
+          const buildSeconds = new Histogram({
+            name: 'msb_build_seconds',
+            help: 'TensorRT build time',
+            buckets: [1, 10, 30, 60, 300, 900, 3600],
+            registers: [registry],
+          });
+          const gauges = registerQueueMetrics(registry, worker.link, worker.queues);
+          worker.on((e) => {
+            jobs.inc({ queue: e.queue, outcome: e.type });
+            if (e.type === 'completed' && e.result.buildSeconds) buildSeconds.observe(e.result.buildSeconds);
+            process.stderr.write(
+              `${e.type} ${e.job.slice(0, 12)} ${e.type === 'completed' ? JSON.stringify(e.result) : e.error}\n`,
+            );
+          });
+          const server =
+            Number(opts.metricsPort) > 0
+              ? await startOpsServer({
+                  port: Number(opts.metricsPort),
+                  host: '0.0.0.0',
+                  registry,
+                  // not ready while Redis is unreachable: no job can be taken or finished
+                  health: () => {
+                    const redis = worker.link.health();
+                    return { ok: redis.state === 'ready', worker: worker.id, queues: worker.queues, redis };
+                  },
+                })
+              : undefined;
+          await untilSignal(graceMs, 'msb worker');
+          process.stderr.write('msb worker: stopping (finishing the current job)\n');
+          await worker.close();
+          await gauges.close();
+          await server?.close();
+          // Everything msb holds is closed. When Redis was unreachable, BullMQ's own close is still waiting for it
+          // with timers of its own (the stalled-job check): they must not keep the process alive.
+          process.exit(process.exitCode ?? 0);
+        },
+      ),
     );
 
   redisOption(program.command('enqueue'))
@@ -177,7 +224,7 @@ export function registerJobCommands(program: Command): void {
     .option(
       '--timeout <seconds>',
       'with --wait: give up waiting after this long (exit 2; the job stays queued)',
-      seconds,
+      seconds('--timeout'),
     )
     .option('--json', 'print JSON')
     .action(

@@ -14,6 +14,7 @@ import {
 } from '../inspect/index.js';
 import type { BuildConversion } from '../onnx/index.js';
 import { openRedis, type RedisLink } from '../redis/index.js';
+import { type TritonLoadReport, TritonRepositoryClient, type TritonRepositoryOptions } from '../triton/index.js';
 import { type BuilderIdentity, type EngineBuilder, tensorrtEngineBuilder } from './builder.js';
 import { prepareBuildSource } from './convert-step.js';
 import { PlanCache, type PublishRequest, publishToStore } from './publish.js';
@@ -39,12 +40,17 @@ export interface JobResult {
   conversion?: BuildConversion;
   /** Inspect jobs: where the signature record was written. */
   record?: string;
+  /**
+   * With the worker's `tritonLoad` option: whether Triton loaded the published model. A failed load is recorded
+   * here, not as a job failure: the version is published either way.
+   */
+  tritonLoad?: TritonLoadReport;
 }
 
 export interface ConversionWorkerOptions {
   /** Redis URL: `redis://`, `rediss://`, `redis+sentinel://…/master`, `redis+cluster://…` (see src/redis). */
   redis: string;
-  /** Where Redis connection state lines go (lost, reconnecting, back). Default: stderr. */
+  /** Where the worker's state lines go: Redis connection (lost, reconnecting, back), Triton loads. Default: stderr. */
   log?: (line: string) => void;
   /** Root of the model store to publish to. */
   store: string;
@@ -60,6 +66,14 @@ export interface ConversionWorkerOptions {
   lockMs?: number;
   /** Where remote job sources are downloaded (by content digest, LRU-evicted). */
   sourceCache?: SourceCacheOptions;
+  /**
+   * After each publish, tell the Triton at `url` to load the model through its repository API
+   * (`POST /v2/repository/models/NAME/load`), for a Triton run with `--model-control-mode=explicit`; retries,
+   * backoff and the per-try timeout are the client's (src/triton). The outcome goes into the job's result
+   * (`tritonLoad`) and the log; a failed load does not fail the job, whose version is published. Close and a job's
+   * cancel or timeout abort it. Default: off (a polling Triton finds new versions by itself).
+   */
+  tritonLoad?: TritonRepositoryOptions;
 }
 
 /**
@@ -115,8 +129,18 @@ export class ConversionWorker {
   private readonly running = new Set<string>();
   private beats: Promise<void> = Promise.resolve();
   private left = false;
+  /** Triton's repository API, when the worker loads what it publishes (`tritonLoad`). */
+  private readonly triton: TritonRepositoryClient | undefined;
+  /** The Triton this worker loads published models into (password masked), when `tritonLoad` is set. */
+  get tritonUrl(): string | undefined {
+    return this.triton?.url;
+  }
+  /** Aborted when close() begins: a Triton load (and its backoff) stops at once instead of holding the shutdown. */
+  private readonly stopping = new AbortController();
 
   private constructor(private readonly options: ConversionWorkerOptions) {
+    // first: a Triton URL msb cannot use is refused before anything is opened
+    this.triton = options.tritonLoad ? new TritonRepositoryClient(options.tritonLoad) : undefined;
     this.builder = options.builder ?? tensorrtEngineBuilder(options.gpu ?? 0);
     this.identity = this.builder.identity();
     this.queues = servedQueues(this.identity);
@@ -205,6 +229,7 @@ export class ConversionWorker {
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.stopping.abort('worker shutting down');
       clearInterval(this.heartbeat);
       const grace = this.options.graceMs ?? 30_000;
       const closed = Promise.all(this.workers.map((w) => w.close())).then(() => true);
@@ -267,7 +292,7 @@ export class ConversionWorker {
       spec.source = await this.sources.localize(spec.source, job.data.sourceDigest);
       switch (spec.kind) {
         case 'import':
-          return await this.importModel(job, spec);
+          return await this.importModel(job, spec, abort);
         case 'build':
           return await this.onGpu(() => this.build(job, spec, abort));
         case 'inspect':
@@ -327,6 +352,7 @@ export class ConversionWorker {
   private async importModel(
     job: Job<JobData, JobResult>,
     spec: Extract<JobSpec, { kind: 'import' }>,
+    signal: AbortSignal,
   ): Promise<JobResult> {
     await job.updateProgress({ phase: 'inspect', percent: 10 });
     const signature = await inspectModel(spec.source, {
@@ -335,8 +361,9 @@ export class ConversionWorker {
     });
     await job.updateProgress({ phase: 'publish', percent: 60 });
     const version = await this.publish(job, signature, spec.output, spec.source);
+    const loaded = await this.loadIntoTriton(job, spec.output.model, version, signal);
     await job.updateProgress({ phase: 'done', percent: 100 });
-    return { kind: 'import', model: spec.output.model, version };
+    return { kind: 'import', model: spec.output.model, version, ...loaded };
   }
 
   private async build(job: Job<JobData, JobResult>, spec: BuildJobSpec, signal: AbortSignal): Promise<JobResult> {
@@ -379,6 +406,7 @@ export class ConversionWorker {
       transfer: 'link',
       files: { [path.basename(planSidecarPath('model.plan'))]: planSidecarPath(cached.plan) },
     });
+    const loaded = await this.loadIntoTriton(job, spec.output.model, version, signal);
     await job.updateProgress({ phase: 'done', percent: 100 });
     return {
       kind: 'build',
@@ -387,7 +415,37 @@ export class ConversionWorker {
       reusedPlan,
       ...(buildSeconds !== undefined ? { buildSeconds } : {}),
       ...(prepared.conversion ? { conversion: prepared.conversion } : {}),
+      ...loaded,
     };
+  }
+
+  /**
+   * With `tritonLoad`: asks Triton to load the model just published. Never throws: the store is the source of
+   * truth and the version is published, so a load that fails (Triton down, the model refused) is reported in the
+   * job's result and log, and the job completes; the version is neither republished nor rolled back. The job's
+   * signal (cancel, timeout, the end of the grace period) and close() abort the wait; Triton itself goes on with a
+   * load it has started.
+   */
+  private async loadIntoTriton(
+    job: Job<JobData, JobResult>,
+    model: string,
+    version: number,
+    signal: AbortSignal,
+  ): Promise<Pick<JobResult, 'tritonLoad'>> {
+    if (!this.triton) return {};
+    await job.updateProgress({ phase: 'triton load', percent: 95 }).catch(() => {});
+    const report = await this.triton.tryLoad(model, { signal: AbortSignal.any([signal, this.stopping.signal]) });
+    const line = report.loaded
+      ? `Triton at ${report.url} loaded ${model} (version ${version} published; ${report.attempts} ${report.attempts === 1 ? 'try' : 'tries'})`
+      : `Triton at ${report.url} did not load ${model} (version ${version} is published): ${report.code}: ${report.error}`;
+    void job.log(line).catch(() => {});
+    this.log(`job ${String(job.id).slice(0, 12)}: ${line}`);
+    return { tritonLoad: report };
+  }
+
+  private log(line: string): void {
+    if (this.options.log) this.options.log(line);
+    else process.stderr.write(`msb: ${line}\n`);
   }
 
   private async inspect(plan: string): Promise<JobResult> {
