@@ -5,7 +5,6 @@
  * job's result and does not fail the job (the version is published).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,8 +14,7 @@ import { Redis } from 'ioredis';
 import { isMsbError } from '../../src/errors.js';
 import { ConversionClient, ConversionWorker, type SampleModel, writeSampleModels } from '../../src/jobs/index.js';
 import { ModelStore } from '../../src/store/index.js';
-import { runCli } from '../helpers/cli.js';
-import { repoRoot } from '../helpers/paths.js';
+import { runCli, spawnCli } from '../helpers/cli.js';
 import { freePort, TestRedis } from '../helpers/redis.js';
 import { tempDir } from '../helpers/tmp.js';
 import { TritonRepositoryServer } from '../triton/repository-server.js';
@@ -214,46 +212,25 @@ describe('tritonLoad', () => {
 describe('msb worker --triton-load', () => {
   test('MSB_TRITON_URL: the worker says where it loads, and loads what it publishes', async () => {
     const port = await freePort();
-    const proc = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        path.join(repoRoot, 'src', 'cli', 'main.ts'),
-        'worker',
-        '--store',
-        store,
-        '--grace',
-        '2',
-        '--metrics-port',
-        String(port),
-      ],
-      {
-        cwd: repoRoot,
-        env: { ...process.env, REDIS_URL: redis.url, MSB_TRITON_URL: triton.url },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
+    const { proc, stderr, exited } = spawnCli(
+      ['worker', '--store', store, '--grace', '2', '--metrics-port', String(port)],
+      { env: { REDIS_URL: redis.url, MSB_TRITON_URL: triton.url } },
     );
-    let log = '';
-    proc.stderr?.setEncoding('utf8').on('data', (d: string) => {
-      log += d;
-    });
-    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
     try {
       const deadline = Date.now() + 60_000;
-      while (!/msb worker [0-9a-f-]+:/.test(log)) {
-        assert.ok(Date.now() < deadline && proc.exitCode === null, `the worker started: ${log}`);
+      while (!/msb worker [0-9a-f-]+:/.test(stderr())) {
+        assert.ok(Date.now() < deadline && proc.exitCode === null, `the worker started: ${stderr()}`);
         await sleep(50);
       }
-      assert.match(log, new RegExp(`loads into Triton at ${triton.url.replace(/\./g, '\\.')}`));
+      assert.match(stderr(), new RegExp(`loads into Triton at ${triton.url.replace(/\./g, '\\.')}`));
       const result = await (
         await client().enqueue({ kind: 'import', source: sample('identity'), output: { model: 'cli' } })
       ).result(30_000);
       assert.equal(result.tritonLoad?.loaded, true);
       assert.equal(triton.loadCalls('cli').length, 1);
       proc.kill('SIGTERM');
-      assert.equal(await exited, 0, log);
-      assert.match(log, /Triton at http:\/\/127\.0\.0\.1:\d+ loaded cli/);
+      assert.equal(await exited, 0, stderr());
+      assert.match(stderr(), /Triton at http:\/\/127\.0\.0\.1:\d+ loaded cli/);
     } finally {
       if (proc.exitCode === null) proc.kill('SIGKILL');
     }
