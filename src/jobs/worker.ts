@@ -70,8 +70,8 @@ export interface ConversionWorkerOptions {
    * After each publish, tell the Triton at `url` to load the model through its repository API
    * (`POST /v2/repository/models/NAME/load`), for a Triton run with `--model-control-mode=explicit`; retries,
    * backoff and the per-try timeout are the client's (src/triton). The outcome goes into the job's result
-   * (`tritonLoad`) and the log; a failed load does not fail the job, whose version is published. Close and a job's
-   * cancel or timeout abort it. Default: off (a polling Triton finds new versions by itself).
+   * (`tritonLoad`) and the log; a failed load does not fail the job, whose version is published. close() stops its
+   * retries, a job's cancel or timeout aborts it. Default: off (a polling Triton finds new versions by itself).
    */
   tritonLoad?: TritonRepositoryOptions;
 }
@@ -135,7 +135,10 @@ export class ConversionWorker {
   get tritonUrl(): string | undefined {
     return this.triton?.url;
   }
-  /** Aborted when close() begins: a Triton load (and its backoff) stops at once instead of holding the shutdown. */
+  /**
+   * Aborted when close() begins: a Triton load stops retrying (a backoff ends at once), so it does not hold the
+   * shutdown; a try in flight, or the one try of a job that finishes during the grace period, still runs.
+   */
   private readonly stopping = new AbortController();
 
   private constructor(private readonly options: ConversionWorkerOptions) {
@@ -292,9 +295,10 @@ export class ConversionWorker {
       spec.source = await this.sources.localize(spec.source, job.data.sourceDigest);
       switch (spec.kind) {
         case 'import':
-          return await this.importModel(job, spec, abort);
+          return await this.finish(job, await this.importModel(job, spec), abort);
         case 'build':
-          return await this.onGpu(() => this.build(job, spec, abort));
+          // the Triton load waits outside the GPU queue: it does not hold up the next build of this worker
+          return await this.finish(job, await this.onGpu(() => this.build(job, spec, abort)), abort);
         case 'inspect':
           return await this.onGpu(() => this.inspect(spec.source));
       }
@@ -352,7 +356,6 @@ export class ConversionWorker {
   private async importModel(
     job: Job<JobData, JobResult>,
     spec: Extract<JobSpec, { kind: 'import' }>,
-    signal: AbortSignal,
   ): Promise<JobResult> {
     await job.updateProgress({ phase: 'inspect', percent: 10 });
     const signature = await inspectModel(spec.source, {
@@ -361,9 +364,7 @@ export class ConversionWorker {
     });
     await job.updateProgress({ phase: 'publish', percent: 60 });
     const version = await this.publish(job, signature, spec.output, spec.source);
-    const loaded = await this.loadIntoTriton(job, spec.output.model, version, signal);
-    await job.updateProgress({ phase: 'done', percent: 100 });
-    return { kind: 'import', model: spec.output.model, version, ...loaded };
+    return { kind: 'import', model: spec.output.model, version };
   }
 
   private async build(job: Job<JobData, JobResult>, spec: BuildJobSpec, signal: AbortSignal): Promise<JobResult> {
@@ -406,8 +407,6 @@ export class ConversionWorker {
       transfer: 'link',
       files: { [path.basename(planSidecarPath('model.plan'))]: planSidecarPath(cached.plan) },
     });
-    const loaded = await this.loadIntoTriton(job, spec.output.model, version, signal);
-    await job.updateProgress({ phase: 'done', percent: 100 });
     return {
       kind: 'build',
       model: spec.output.model,
@@ -415,32 +414,40 @@ export class ConversionWorker {
       reusedPlan,
       ...(buildSeconds !== undefined ? { buildSeconds } : {}),
       ...(prepared.conversion ? { conversion: prepared.conversion } : {}),
-      ...loaded,
     };
   }
 
   /**
-   * With `tritonLoad`: asks Triton to load the model just published. Never throws: the store is the source of
-   * truth and the version is published, so a load that fails (Triton down, the model refused) is reported in the
-   * job's result and log, and the job completes; the version is neither republished nor rolled back. The job's
-   * signal (cancel, timeout, the end of the grace period) and close() abort the wait; Triton itself goes on with a
-   * load it has started.
+   * After a publish: with `tritonLoad`, asks Triton to load the model just published, then reports the job done.
+   * Never throws for the load: the store is the source of truth and the version is published, so a load that fails
+   * (Triton down, the model refused) is reported in the job's result and log, and the job completes; the version is
+   * neither republished nor rolled back. close() stops the retries (one try still runs); the job's signal (cancel,
+   * timeout, the end of the grace period) aborts the wait. Triton itself goes on with a load it has started.
    */
+  private async finish(job: Job<JobData, JobResult>, result: JobResult, signal: AbortSignal): Promise<JobResult> {
+    const { model, version } = result;
+    if (this.triton && model !== undefined && version !== undefined) {
+      await job.updateProgress({ phase: 'triton load', percent: 95 });
+      result = { ...result, tritonLoad: await this.loadIntoTriton(this.triton, job, model, version, signal) };
+    }
+    await job.updateProgress({ phase: 'done', percent: 100 });
+    return result;
+  }
+
   private async loadIntoTriton(
+    triton: TritonRepositoryClient,
     job: Job<JobData, JobResult>,
     model: string,
     version: number,
     signal: AbortSignal,
-  ): Promise<Pick<JobResult, 'tritonLoad'>> {
-    if (!this.triton) return {};
-    await job.updateProgress({ phase: 'triton load', percent: 95 }).catch(() => {});
-    const report = await this.triton.tryLoad(model, { signal: AbortSignal.any([signal, this.stopping.signal]) });
+  ): Promise<TritonLoadReport> {
+    const report = await triton.tryLoad(model, { signal, stopRetrying: this.stopping.signal });
     const line = report.loaded
       ? `Triton at ${report.url} loaded ${model} (version ${version} published; ${report.attempts} ${report.attempts === 1 ? 'try' : 'tries'})`
       : `Triton at ${report.url} did not load ${model} (version ${version} is published): ${report.code}: ${report.error}`;
     void job.log(line).catch(() => {});
     this.log(`job ${String(job.id).slice(0, 12)}: ${line}`);
-    return { tritonLoad: report };
+    return report;
   }
 
   private log(line: string): void {

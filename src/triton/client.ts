@@ -76,6 +76,12 @@ export interface TritonRetry {
 export interface TritonCallOptions {
   /** Aborts the call, the try in flight and any backoff (`MSB_TRITON_ABORTED`). */
   signal?: AbortSignal;
+  /**
+   * Once aborted, no further try starts: a backoff in progress ends and the call fails with the last try's error
+   * (its reason added), while a try in flight still gets its answer. A worker shutting down uses it: the load it
+   * has asked for may finish, but it does not wait out retries.
+   */
+  stopRetrying?: AbortSignal;
 }
 
 /** A request Triton answered with 200. */
@@ -137,7 +143,7 @@ export class TritonRepositoryClient {
    * {@link TritonError} once a try fails with a non-retryable error, or all tries failed (`details.attempts`).
    */
   load(model: string, options: TritonCallOptions = {}): Promise<TritonCallResult> {
-    return this.call('load', this.modelPath(model, 'load'), undefined, model, options.signal).then((r) => ({
+    return this.call('load', this.modelPath(model, 'load'), undefined, model, options).then((r) => ({
       attempts: r.attempts,
     }));
   }
@@ -145,7 +151,7 @@ export class TritonRepositoryClient {
   /** Asks Triton to unload `model` (and, with `unloadDependents`, the models loaded with it, e.g. an ensemble's). */
   unload(model: string, options: TritonCallOptions & { unloadDependents?: boolean } = {}): Promise<TritonCallResult> {
     const body = options.unloadDependents ? { parameters: { unload_dependents: true } } : undefined;
-    return this.call('unload', this.modelPath(model, 'unload'), body, model, options.signal).then((r) => ({
+    return this.call('unload', this.modelPath(model, 'unload'), body, model, options).then((r) => ({
       attempts: r.attempts,
     }));
   }
@@ -153,7 +159,7 @@ export class TritonRepositoryClient {
   /** Every model of the repository with its state (`ready: true`: only those ready for inference). */
   async index(options: TritonCallOptions & { ready?: boolean } = {}): Promise<RepositoryIndexEntry[]> {
     const body = options.ready === undefined ? {} : { ready: options.ready };
-    const { text } = await this.call('index', 'v2/repository/index', body, undefined, options.signal);
+    const { text } = await this.call('index', 'v2/repository/index', body, undefined, options);
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
@@ -200,9 +206,22 @@ export class TritonRepositoryClient {
     path: string,
     body: unknown,
     model: string | undefined,
-    signal: AbortSignal | undefined,
+    { signal, stopRetrying }: TritonCallOptions,
   ): Promise<{ text: string; attempts: number }> {
     const { attempts, backoffMs, maxBackoffMs } = this.options;
+    /** Ends the call with the last try's error, saying how many tries it took and why retrying stopped early. */
+    const fail = (error: TritonError, attempt: number, stopped = false): never => {
+      const notes = [
+        ...(attempt > 1 ? [`after ${attempt} tries`] : []),
+        ...(stopped ? [`retries stopped: ${reasonOf(stopRetrying)}`] : []),
+      ];
+      throw new TritonError(
+        error.code,
+        notes.length ? `${error.message} (${notes.join('; ')})` : error.message,
+        { ...error.details, attempts: attempt },
+        { cause: error.cause ?? error },
+      );
+    };
     const what = model === undefined ? op : `${op} of model '${model}'`;
     for (let attempt = 1; ; attempt++) {
       let error: TritonError;
@@ -213,22 +232,16 @@ export class TritonRepositoryClient {
       } catch (err) {
         error = this.transportError(err, signal, what);
       }
-      const last = !error.retryable || attempt >= attempts;
-      if (last) {
-        const tries = attempt === 1 ? '' : ` (after ${attempt} tries)`;
-        throw new TritonError(
-          error.code,
-          `${error.message}${tries}`,
-          { ...error.details, attempts: attempt },
-          { cause: error.cause ?? error },
-        );
-      }
+      if (!error.retryable || attempt >= attempts) fail(error, attempt);
+      if (stopRetrying?.aborted) fail(error, attempt, true);
       const base = Math.min(maxBackoffMs, backoffMs * 2 ** (attempt - 1));
       const delayMs = Math.round(base / 2 + Math.random() * (base / 2));
       this.options.onRetry?.({ attempt, error, delayMs });
+      const waits = [signal, stopRetrying].filter((x): x is AbortSignal => x !== undefined);
       try {
-        await delay(delayMs, undefined, signal ? { signal } : {});
+        await delay(delayMs, undefined, waits.length ? { signal: AbortSignal.any(waits) } : {});
       } catch {
+        if (!signal?.aborted) fail(error, attempt, true);
         throw new TritonError(
           'MSB_TRITON_ABORTED',
           `${what} at Triton ${this.url} aborted while waiting to retry (${reasonOf(signal)}); last try: ${error.message}`,

@@ -70,6 +70,14 @@ function worker(tritonLoad: Record<string, unknown> = { url: triton.url, backoff
   }).then((w) => ({ worker: track(w), lines }));
 }
 
+async function until(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
 async function versionsOf(model: string): Promise<number[]> {
   return (await (await ModelStore.open(store)).getModel(model)).listVersions();
 }
@@ -165,26 +173,36 @@ describe('tritonLoad', () => {
     assert.deepEqual(await versionsOf('refused'), [1]);
   });
 
-  test('close() during the load backoff stops the retries at once: the job completes with the load aborted', async () => {
-    triton.failNext(100, 503);
+  test('close() during the load backoff stops the retries at once: the job completes with the last error', async () => {
+    triton.failNext(100, 503, 'Server is not ready');
     const { worker: w } = await worker({ url: triton.url, attempts: 10, backoffMs: 60_000 }, { graceMs: 30_000 });
     const c = client();
     const h = await c.enqueue({ kind: 'import', source: sample('identity'), output: { model: 'closing' } });
-    const deadline = Date.now() + 30_000;
-    while (triton.loadCalls('closing').length === 0) {
-      assert.ok(Date.now() < deadline, 'the load call came');
-      await sleep(20);
-    }
+    await until('the load call', () => triton.loadCalls('closing').length > 0);
     const t0 = Date.now();
     await w.close();
     const took = Date.now() - t0;
-    assert.ok(took < 10_000, `close took ${took} ms: neither the 60 s backoff nor the 30 s grace held it`);
+    assert.ok(took < 10_000, `close took ${took} ms: neither the 30-60 s backoff nor the 30 s grace held it`);
     const result = await h.result(10_000);
     assert.equal(result.version, 1);
     assert.equal(result.tritonLoad?.loaded, false);
-    assert.equal(result.tritonLoad?.code, 'MSB_TRITON_ABORTED');
-    assert.match(result.tritonLoad?.error ?? '', /worker shutting down/);
+    assert.equal(result.tritonLoad?.code, 'MSB_TRITON_UNAVAILABLE');
+    assert.match(result.tritonLoad?.error ?? '', /Server is not ready \(retries stopped: worker shutting down\)/);
     assert.equal(triton.loadCalls('closing').length, 1);
+  });
+
+  test('close() while a load is in flight lets that try finish within the grace period: loaded', async () => {
+    triton.delayMs = 1500;
+    const { worker: w } = await worker({ url: triton.url, backoffMs: 20 }, { graceMs: 30_000 });
+    const c = client();
+    const h = await c.enqueue({ kind: 'import', source: sample('identity'), output: { model: 'inflight' } });
+    await until('the load call', () => triton.loadCalls('inflight').length > 0);
+    const t0 = Date.now();
+    await w.close();
+    assert.ok(Date.now() - t0 < 20_000, `close took ${Date.now() - t0} ms`);
+    const result = await h.result(10_000);
+    assert.deepEqual(result.tritonLoad, { url: triton.url, model: 'inflight', loaded: true, attempts: 1 });
+    assert.ok(triton.loaded.has('inflight'));
   });
 
   test('a Triton URL msb cannot use is refused when the worker starts', async () => {

@@ -252,6 +252,32 @@ describe('load', () => {
   });
 });
 
+describe('stopRetrying (a worker shutting down)', () => {
+  test('ends a backoff at once with the last error; a try already started, or the first, still runs', async () => {
+    const { server } = await setup(['resnet']);
+    server.failNext(100, 503, 'Server is not ready');
+    const stop = new AbortController();
+    const triton = new TritonRepositoryClient({ url: server.url, backoffMs: 60_000, onRetry: () => stop.abort('bye') });
+    const t0 = Date.now();
+    await assert.rejects(triton.load('resnet', { stopRetrying: stop.signal }), (e: unknown) => {
+      assert.ok(isMsbError(e, 'MSB_TRITON_UNAVAILABLE'), String(e));
+      assert.equal(e.details.attempts, 1);
+      assert.match(e.message, /HTTP 503: Server is not ready \(retries stopped: bye\)$/);
+      return true;
+    });
+    assert.ok(Date.now() - t0 < 5000, 'the 30-60 s backoff was not waited out');
+    assert.equal(server.loadCalls().length, 1);
+
+    // stopped before the call: the one try runs (a job finishing during the grace period still asks Triton once)
+    const { server: ok } = await setup(['resnet']);
+    ok.delayMs = 300;
+    assert.deepEqual(await new TritonRepositoryClient({ url: ok.url }).load('resnet', { stopRetrying: stop.signal }), {
+      attempts: 1,
+    });
+    assert.ok(ok.loaded.has('resnet'));
+  });
+});
+
 describe('unload and index', () => {
   test('unload (with unload_dependents) and the index, as documented', async () => {
     const { server } = await setup(['a', 'b']);
