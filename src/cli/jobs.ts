@@ -157,8 +157,8 @@ export function registerJobCommands(program: Command): void {
         await worker.close();
         await gauges.close();
         await server?.close();
-        // Everything msb holds is closed. When Redis was unreachable, BullMQ's own close is still waiting for it
-        // with timers of its own (the stalled-job check): they must not keep the process alive.
+        // Everything msb holds is closed (and BullMQ's timers stopped when its close was abandoned); exit anyway, so
+        // nothing a later dependency leaves behind can keep a stopping pod alive.
         process.exit(process.exitCode ?? 0);
       }),
     );
