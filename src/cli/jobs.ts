@@ -84,6 +84,17 @@ function tritonHeader(text: string, previous: Record<string, string> = {}): Reco
   return { ...previous, [m[1] as string]: m[2] as string };
 }
 
+interface WorkerCliOptions {
+  redis?: string;
+  store: string;
+  gpu: string;
+  metricsPort: string;
+  grace: string;
+  tritonLoad?: string;
+  tritonLoadTimeout: string;
+  tritonHeader?: Record<string, string>;
+}
+
 function describeJob(j: JobInfo): (string | number)[] {
   const model = j.result?.model ? `${j.result.model}${j.result.version ? `/${j.result.version}` : ''}` : '';
   const note = j.failedReason ?? j.unserved ?? '';
@@ -131,83 +142,72 @@ export function registerJobCommands(program: Command): void {
       tritonHeader,
     )
     .action(
-      action(
-        async (opts: {
-          redis?: string;
-          store: string;
-          gpu: string;
-          metricsPort: string;
-          grace: string;
-          tritonLoad?: string;
-          tritonLoadTimeout: string;
-          tritonHeader?: Record<string, string>;
-        }) => {
-          const url = redisUrl(opts);
-          const graceMs = Number(opts.grace) * 1000;
-          const [{ ConversionWorker, registerQueueMetrics }, { Counter, Histogram }, { Registry, startOpsServer }] =
-            await Promise.all([jobsLib(), import('prom-client'), import('../server/index.js')]);
-          const worker = await ConversionWorker.start({
-            redis: url,
-            store: opts.store,
-            gpu: Number(opts.gpu),
-            graceMs,
-            ...(opts.tritonLoad
-              ? {
-                  tritonLoad: {
-                    url: opts.tritonLoad,
-                    timeoutMs: Number(opts.tritonLoadTimeout) * 1000,
-                    ...(opts.tritonHeader ? { headers: opts.tritonHeader } : {}),
-                  },
-                }
-              : {}),
-          });
+      action(async (opts: WorkerCliOptions) => {
+        const url = redisUrl(opts);
+        const graceMs = Number(opts.grace) * 1000;
+        const [{ ConversionWorker, registerQueueMetrics }, { Counter, Histogram }, { Registry, startOpsServer }] =
+          await Promise.all([jobsLib(), import('prom-client'), import('../server/index.js')]);
+        const worker = await ConversionWorker.start({
+          redis: url,
+          store: opts.store,
+          gpu: Number(opts.gpu),
+          graceMs,
+          ...(opts.tritonLoad
+            ? {
+                tritonLoad: {
+                  url: opts.tritonLoad,
+                  timeoutMs: Number(opts.tritonLoadTimeout) * 1000,
+                  ...(opts.tritonHeader ? { headers: opts.tritonHeader } : {}),
+                },
+              }
+            : {}),
+        });
+        process.stderr.write(
+          `msb worker ${worker.id}: ${worker.identity.tensorrt ? `TensorRT ${worker.identity.tensorrtVersion}, sm ${worker.identity.computeCapability}` : `no TensorRT (${worker.identity.reason})`}; queues ${worker.queues.join(', ')}${worker.tritonUrl ? `; loads into Triton at ${worker.tritonUrl}` : ''}\n`,
+        );
+        const registry = new Registry();
+        const jobs = new Counter({
+          name: 'msb_jobs_total',
+          help: 'Jobs finished by this worker',
+          labelNames: ['queue', 'outcome'],
+          registers: [registry],
+        });
+        const buildSeconds = new Histogram({
+          name: 'msb_build_seconds',
+          help: 'TensorRT build time',
+          buckets: [1, 10, 30, 60, 300, 900, 3600],
+          registers: [registry],
+        });
+        const gauges = registerQueueMetrics(registry, worker.link, worker.queues);
+        worker.on((e) => {
+          jobs.inc({ queue: e.queue, outcome: e.type });
+          if (e.type === 'completed' && e.result.buildSeconds) buildSeconds.observe(e.result.buildSeconds);
           process.stderr.write(
-            `msb worker ${worker.id}: ${worker.identity.tensorrt ? `TensorRT ${worker.identity.tensorrtVersion}, sm ${worker.identity.computeCapability}` : `no TensorRT (${worker.identity.reason})`}; queues ${worker.queues.join(', ')}${worker.tritonUrl ? `; loads into Triton at ${worker.tritonUrl}` : ''}\n`,
+            `${e.type} ${e.job.slice(0, 12)} ${e.type === 'completed' ? JSON.stringify(e.result) : e.error}\n`,
           );
-          const registry = new Registry();
-          const jobs = new Counter({
-            name: 'msb_jobs_total',
-            help: 'Jobs finished by this worker',
-            labelNames: ['queue', 'outcome'],
-            registers: [registry],
-          });
-          const buildSeconds = new Histogram({
-            name: 'msb_build_seconds',
-            help: 'TensorRT build time',
-            buckets: [1, 10, 30, 60, 300, 900, 3600],
-            registers: [registry],
-          });
-          const gauges = registerQueueMetrics(registry, worker.link, worker.queues);
-          worker.on((e) => {
-            jobs.inc({ queue: e.queue, outcome: e.type });
-            if (e.type === 'completed' && e.result.buildSeconds) buildSeconds.observe(e.result.buildSeconds);
-            process.stderr.write(
-              `${e.type} ${e.job.slice(0, 12)} ${e.type === 'completed' ? JSON.stringify(e.result) : e.error}\n`,
-            );
-          });
-          const server =
-            Number(opts.metricsPort) > 0
-              ? await startOpsServer({
-                  port: Number(opts.metricsPort),
-                  host: '0.0.0.0',
-                  registry,
-                  // not ready while Redis is unreachable: no job can be taken or finished
-                  health: () => {
-                    const redis = worker.link.health();
-                    return { ok: redis.state === 'ready', worker: worker.id, queues: worker.queues, redis };
-                  },
-                })
-              : undefined;
-          await untilSignal(graceMs, 'msb worker');
-          process.stderr.write('msb worker: stopping (finishing the current job)\n');
-          await worker.close();
-          await gauges.close();
-          await server?.close();
-          // Everything msb holds is closed. When Redis was unreachable, BullMQ's own close is still waiting for it
-          // with timers of its own (the stalled-job check): they must not keep the process alive.
-          process.exit(process.exitCode ?? 0);
-        },
-      ),
+        });
+        const server =
+          Number(opts.metricsPort) > 0
+            ? await startOpsServer({
+                port: Number(opts.metricsPort),
+                host: '0.0.0.0',
+                registry,
+                // not ready while Redis is unreachable: no job can be taken or finished
+                health: () => {
+                  const redis = worker.link.health();
+                  return { ok: redis.state === 'ready', worker: worker.id, queues: worker.queues, redis };
+                },
+              })
+            : undefined;
+        await untilSignal(graceMs, 'msb worker');
+        process.stderr.write('msb worker: stopping (finishing the current job)\n');
+        await worker.close();
+        await gauges.close();
+        await server?.close();
+        // Everything msb holds is closed (and BullMQ's timers stopped when its close was abandoned); exit anyway, so
+        // nothing a later dependency leaves behind can keep a stopping pod alive.
+        process.exit(process.exitCode ?? 0);
+      }),
     );
 
   redisOption(program.command('enqueue'))

@@ -88,6 +88,20 @@ export const KEYS = {
   timingCache: (queue: string) => `{msb}:timing-cache:${queue}`,
 };
 
+/**
+ * BullMQ's Worker, plus a way to stop its timers when its close() is abandoned. With Redis unreachable, BullMQ's
+ * close() waits for a connection `end` that never comes and never reaches the steps that stop its lock-renewal
+ * timer (which re-arms itself for ever) and its stalled-job check (taskforcesh/bullmq#4656, open as of 6.7.0):
+ * those timers would keep the process alive after msb has dropped every connection.
+ */
+class QueueWorker extends Worker<JobData, JobResult> {
+  abandon(): void {
+    // pause(true) ends the stalled-check loop and its timer without waiting for anything
+    this.pause(true).catch(() => undefined);
+    this.lockManager.close().catch(() => undefined);
+  }
+}
+
 /** After the grace period, how long close() still waits for BullMQ before it drops the connections. */
 const CLOSE_MARGIN_MS = 3000;
 
@@ -114,7 +128,7 @@ export class ConversionWorker {
   readonly id = randomUUID();
   readonly queues: string[];
   readonly identity: BuilderIdentity;
-  private readonly workers: Worker[] = [];
+  private readonly workers: QueueWorker[] = [];
   /** The worker's Redis connection: its state for `/healthz`, and the connection queue gauges share. */
   readonly link: RedisLink;
   private readonly subscriber: RedisLink['connection'];
@@ -167,7 +181,7 @@ export class ConversionWorker {
       for (const worker of w.workers) worker.cancelJob(jobId, 'cancelled');
     });
     for (const queue of w.queues) {
-      const worker = new Worker<JobData, JobResult>(queue, (job, _token, signal) => w.process(job, signal), {
+      const worker = new QueueWorker(queue, (job, _token, signal) => w.process(job, signal), {
         // BullMQ duplicates the link's connection (same topology and options) for the worker's own use
         connection: w.link.connection,
         prefix: QUEUE_PREFIX,
@@ -228,7 +242,8 @@ export class ConversionWorker {
    * Stops taking jobs, lets the current one finish for up to `graceMs`, then hands it back (it fails this attempt
    * and is retried by another worker), and leaves the registry. Always settles within `graceMs` + 3 s, whatever
    * Redis does: when BullMQ cannot finish (Redis unreachable), the connections are dropped; the job's lock then
-   * expires and another worker takes it (at least once: publishing is idempotent per job).
+   * expires and another worker takes it (at least once: publishing is idempotent per job). Nothing of the worker's
+   * keeps the process alive after it settled.
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
@@ -252,8 +267,11 @@ export class ConversionWorker {
       clearTimeout(timer);
       clearTimeout(deadline);
       clearInterval(idle);
-      if (!finished && this.link.ready)
-        this.link.report(new Error(`shutdown: BullMQ did not finish within ${grace + CLOSE_MARGIN_MS} ms`));
+      if (!finished) {
+        if (this.link.ready)
+          this.link.report(new Error(`shutdown: BullMQ did not finish within ${grace + CLOSE_MARGIN_MS} ms`));
+        for (const w of this.workers) w.abandon();
+      }
       this.left = true;
       // gone after 3 missed beats anyway; not worth waiting for an unreachable Redis
       if (this.link.ready) {
