@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { MsbError } from '../errors.js';
 import type { ConversionClient, JobInfo, JobSpecInput } from '../jobs/index.js';
 import { defaultRedisUrl } from '../redis/url.js';
@@ -68,10 +68,31 @@ function parseTarget(text: string): { tensorrt: string; gpu: string } {
   return { tensorrt: m[1] as string, gpu: m[2] as string };
 }
 
-function seconds(text: string): string {
-  if (!/^\d+(\.\d+)?$/.test(text) || Number(text) <= 0)
-    throw new MsbError('MSB_CLI_ARGUMENT', `--timeout takes a number of seconds > 0, got '${text}'`);
-  return text;
+/** A parser of `flag`'s value: a number of seconds > 0. */
+function seconds(flag: string): (text: string) => string {
+  return (text) => {
+    if (!/^\d+(\.\d+)?$/.test(text) || Number(text) <= 0)
+      throw new MsbError('MSB_CLI_ARGUMENT', `${flag} takes a number of seconds > 0, got '${text}'`);
+    return text;
+  };
+}
+
+/** `--triton-header NAME=VALUE` (or `NAME: VALUE`), repeatable, into a header object. */
+function tritonHeader(text: string, previous: Record<string, string> = {}): Record<string, string> {
+  const m = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*[=:]\s*(.*)$/.exec(text);
+  if (!m) throw new MsbError('MSB_CLI_ARGUMENT', `--triton-header takes NAME=VALUE (an HTTP header), got '${text}'`);
+  return { ...previous, [m[1] as string]: m[2] as string };
+}
+
+interface WorkerCliOptions {
+  redis?: string;
+  store: string;
+  gpu: string;
+  metricsPort: string;
+  grace: string;
+  tritonLoad?: string;
+  tritonLoadTimeout: string;
+  tritonHeader?: Record<string, string>;
 }
 
 function describeJob(j: JobInfo): (string | number)[] {
@@ -103,8 +124,25 @@ export function registerJobCommands(program: Command): void {
     .option('--gpu <index>', 'CUDA device this worker builds on', '0')
     .option('--metrics-port <port>', 'serve /healthz and /metrics on this port (0: none)', '0')
     .option('--grace <seconds>', 'on SIGTERM, how long the current job may finish before it is handed back', '30')
+    .addOption(
+      new Option(
+        '--triton-load <url>',
+        "after each publish, tell the Triton at this HTTP URL (run with --model-control-mode=explicit) to load the model; retried with backoff, the outcome goes into the job's result (default: off)",
+      ).env('MSB_TRITON_URL'),
+    )
+    .option(
+      '--triton-load-timeout <seconds>',
+      'with --triton-load: how long one load request may take (Triton answers when the model is loaded)',
+      seconds('--triton-load-timeout'),
+      '600',
+    )
+    .option(
+      '--triton-header <name=value>',
+      "with --triton-load: a header for Triton's restricted repository API (--http-restricted-api); repeatable",
+      tritonHeader,
+    )
     .action(
-      action(async (opts: { redis?: string; store: string; gpu: string; metricsPort: string; grace: string }) => {
+      action(async (opts: WorkerCliOptions) => {
         const url = redisUrl(opts);
         const graceMs = Number(opts.grace) * 1000;
         const [{ ConversionWorker, registerQueueMetrics }, { Counter, Histogram }, { Registry, startOpsServer }] =
@@ -114,9 +152,18 @@ export function registerJobCommands(program: Command): void {
           store: opts.store,
           gpu: Number(opts.gpu),
           graceMs,
+          ...(opts.tritonLoad
+            ? {
+                tritonLoad: {
+                  url: opts.tritonLoad,
+                  timeoutMs: Number(opts.tritonLoadTimeout) * 1000,
+                  ...(opts.tritonHeader ? { headers: opts.tritonHeader } : {}),
+                },
+              }
+            : {}),
         });
         process.stderr.write(
-          `msb worker ${worker.id}: ${worker.identity.tensorrt ? `TensorRT ${worker.identity.tensorrtVersion}, sm ${worker.identity.computeCapability}` : `no TensorRT (${worker.identity.reason})`}; queues ${worker.queues.join(', ')}\n`,
+          `msb worker ${worker.id}: ${worker.identity.tensorrt ? `TensorRT ${worker.identity.tensorrtVersion}, sm ${worker.identity.computeCapability}` : `no TensorRT (${worker.identity.reason})`}; queues ${worker.queues.join(', ')}${worker.tritonUrl ? `; loads into Triton at ${worker.tritonUrl}` : ''}\n`,
         );
         const registry = new Registry();
         const jobs = new Counter({
@@ -157,8 +204,8 @@ export function registerJobCommands(program: Command): void {
         await worker.close();
         await gauges.close();
         await server?.close();
-        // Everything msb holds is closed. When Redis was unreachable, BullMQ's own close is still waiting for it
-        // with timers of its own (the stalled-job check): they must not keep the process alive.
+        // Everything msb holds is closed (and BullMQ's timers stopped when its close was abandoned); exit anyway, so
+        // nothing a later dependency leaves behind can keep a stopping pod alive.
         process.exit(process.exitCode ?? 0);
       }),
     );
@@ -177,7 +224,7 @@ export function registerJobCommands(program: Command): void {
     .option(
       '--timeout <seconds>',
       'with --wait: give up waiting after this long (exit 2; the job stays queued)',
-      seconds,
+      seconds('--timeout'),
     )
     .option('--json', 'print JSON')
     .action(

@@ -181,8 +181,11 @@ export class ConversionClient {
       sourceDigest,
       ...(spec.kind === 'build' ? { planKey: planKey(sourceDigest, spec) } : {}),
     };
+    // Written again for an existing job too (same value): WAIT covers this connection's writes, and a write after
+    // the job's own orders it behind them in the one replication stream, so an enqueue retried after
+    // MSB_REDIS_NOT_REPLICATED confirms the job that is already queued instead of trusting the primary's word.
+    await this.link.connection.hset(KEYS.jobQueue, id, name);
     if (!existing) {
-      await this.link.connection.hset(KEYS.jobQueue, id, name);
       await queue.add(spec.kind, data, {
         jobId: id,
         attempts: this.options.attempts ?? 3,
@@ -190,14 +193,14 @@ export class ConversionClient {
         removeOnComplete: false,
         removeOnFail: false,
       });
-      // the queue shares this connection, so WAIT covers the job's own writes
-      await waitForReplicas(
-        this.link.connection,
-        this.options.waitReplicas ?? 0,
-        this.options.waitTimeoutMs ?? 5000,
-        `enqueue of job ${id}`,
-      );
     }
+    // the queue shares this connection, so WAIT covers the job's own writes
+    await waitForReplicas(
+      this.link.connection,
+      this.options.waitReplicas ?? 0,
+      this.options.waitTimeoutMs ?? 5000,
+      `enqueue of job ${id}`,
+    );
     const handle = new ConversionHandle(this, id, name, existing !== undefined);
     await this.queueEvents(name);
     this.handles.set(id, handle);

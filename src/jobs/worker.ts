@@ -14,6 +14,7 @@ import {
 } from '../inspect/index.js';
 import type { BuildConversion } from '../onnx/index.js';
 import { openRedis, type RedisLink } from '../redis/index.js';
+import { type TritonLoadReport, TritonRepositoryClient, type TritonRepositoryOptions } from '../triton/index.js';
 import { type BuilderIdentity, type EngineBuilder, tensorrtEngineBuilder } from './builder.js';
 import { prepareBuildSource } from './convert-step.js';
 import { PlanCache, type PublishRequest, publishToStore } from './publish.js';
@@ -39,12 +40,17 @@ export interface JobResult {
   conversion?: BuildConversion;
   /** Inspect jobs: where the signature record was written. */
   record?: string;
+  /**
+   * With the worker's `tritonLoad` option: whether Triton loaded the published model. A failed load is recorded
+   * here, not as a job failure: the version is published either way.
+   */
+  tritonLoad?: TritonLoadReport;
 }
 
 export interface ConversionWorkerOptions {
   /** Redis URL: `redis://`, `rediss://`, `redis+sentinel://…/master`, `redis+cluster://…` (see src/redis). */
   redis: string;
-  /** Where Redis connection state lines go (lost, reconnecting, back). Default: stderr. */
+  /** Where the worker's state lines go: Redis connection (lost, reconnecting, back), Triton loads. Default: stderr. */
   log?: (line: string) => void;
   /** Root of the model store to publish to. */
   store: string;
@@ -60,6 +66,14 @@ export interface ConversionWorkerOptions {
   lockMs?: number;
   /** Where remote job sources are downloaded (by content digest, LRU-evicted). */
   sourceCache?: SourceCacheOptions;
+  /**
+   * After each publish, tell the Triton at `url` to load the model through its repository API
+   * (`POST /v2/repository/models/NAME/load`), for a Triton run with `--model-control-mode=explicit`; retries,
+   * backoff and the per-try timeout are the client's (src/triton). The outcome goes into the job's result
+   * (`tritonLoad`) and the log; a failed load does not fail the job, whose version is published. close() stops its
+   * retries, a job's cancel or timeout aborts it. Default: off (a polling Triton finds new versions by itself).
+   */
+  tritonLoad?: TritonRepositoryOptions;
 }
 
 /**
@@ -73,6 +87,20 @@ export const KEYS = {
   jobQueue: '{msb}:job-queue',
   timingCache: (queue: string) => `{msb}:timing-cache:${queue}`,
 };
+
+/**
+ * BullMQ's Worker, plus a way to stop its timers when its close() is abandoned. With Redis unreachable, BullMQ's
+ * close() waits for a connection `end` that never comes and never reaches the steps that stop its lock-renewal
+ * timer (which re-arms itself for ever) and its stalled-job check (taskforcesh/bullmq#4656, open as of 6.7.0):
+ * those timers would keep the process alive after msb has dropped every connection.
+ */
+class QueueWorker extends Worker<JobData, JobResult> {
+  abandon(): void {
+    // pause(true) ends the stalled-check loop and its timer without waiting for anything
+    this.pause(true).catch(() => undefined);
+    this.lockManager.close().catch(() => undefined);
+  }
+}
 
 /** After the grace period, how long close() still waits for BullMQ before it drops the connections. */
 const CLOSE_MARGIN_MS = 3000;
@@ -100,7 +128,7 @@ export class ConversionWorker {
   readonly id = randomUUID();
   readonly queues: string[];
   readonly identity: BuilderIdentity;
-  private readonly workers: Worker[] = [];
+  private readonly workers: QueueWorker[] = [];
   /** The worker's Redis connection: its state for `/healthz`, and the connection queue gauges share. */
   readonly link: RedisLink;
   private readonly subscriber: RedisLink['connection'];
@@ -115,8 +143,21 @@ export class ConversionWorker {
   private readonly running = new Set<string>();
   private beats: Promise<void> = Promise.resolve();
   private left = false;
+  /** Triton's repository API, when the worker loads what it publishes (`tritonLoad`). */
+  private readonly triton: TritonRepositoryClient | undefined;
+  /** The Triton this worker loads published models into (password masked), when `tritonLoad` is set. */
+  get tritonUrl(): string | undefined {
+    return this.triton?.url;
+  }
+  /**
+   * Aborted when close() begins: a Triton load stops retrying (a backoff ends at once), so it does not hold the
+   * shutdown; a try in flight, or the one try of a job that finishes during the grace period, still runs.
+   */
+  private readonly stopping = new AbortController();
 
   private constructor(private readonly options: ConversionWorkerOptions) {
+    // first: a Triton URL msb cannot use is refused before anything is opened
+    this.triton = options.tritonLoad ? new TritonRepositoryClient(options.tritonLoad) : undefined;
     this.builder = options.builder ?? tensorrtEngineBuilder(options.gpu ?? 0);
     this.identity = this.builder.identity();
     this.queues = servedQueues(this.identity);
@@ -140,7 +181,7 @@ export class ConversionWorker {
       for (const worker of w.workers) worker.cancelJob(jobId, 'cancelled');
     });
     for (const queue of w.queues) {
-      const worker = new Worker<JobData, JobResult>(queue, (job, _token, signal) => w.process(job, signal), {
+      const worker = new QueueWorker(queue, (job, _token, signal) => w.process(job, signal), {
         // BullMQ duplicates the link's connection (same topology and options) for the worker's own use
         connection: w.link.connection,
         prefix: QUEUE_PREFIX,
@@ -201,10 +242,12 @@ export class ConversionWorker {
    * Stops taking jobs, lets the current one finish for up to `graceMs`, then hands it back (it fails this attempt
    * and is retried by another worker), and leaves the registry. Always settles within `graceMs` + 3 s, whatever
    * Redis does: when BullMQ cannot finish (Redis unreachable), the connections are dropped; the job's lock then
-   * expires and another worker takes it (at least once: publishing is idempotent per job).
+   * expires and another worker takes it (at least once: publishing is idempotent per job). Nothing of the worker's
+   * keeps the process alive after it settled.
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.stopping.abort('worker shutting down');
       clearInterval(this.heartbeat);
       const grace = this.options.graceMs ?? 30_000;
       const closed = Promise.all(this.workers.map((w) => w.close())).then(() => true);
@@ -224,8 +267,11 @@ export class ConversionWorker {
       clearTimeout(timer);
       clearTimeout(deadline);
       clearInterval(idle);
-      if (!finished && this.link.ready)
-        this.link.report(new Error(`shutdown: BullMQ did not finish within ${grace + CLOSE_MARGIN_MS} ms`));
+      if (!finished) {
+        if (this.link.ready)
+          this.link.report(new Error(`shutdown: BullMQ did not finish within ${grace + CLOSE_MARGIN_MS} ms`));
+        for (const w of this.workers) w.abandon();
+      }
       this.left = true;
       // gone after 3 missed beats anyway; not worth waiting for an unreachable Redis
       if (this.link.ready) {
@@ -267,9 +313,10 @@ export class ConversionWorker {
       spec.source = await this.sources.localize(spec.source, job.data.sourceDigest);
       switch (spec.kind) {
         case 'import':
-          return await this.importModel(job, spec);
+          return await this.finish(job, await this.importModel(job, spec), abort);
         case 'build':
-          return await this.onGpu(() => this.build(job, spec, abort));
+          // the Triton load waits outside the GPU queue: it does not hold up the next build of this worker
+          return await this.finish(job, await this.onGpu(() => this.build(job, spec, abort)), abort);
         case 'inspect':
           return await this.onGpu(() => this.inspect(spec.source));
       }
@@ -335,7 +382,6 @@ export class ConversionWorker {
     });
     await job.updateProgress({ phase: 'publish', percent: 60 });
     const version = await this.publish(job, signature, spec.output, spec.source);
-    await job.updateProgress({ phase: 'done', percent: 100 });
     return { kind: 'import', model: spec.output.model, version };
   }
 
@@ -379,7 +425,6 @@ export class ConversionWorker {
       transfer: 'link',
       files: { [path.basename(planSidecarPath('model.plan'))]: planSidecarPath(cached.plan) },
     });
-    await job.updateProgress({ phase: 'done', percent: 100 });
     return {
       kind: 'build',
       model: spec.output.model,
@@ -388,6 +433,44 @@ export class ConversionWorker {
       ...(buildSeconds !== undefined ? { buildSeconds } : {}),
       ...(prepared.conversion ? { conversion: prepared.conversion } : {}),
     };
+  }
+
+  /**
+   * After a publish: with `tritonLoad`, asks Triton to load the model just published, then reports the job done.
+   * Never throws for the load: the store is the source of truth and the version is published, so a load that fails
+   * (Triton down, the model refused) is reported in the job's result and log, and the job completes; the version is
+   * neither republished nor rolled back. close() stops the retries (one try still runs); the job's signal (cancel,
+   * timeout, the end of the grace period) aborts the wait. Triton itself goes on with a load it has started.
+   */
+  private async finish(job: Job<JobData, JobResult>, result: JobResult, signal: AbortSignal): Promise<JobResult> {
+    const { model, version } = result;
+    if (this.triton && model !== undefined && version !== undefined) {
+      await job.updateProgress({ phase: 'triton load', percent: 95 });
+      result = { ...result, tritonLoad: await this.loadIntoTriton(this.triton, job, model, version, signal) };
+    }
+    await job.updateProgress({ phase: 'done', percent: 100 });
+    return result;
+  }
+
+  private async loadIntoTriton(
+    triton: TritonRepositoryClient,
+    job: Job<JobData, JobResult>,
+    model: string,
+    version: number,
+    signal: AbortSignal,
+  ): Promise<TritonLoadReport> {
+    const report = await triton.tryLoad(model, { signal, stopRetrying: this.stopping.signal });
+    const line = report.loaded
+      ? `Triton at ${report.url} loaded ${model} (version ${version} published; ${report.attempts} ${report.attempts === 1 ? 'try' : 'tries'})`
+      : `Triton at ${report.url} did not load ${model} (version ${version} is published): ${report.code}: ${report.error}`;
+    void job.log(line).catch(() => {});
+    this.log(`job ${String(job.id).slice(0, 12)}: ${line}`);
+    return report;
+  }
+
+  private log(line: string): void {
+    if (this.options.log) this.options.log(line);
+    else process.stderr.write(`msb: ${line}\n`);
   }
 
   private async inspect(plan: string): Promise<JobResult> {

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { repoRoot } from './paths.js';
 
@@ -42,4 +42,27 @@ export function runCli(
     child.stdin.on('error', () => {});
     child.stdin.end(options.input ?? '');
   });
+}
+
+/** A long-running `msb` command (a worker, a server) as a child process: its stderr collected, its exit awaited. */
+export interface SpawnedCli {
+  proc: ChildProcess;
+  /** Everything it wrote to stderr so far. */
+  stderr(): string;
+  exited: Promise<number | null>;
+}
+
+/** Starts the real `msb` CLI (from source through tsx) with `args`, stdout ignored. */
+export function spawnCli(args: string[], options: { env?: NodeJS.ProcessEnv } = {}): SpawnedCli {
+  const proc = spawn(
+    process.execPath,
+    ['--import', import.meta.resolve('tsx'), path.join(repoRoot, 'src', 'cli', 'main.ts'), ...args],
+    { cwd: repoRoot, env: { ...process.env, NO_COLOR: '1', ...options.env }, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  proc.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+  });
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  return { proc, stderr: () => stderr, exited };
 }

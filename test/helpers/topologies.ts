@@ -34,8 +34,9 @@ export class RedisProcess {
     private readonly args: string[],
   ) {}
 
-  async start(): Promise<void> {
-    this.proc = spawn('redis-server', this.args, { stdio: 'ignore' });
+  /** `extra`: arguments after the ones given at construction (a restart as someone's replica). */
+  async start(extra: string[] = []): Promise<void> {
+    this.proc = spawn('redis-server', [...this.args, ...extra], { stdio: 'ignore' });
     await waitForRedis(this.port);
   }
 
@@ -56,6 +57,68 @@ export class RedisProcess {
   }
   resume(): void {
     this.proc?.kill('SIGCONT');
+  }
+}
+
+/**
+ * A TCP relay between a replica and its primary, so a test can make replication lag for real: `hold()` keeps what
+ * the primary sends in this process instead of passing it on (the replica's link stays up, it just hears nothing
+ * new, like a congested network), `cut()` drops what was held and closes the link. On loopback a SIGSTOPped replica
+ * would not do: the kernel buffers the primary's bytes for it and it applies them after SIGCONT, even from a
+ * primary killed meanwhile.
+ */
+export class ReplicationLink {
+  private held: Buffer[] | undefined;
+  private readonly pairs = new Set<{ replica: net.Socket; primary: net.Socket }>();
+  private constructor(
+    private readonly server: net.Server,
+    readonly port: number,
+  ) {}
+
+  static async start(primaryPort: number): Promise<ReplicationLink> {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const link = new ReplicationLink(server, (server.address() as net.AddressInfo).port);
+    server.on('connection', (replica) => {
+      const primary = net.connect(primaryPort, '127.0.0.1');
+      const pair = { replica, primary };
+      link.pairs.add(pair);
+      const end = () => {
+        link.pairs.delete(pair);
+        replica.destroy();
+        primary.destroy();
+      };
+      replica.on('data', (b) => primary.write(b));
+      primary.on('data', (b) => {
+        if (link.held) link.held.push(b);
+        else replica.write(b);
+      });
+      for (const s of [replica, primary]) {
+        s.on('error', end);
+        s.on('close', end);
+      }
+    });
+    return link;
+  }
+
+  /** Until `cut()`, nothing the primary sends reaches the replica. */
+  hold(): void {
+    this.held ??= [];
+  }
+
+  /** Drops what was held and closes every relayed connection; new ones are still relayed. */
+  cut(): void {
+    this.held = undefined;
+    for (const { replica, primary } of this.pairs) {
+      replica.destroy();
+      primary.destroy();
+    }
+    this.pairs.clear();
+  }
+
+  close(): Promise<void> {
+    this.cut();
+    return new Promise((resolve) => this.server.close(() => resolve()));
   }
 }
 
@@ -140,10 +203,15 @@ export class TestSentinel implements Topology {
     readonly primary: RedisProcess,
     readonly replica: RedisProcess,
     readonly sentinels: RedisProcess[],
+    /** With `relayReplication`: the replica's link to the primary, which the test can hold and cut. */
+    readonly link?: ReplicationLink,
   ) {}
 
-  /** `aof`: appendfsync always on both data nodes. */
-  static async start(): Promise<TestSentinel> {
+  /**
+   * Both data nodes with AOF, appendfsync always. `relayReplication`: the replica replicates through a
+   * {@link ReplicationLink}, so a test can make it lag.
+   */
+  static async start(options: { relayReplication?: boolean } = {}): Promise<TestSentinel> {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'msb-sentinel-'));
     const data = (port: number, extra: string[] = []) =>
       new RedisProcess(port, [
@@ -167,7 +235,8 @@ export class TestSentinel implements Topology {
       ]);
     const primary = data(await freePort());
     await primary.start();
-    const replica = data(await freePort(), ['--replicaof', '127.0.0.1', String(primary.port)]);
+    const link = options.relayReplication ? await ReplicationLink.start(primary.port) : undefined;
+    const replica = data(await freePort(), ['--replicaof', '127.0.0.1', String(link?.port ?? primary.port)]);
     await replica.start();
     const sentinels: RedisProcess[] = [];
     for (let i = 0; i < 3; i++) {
@@ -181,7 +250,9 @@ export class TestSentinel implements Topology {
           `dir ${dir}`,
           `sentinel monitor ${TestSentinel.MASTER} 127.0.0.1 ${primary.port} 2`,
           `sentinel down-after-milliseconds ${TestSentinel.MASTER} 1000`,
-          `sentinel failover-timeout ${TestSentinel.MASTER} 5000`,
+          // Sentinel re-points a replica that follows another address than the primary's (+fix-slave-config) once
+          // it has been known for failover-timeout: keep that past the test when the replica goes through the relay
+          `sentinel failover-timeout ${TestSentinel.MASTER} ${link ? 120_000 : 5000}`,
           `sentinel parallel-syncs ${TestSentinel.MASTER} 1`,
           '',
         ].join('\n'),
@@ -190,7 +261,7 @@ export class TestSentinel implements Topology {
       await s.start();
       sentinels.push(s);
     }
-    const t = new TestSentinel(dir, primary, replica, sentinels);
+    const t = new TestSentinel(dir, primary, replica, sentinels, link);
     await t.waitForReplication();
     return t;
   }
@@ -250,9 +321,13 @@ export class TestSentinel implements Topology {
     await this.waitForReplication();
   }
 
-  /** Kills the primary (SIGKILL) and waits until Sentinel promoted the replica. */
+  /**
+   * Kills the primary (SIGKILL) and waits until Sentinel promoted the replica. Writes a held relay kept from the
+   * replica are lost with the primary, as they would be in a real failover under replication lag.
+   */
   async failover(): Promise<void> {
     await this.primary.kill();
+    this.link?.cut();
     const deadline = Date.now() + 30_000;
     while ((await this.primaryPort()) !== this.replica.port) {
       if (Date.now() > deadline) throw new Error('sentinel never promoted the replica');
@@ -260,8 +335,24 @@ export class TestSentinel implements Topology {
     }
   }
 
+  /**
+   * After {@link failover}: starts the old primary again as a replica of the promoted one (what Sentinel itself does
+   * to a returning primary, after a wait of several seconds) and waits until it is in sync.
+   */
+  async rejoinOldPrimary(): Promise<void> {
+    await this.primary.start(['--replicaof', '127.0.0.1', String(this.replica.port)]);
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const { stdout } = await run('redis-cli', ['-p', String(this.primary.port), 'info', 'replication']);
+      if (/master_link_status:up/.test(stdout)) return;
+      if (Date.now() > deadline) throw new Error('the old primary never synced with the promoted replica');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
   async stop(): Promise<void> {
     this.replica.resume();
+    await this.link?.close();
     await Promise.all([...this.sentinels, this.primary, this.replica].map((n) => n.kill('SIGTERM')));
     await rm(this.dir, { recursive: true, force: true });
   }

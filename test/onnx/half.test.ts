@@ -18,11 +18,12 @@ function patterns(): Uint32Array {
     for (let k = 0; k < 2048; k++) {
       const sign = k & 1 ? 0x80000000 : 0;
       // Mantissas: random, exact ties at the FP16 rounding bit (0x1000) with odd/even kept bits, and neighbours.
-      const m = k < 1024 ? rand() & 0x7fffff : ((k << 13) & 0x7fe000) | [0x1000, 0xfff, 0x1001, 0][k & 3]!;
+      const tie = [0x1000, 0xfff, 0x1001, 0] as const;
+      const m = k < 1024 ? rand() & 0x7fffff : ((k << 13) & 0x7fe000) | tie[(k & 3) as 0 | 1 | 2 | 3];
       out.push((sign | (e << 23) | m) >>> 0);
     }
   for (const f of [65504, 65519.99, 65520, 65536, 2 ** -24, 2 ** -25, 1.5 * 2 ** -25, 2 ** -14, 1e-8, 0])
-    out.push(new Uint32Array(Float32Array.of(f).buffer)[0]!);
+    out.push(new DataView(Float32Array.of(f).buffer).getUint32(0, true));
   return Uint32Array.from(out);
 }
 
@@ -32,7 +33,7 @@ test('FP32 → FP16: the fast loop equals the general path, and both equal numpy
   const dst = new Uint8Array(bits.length * 2);
   const over = convertFloats(src, dst, 'fp16');
   const got = new Uint16Array(dst.buffer);
-  for (let i = 0; i < bits.length; i++) assert.equal(got[i], f32BitsToF16(bits[i]!), `bits ${bits[i]!.toString(16)}`);
+  for (const [i, b] of bits.entries()) assert.equal(got[i], f32BitsToF16(b), `bits ${b.toString(16)}`);
   assert.equal(over, true, 'values beyond 65504 are reported');
   assert.equal(convertFloats(new Uint8Array(Float32Array.of(1, -65504, 0.5).buffer), new Uint8Array(6), 'fp16'), false);
 
@@ -45,10 +46,10 @@ test('FP32 → FP16: the fast loop equals the general path, and both equal numpy
   );
   const ref = new Uint16Array(new Uint8Array(await readFile(path.join(dir, 'out'))).buffer);
   let diff = 0;
-  for (let i = 0; i < bits.length; i++) {
-    const nan = (bits[i]! & 0x7fffffff) > 0x7f800000;
+  for (const [i, b] of bits.entries()) {
+    const nan = (b & 0x7fffffff) > 0x7f800000;
     // NaN payloads may differ; both must be NaN.
-    if (nan) assert.ok(Number.isNaN(f16BitsToNumber(got[i]!)) && Number.isNaN(f16BitsToNumber(ref[i]!)));
+    if (nan) assert.ok(Number.isNaN(f16BitsToNumber(got[i] ?? 0)) && Number.isNaN(f16BitsToNumber(ref[i] ?? 0)));
     else if (got[i] !== ref[i]) diff++;
   }
   assert.equal(diff, 0);

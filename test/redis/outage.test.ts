@@ -26,10 +26,15 @@ before(async () => {
 });
 after(async () => {
   await redis.stop();
-  // Known issue: a BullMQ Worker whose close() was abandoned while Redis was down (test 2) keeps its stalled-job
-  // timer in this process (msb drops its connections, BullMQ's close promise never settles). The CLI exits
-  // explicitly for that reason; this file does the same once its results are out, so the run cannot hang.
-  setTimeout(() => process.exit(process.exitCode ?? 0), 2000).unref();
+  // ConversionWorker.close() abandoned BullMQ's close while Redis was down (test 2), whose timers would keep a
+  // process alive for ever (taskforcesh/bullmq#4656); msb stops them. Should anything still hold this process
+  // 15 s after the last test, that is a failure, not a hang of the run.
+  setTimeout(() => {
+    process.stderr.write(
+      `still alive 15 s after the last test, held by: ${process.getActiveResourcesInfo().join(', ')}\n`,
+    );
+    process.exit(1);
+  }, 15_000).unref();
 });
 
 async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
