@@ -10,18 +10,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
 import { isMsbError } from '../../src/errors.js';
 import { ConversionClient, ConversionWorker, type SampleModel, writeSampleModels } from '../../src/jobs/index.js';
+import type { RedisLink } from '../../src/redis/index.js';
 import { ModelStore } from '../../src/store/index.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
-import { freePort, TestRedis } from '../helpers/redis.js';
+import { adminRedis, flushAll, freePort, startTestRedis, type TestTopology } from '../helpers/redis.js';
 import { tempDir } from '../helpers/tmp.js';
 import { TritonRepositoryServer } from '../triton/repository-server.js';
 import { FakeBuilder } from './fake-builder.js';
 
-let redis: TestRedis;
-let admin: Redis;
+let redis: TestTopology;
+let admin: RedisLink;
 let samples: SampleModel[];
 let sampleDir: string;
 let store: string;
@@ -34,19 +34,19 @@ function track<T extends { close(): Promise<void> }>(x: T): T {
 }
 
 before(async () => {
-  redis = await TestRedis.start();
-  admin = new Redis(redis.url);
+  redis = await startTestRedis();
+  admin = await adminRedis(redis.url);
   // tempDir() registers its cleanup with the current test; these outlive every test of the file
   sampleDir = await mkdtemp(path.join(os.tmpdir(), 'msb-triton-samples-'));
   samples = await writeSampleModels(sampleDir);
 });
 after(async () => {
-  admin.disconnect();
+  await admin.close();
   await redis.stop();
   await rm(sampleDir, { recursive: true, force: true });
 });
 beforeEach(async () => {
-  await admin.flushall();
+  await flushAll(admin.connection);
   store = path.join(await tempDir(), 'store');
   triton = track(await TritonRepositoryServer.start({ repository: store }));
 });
