@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Cluster } from 'ioredis';
 import { freePort, waitForRedis } from '../../src/jobs/redis-server.js';
 import { openRedis, type RedisConnection, type RedisLink } from '../../src/redis/index.js';
+import { freeServerPort } from './ports.js';
 import { TestCluster, TestSentinel } from './topologies.js';
 
 export { freePort };
@@ -36,7 +37,7 @@ export class TestRedis implements TestTopology {
 
   static async start(options: RedisOptions = {}): Promise<TestRedis> {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'msb-redis-'));
-    const r = new TestRedis(await freePort(), dir, options.aof ?? false);
+    const r = new TestRedis(await freeServerPort(), dir, options.aof ?? false);
     await r.start();
     return r;
   }

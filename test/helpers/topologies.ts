@@ -9,23 +9,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, waitForRedis } from '../../src/jobs/redis-server.js';
+import { waitForRedis } from '../../src/jobs/redis-server.js';
+import { freeServerPort } from './ports.js';
 
 const run = promisify(execFile);
-
-/** A free port whose cluster bus port (port + 10000) is free too. */
-async function freeClusterPort(): Promise<number> {
-  for (;;) {
-    const port = await freePort();
-    if (port > 55000) continue;
-    const free = await new Promise<boolean>((resolve) => {
-      const s = net.createServer();
-      s.once('error', () => resolve(false));
-      s.listen(port + 10000, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-    if (free) return port;
-  }
-}
 
 export class RedisProcess {
   private proc: ChildProcess | undefined;
@@ -140,7 +127,7 @@ export class TestCluster implements Topology {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'msb-cluster-'));
     const nodes: RedisProcess[] = [];
     for (let i = 0; i < 3; i++) {
-      const port = await freeClusterPort();
+      const port = await freeServerPort({ clusterBus: true });
       const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', ''];
       args.push('--appendonly', options.aof ? 'yes' : 'no');
       if (options.aof) {
@@ -233,14 +220,14 @@ export class TestSentinel implements Topology {
         'always',
         ...extra,
       ]);
-    const primary = data(await freePort());
+    const primary = data(await freeServerPort());
     await primary.start();
     const link = options.relayReplication ? await ReplicationLink.start(primary.port) : undefined;
-    const replica = data(await freePort(), ['--replicaof', '127.0.0.1', String(link?.port ?? primary.port)]);
+    const replica = data(await freeServerPort(), ['--replicaof', '127.0.0.1', String(link?.port ?? primary.port)]);
     await replica.start();
     const sentinels: RedisProcess[] = [];
     for (let i = 0; i < 3; i++) {
-      const port = await freePort();
+      const port = await freeServerPort();
       const conf = path.join(dir, `sentinel-${port}.conf`);
       await writeFile(
         conf,
@@ -284,7 +271,8 @@ export class TestSentinel implements Topology {
 
   /** Until the replica is in sync with the primary and Sentinel knows the replica. */
   async waitForReplication(): Promise<void> {
-    const deadline = Date.now() + 30_000;
+    // a full resync after both nodes restarted, with clients hammering the primary on a loaded 2-core machine
+    const deadline = Date.now() + 60_000;
     for (;;) {
       const info = await run('redis-cli', ['-p', String(this.replica.port), 'info', 'replication']).then(
         (r) => r.stdout,
@@ -301,7 +289,21 @@ export class TestSentinel implements Topology {
         () => '',
       );
       if (/master_link_status:up/.test(info) && known.includes(String(this.replica.port))) return;
-      if (Date.now() > deadline) throw new Error('replica never in sync');
+      if (Date.now() > deadline) {
+        const primary = await run('redis-cli', ['-p', String(this.primary.port), 'info', 'replication']).then(
+          (r) => r.stdout,
+          (e: Error) => e.message,
+        );
+        const pick = (text: string) =>
+          text
+            .split('\n')
+            .filter((l) => /^(role|master_|slave|connected_slaves|master_link)/.test(l))
+            .join(' ')
+            .replace(/\r/g, '');
+        throw new Error(
+          `replica never in sync: replica ${this.replica.port}: ${pick(info)}; primary ${this.primary.port}: ${pick(primary)}; sentinel knows: ${known.includes(String(this.replica.port))}`,
+        );
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
   }

@@ -165,14 +165,14 @@ test('CLI commands and the demo with Redis unreachable: "cannot reach Redis at U
   ];
   for (const args of cases) {
     const t0 = Date.now();
-    // A 2 s connect timeout instead of the default 5 s: the bound below is about not hanging, and leaves room for a
-    // loaded machine's start-up (the demo loads the most before it reaches Redis).
-    const r = await runCli(args, { env: { REDIS_URL: dead, MSB_REDIS_TIMEOUT_MS: '2000' }, timeoutMs: 30_000 });
+    // A 2 s connect timeout instead of the default 5 s. The bound below is about not hanging (a hang is killed at
+    // 60 s), not speed: the demo takes ~5 s alone and was seen at 20 s beside the rest of the suite on 2 cores.
+    const r = await runCli(args, { env: { REDIS_URL: dead, MSB_REDIS_TIMEOUT_MS: '2000' }, timeoutMs: 60_000 });
     const took = Date.now() - t0;
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, /^msb: MSB_REDIS_UNREACHABLE: cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+/m, args[0]);
     assert.doesNotMatch(r.stderr, /Unhandled error event|^\s+at /m);
-    assert.ok(took < 20_000, `${args.join(' ')} took ${took} ms`);
+    assert.ok(took < 45_000, `${args.join(' ')} took ${took} ms`);
   }
   const bad = await runCli(['jobs', 'ls', '--redis', 'redis://a:1,b:2']);
   assert.equal(bad.code, 2);
