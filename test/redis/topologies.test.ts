@@ -172,7 +172,7 @@ describe('Sentinel failover', { timeout: 240_000 }, () => {
   }, async () => {
     const sentinel = await TestSentinel.start({ relayReplication: true });
     const store = path.join(await tempDir(), 'store');
-    const safe = new ConversionClient({ redis: sentinel.url, waitReplicas: 1, waitTimeoutMs: 500, log: quiet });
+    const safe = new ConversionClient({ redis: sentinel.url, waitReplicas: 1, waitTimeoutMs: 2000, log: quiet });
     const plain = new ConversionClient({ redis: sentinel.url, log: quiet });
     const spec = (model: string) => ({ kind: 'import' as const, source: conv, output: { model } });
     let worker: ConversionWorker | undefined;
@@ -195,7 +195,16 @@ describe('Sentinel failover', { timeout: 240_000 }, () => {
           isMsbError(err, 'MSB_REDIS_NOT_REPLICATED'),
         );
       await sentinel.rejoinOldPrimary();
-      const refused = await safe.enqueue(spec('refused'));
+      // MSB_REDIS_NOT_REPLICATED is retryable: the rejoined replica confirms once its acknowledgements flow again
+      // (a loaded machine has taken longer than one WAIT for that), as a caller would retry
+      const deadline = Date.now() + 30_000;
+      let refused: Awaited<ReturnType<ConversionClient['enqueue']>> | undefined;
+      while (!refused) {
+        refused = await safe.enqueue(spec('refused')).catch((err: unknown) => {
+          if (!isMsbError(err, 'MSB_REDIS_NOT_REPLICATED') || Date.now() > deadline) throw err;
+          return undefined;
+        });
+      }
       assert.equal((await refused.info())?.state, 'waiting', 'the retry confirmed the job queued before');
       worker = await ConversionWorker.start({ redis: sentinel.url, store, builder: new FakeBuilder(), log: quiet });
       const results = await Promise.all([kept.result(60_000), refused.result(60_000)]);
@@ -220,7 +229,7 @@ describe('Sentinel failover', { timeout: 240_000 }, () => {
     const link = openRedis(sentinel.url, { log: quiet });
     try {
       await link.connected();
-      const safe = new CorrelationIds(link.connection, { ttl: 600_000, waitReplicas: 1, waitTimeoutMs: 500 });
+      const safe = new CorrelationIds(link.connection, { ttl: 600_000, waitReplicas: 1, waitTimeoutMs: 2000 });
       const plain = new CorrelationIds(link.connection, { ttl: 600_000 });
       const kept = await safe.acquire('lag');
       // the replica stops hearing from the primary: what follows is acknowledged by the primary alone
