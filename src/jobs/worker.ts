@@ -464,13 +464,8 @@ export class ConversionWorker {
       ? `Triton at ${report.url} loaded ${model} (version ${version} published; ${report.attempts} ${report.attempts === 1 ? 'try' : 'tries'})`
       : `Triton at ${report.url} did not load ${model} (version ${version} is published): ${report.code}: ${report.error}`;
     void job.log(line).catch(() => {});
-    this.log(`job ${String(job.id).slice(0, 12)}: ${line}`);
+    this.link.log(`job ${String(job.id).slice(0, 12)}: ${line}`);
     return report;
-  }
-
-  private log(line: string): void {
-    if (this.options.log) this.options.log(line);
-    else process.stderr.write(`msb: ${line}\n`);
   }
 
   private async inspect(plan: string): Promise<JobResult> {

@@ -78,7 +78,8 @@ export class RedisLink {
   private lastReported: string | undefined;
   /** Connections duplicated from this one (by BullMQ for workers and event readers, or {@link duplicate}). */
   private readonly copies = new Set<RedisConnection>();
-  private readonly log: (line: string) => void;
+  /** Where this link's state lines go (`log`, else stderr in service mode): also for its owner's own lines. */
+  readonly log: (line: string) => void;
   private readonly connectTimeoutMs: number;
 
   constructor(url: string, options: OpenRedisOptions = {}) {
