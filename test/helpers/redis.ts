@@ -113,44 +113,8 @@ export function testTopology(): TopologyName {
 export async function startTestRedis(options: RedisOptions = {}): Promise<TestTopology> {
   const name = testTopology();
   if (name === 'single') return TestRedis.start(options);
-  if (name === 'cluster') {
-    const c = await TestCluster.start(options);
-    return crashable(
-      name,
-      c.url,
-      () => c.kill(),
-      () => c.start(),
-      () => c.stop(),
-    );
-  }
-  const s = await TestSentinel.start();
-  return crashable(
-    name,
-    s.url,
-    () => s.killData(),
-    () => s.startData(),
-    () => s.stop(),
-  );
-}
-
-function crashable(
-  name: TopologyName,
-  url: string,
-  kill: () => Promise<void>,
-  start: () => Promise<void>,
-  stop: () => Promise<void>,
-): TestTopology {
-  return {
-    name,
-    url,
-    kill,
-    start,
-    restart: async () => {
-      await kill();
-      await start();
-    },
-    stop,
-  };
+  if (name === 'cluster') return TestCluster.start(options);
+  return TestSentinel.start();
 }
 
 /**

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { waitForRedis } from '../../src/jobs/redis-server.js';
 import { freeServerPort } from './ports.js';
+import type { TestTopology } from './redis.js';
 
 const run = promisify(execFile);
 
@@ -109,13 +110,7 @@ export class ReplicationLink {
   }
 }
 
-export interface Topology {
-  name: 'single' | 'cluster' | 'sentinel';
-  url: string;
-  stop(): Promise<void>;
-}
-
-export class TestCluster implements Topology {
+export class TestCluster implements TestTopology {
   readonly name = 'cluster';
   private constructor(
     readonly dir: string,
@@ -172,6 +167,11 @@ export class TestCluster implements Topology {
     await this.waitForOk();
   }
 
+  async restart(): Promise<void> {
+    await this.kill();
+    await this.start();
+  }
+
   get url(): string {
     return `redis+cluster://${this.nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`;
   }
@@ -182,7 +182,7 @@ export class TestCluster implements Topology {
   }
 }
 
-export class TestSentinel implements Topology {
+export class TestSentinel implements TestTopology {
   readonly name = 'sentinel';
   static readonly MASTER = 'msbmaster';
   private constructor(
@@ -310,17 +310,22 @@ export class TestSentinel implements Topology {
 
   /**
    * Both data nodes SIGKILLed (the Sentinels stay): no primary to fail over to, Redis unreachable until
-   * {@link startData}.
+   * {@link start}.
    */
-  async killData(): Promise<void> {
+  async kill(): Promise<void> {
     await Promise.all([this.primary.kill(), this.replica.kill()]);
   }
 
   /** The primary, then the replica, started again from their AOF files; until the replica is in sync. */
-  async startData(): Promise<void> {
+  async start(): Promise<void> {
     await this.primary.start();
     await this.replica.start();
     await this.waitForReplication();
+  }
+
+  async restart(): Promise<void> {
+    await this.kill();
+    await this.start();
   }
 
   /**

@@ -14,30 +14,24 @@ import { openRedis } from '../../src/redis/index.js';
 import { ModelStore } from '../../src/store/index.js';
 import { runCli } from '../helpers/cli.js';
 import { skipWithout, testdata } from '../helpers/paths.js';
-import { TestRedis } from '../helpers/redis.js';
+import { TestRedis, type TestTopology } from '../helpers/redis.js';
 import { tempDir } from '../helpers/tmp.js';
-import { TestCluster, TestSentinel, type Topology } from '../helpers/topologies.js';
+import { TestCluster, TestSentinel } from '../helpers/topologies.js';
 import { FakeBuilder } from '../jobs/fake-builder.js';
 
 const conv = testdata('onnx', 'onnx-backend', 'pytorch-operator', 'test_operator_conv', 'model.onnx');
 const target = { tensorrt: '10.8', gpu: '8.6' };
 const quiet = () => undefined;
 
-const topologies: [string, () => Promise<Topology>][] = [
-  [
-    'single',
-    async () => {
-      const r = await TestRedis.start();
-      return { name: 'single', url: r.url, stop: () => r.stop() };
-    },
-  ],
+const topologies: [string, () => Promise<TestTopology>][] = [
+  ['single', () => TestRedis.start()],
   ['cluster', () => TestCluster.start()],
   ['sentinel', () => TestSentinel.start()],
 ];
 
 for (const [name, start] of topologies) {
   describe(`on ${name} Redis`, { timeout: 180_000 }, () => {
-    let topo: Topology;
+    let topo: TestTopology;
     before(async () => {
       topo = await start();
     });
