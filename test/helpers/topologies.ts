@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { waitForRedis } from '../../src/jobs/redis-server.js';
 import { freeServerPort } from './ports.js';
 import type { TestTopology } from './redis.js';
+import { until } from './until.js';
 
 const run = promisify(execFile);
 
@@ -143,16 +144,12 @@ export class TestCluster implements TestTopology {
   /** Until every node agrees the cluster is up: only then does a client see a complete slot map. */
   async waitForOk(): Promise<void> {
     for (const n of this.nodes) {
-      const deadline = Date.now() + 20_000;
-      for (;;) {
-        const stdout = await run('redis-cli', ['-p', String(n.port), 'cluster', 'info']).then(
-          (r) => r.stdout,
-          () => '',
+      const ok = () =>
+        run('redis-cli', ['-p', String(n.port), 'cluster', 'info']).then(
+          (r) => /cluster_state:ok/.test(r.stdout),
+          () => false,
         );
-        if (/cluster_state:ok/.test(stdout)) break;
-        if (Date.now() > deadline) throw new Error(`cluster node ${n.port} never reached cluster_state:ok`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await until(`cluster node ${n.port} to reach cluster_state:ok`, ok, 20_000);
     }
   }
 
@@ -335,11 +332,11 @@ export class TestSentinel implements TestTopology {
   async failover(): Promise<void> {
     await this.primary.kill();
     this.link?.cut();
-    const deadline = Date.now() + 30_000;
-    while ((await this.primaryPort()) !== this.replica.port) {
-      if (Date.now() > deadline) throw new Error('sentinel never promoted the replica');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await until(
+      'Sentinel to promote the replica',
+      async () => (await this.primaryPort()) === this.replica.port,
+      30_000,
+    );
   }
 
   /**
@@ -348,13 +345,11 @@ export class TestSentinel implements TestTopology {
    */
   async rejoinOldPrimary(): Promise<void> {
     await this.primary.start(['--replicaof', '127.0.0.1', String(this.replica.port)]);
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const { stdout } = await run('redis-cli', ['-p', String(this.primary.port), 'info', 'replication']);
-      if (/master_link_status:up/.test(stdout)) return;
-      if (Date.now() > deadline) throw new Error('the old primary never synced with the promoted replica');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const synced = async () =>
+      /master_link_status:up/.test(
+        (await run('redis-cli', ['-p', String(this.primary.port), 'info', 'replication'])).stdout,
+      );
+    await until('the old primary to sync with the promoted replica', synced, 30_000);
   }
 
   async stop(): Promise<void> {

@@ -17,6 +17,7 @@ import { ModelStore } from '../../src/store/index.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
 import { adminRedis, flushAll, freePort, startTestRedis, type TestTopology } from '../helpers/redis.js';
 import { tempDir } from '../helpers/tmp.js';
+import { until } from '../helpers/until.js';
 import { TritonRepositoryServer } from '../triton/repository-server.js';
 import { FakeBuilder } from './fake-builder.js';
 
@@ -68,14 +69,6 @@ function worker(tritonLoad: Record<string, unknown> = { url: triton.url, backoff
     tritonLoad: tritonLoad as { url: string },
     ...extra,
   }).then((w) => ({ worker: track(w), lines }));
-}
-
-async function until(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 async function versionsOf(model: string): Promise<number[]> {
@@ -178,7 +171,7 @@ describe('tritonLoad', () => {
     const { worker: w } = await worker({ url: triton.url, attempts: 10, backoffMs: 60_000 }, { graceMs: 30_000 });
     const c = client();
     const h = await c.enqueue({ kind: 'import', source: sample('identity'), output: { model: 'closing' } });
-    await until('the load call', () => triton.loadCalls('closing').length > 0);
+    await until('the load call', () => triton.loadCalls('closing').length > 0, 30_000);
     const t0 = Date.now();
     await w.close();
     const took = Date.now() - t0;
@@ -196,7 +189,7 @@ describe('tritonLoad', () => {
     const { worker: w } = await worker({ url: triton.url, backoffMs: 20 }, { graceMs: 30_000 });
     const c = client();
     const h = await c.enqueue({ kind: 'import', source: sample('identity'), output: { model: 'inflight' } });
-    await until('the load call', () => triton.loadCalls('inflight').length > 0);
+    await until('the load call', () => triton.loadCalls('inflight').length > 0, 30_000);
     const t0 = Date.now();
     await w.close();
     assert.ok(Date.now() - t0 < 20_000, `close took ${Date.now() - t0} ms`);

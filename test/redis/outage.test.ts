@@ -14,6 +14,7 @@ import { runCli } from '../helpers/cli.js';
 import { repoRoot, skipWithout, testdata } from '../helpers/paths.js';
 import { freePort, TestRedis } from '../helpers/redis.js';
 import { tempDir } from '../helpers/tmp.js';
+import { until } from '../helpers/until.js';
 import { FakeBuilder } from '../jobs/fake-builder.js';
 
 const conv = testdata('onnx', 'onnx-backend', 'pytorch-operator', 'test_operator_conv', 'model.onnx');
@@ -36,14 +37,6 @@ after(async () => {
     process.exit(1);
   }, 15_000).unref();
 });
-
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 async function health(url: string): Promise<{ status: number; body: { ok: boolean; redis: { state: string } } }> {
   const r = await fetch(`${url}/healthz`);
