@@ -4,14 +4,13 @@
  * Redis at URL" and exit instead of hanging. Real redis-server processes, killed with SIGKILL.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isMsbError } from '../../src/errors.js';
 import { ConversionClient, ConversionWorker } from '../../src/jobs/index.js';
-import { runCli } from '../helpers/cli.js';
-import { repoRoot, skipWithout, testdata } from '../helpers/paths.js';
+import { runCli, spawnCli } from '../helpers/cli.js';
+import { skipWithout, testdata } from '../helpers/paths.js';
 import { freePort, TestRedis } from '../helpers/redis.js';
 import { tempDir } from '../helpers/tmp.js';
 import { until } from '../helpers/until.js';
@@ -51,30 +50,12 @@ test('msb worker with Redis killed: one line per state change, /healthz not read
   const store = path.join(await tempDir(), 'store');
   const port = await freePort();
   const grace = 2;
-  const worker = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      path.join(repoRoot, 'src', 'cli', 'main.ts'),
-      'worker',
-      '--store',
-      store,
-      '--metrics-port',
-      String(port),
-      '--grace',
-      String(grace),
-    ],
-    { cwd: repoRoot, env: { ...process.env, REDIS_URL: redis.url }, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let log = '';
-  worker.stderr?.setEncoding('utf8').on('data', (d: string) => {
-    log += d;
+  const worker = spawnCli(['worker', '--store', store, '--metrics-port', String(port), '--grace', String(grace)], {
+    env: { REDIS_URL: redis.url },
   });
-  const done = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
   const ops = `http://127.0.0.1:${port}`;
   try {
-    await until('the worker to start', () => /msb worker [0-9a-f-]+:/.test(log), 60_000);
+    await until('the worker to start', () => /msb worker [0-9a-f-]+:/.test(worker.stderr()), 60_000);
     await until('/healthz to answer', () =>
       health(ops).then(
         () => true,
@@ -90,26 +71,26 @@ test('msb worker with Redis killed: one line per state change, /healthz not read
     assert.notEqual(down.body.redis.state, 'ready');
     // several reconnect attempts (every 2 s at most) go by: still one line each
     await sleep(5000);
-    assert.equal(count(log, /connection lost/), 1, log);
-    assert.equal(count(log, /reconnecting/), 1, log);
+    assert.equal(count(worker.stderr(), /connection lost/), 1, worker.stderr());
+    assert.equal(count(worker.stderr(), /reconnecting/), 1, worker.stderr());
 
     await redis.start();
-    await until('the "back" line', () => /Redis at redis:\/\/127\.0\.0\.1:\d+: back/.test(log));
+    await until('the "back" line', () => /Redis at redis:\/\/127\.0\.0\.1:\d+: back/.test(worker.stderr()));
     await until('/healthz ready again', async () => (await health(ops)).status === 200);
 
     await redis.kill();
-    await until('the second "connection lost"', () => count(log, /connection lost/) === 2);
+    await until('the second "connection lost"', () => count(worker.stderr(), /connection lost/) === 2);
     const t0 = Date.now();
-    worker.kill('SIGTERM');
-    const code = await done;
+    worker.proc.kill('SIGTERM');
+    const code = await worker.exited;
     const took = Date.now() - t0;
     assert.ok(took < (grace + 6) * 1000, `stopped ${took} ms after SIGTERM with --grace ${grace}`);
-    assert.equal(code, 0, log);
-    assert.doesNotMatch(log, /Unhandled error event/);
-    assert.doesNotMatch(log, /^\s+at /m, 'no stack trace');
-    assert.equal(count(log, /: back$/m), 1, log);
+    assert.equal(code, 0, worker.stderr());
+    assert.doesNotMatch(worker.stderr(), /Unhandled error event/);
+    assert.doesNotMatch(worker.stderr(), /^\s+at /m, 'no stack trace');
+    assert.equal(count(worker.stderr(), /: back$/m), 1, worker.stderr());
   } finally {
-    if (worker.exitCode === null) worker.kill('SIGKILL');
+    if (worker.proc.exitCode === null) worker.proc.kill('SIGKILL');
     await redis.start().catch(() => undefined);
   }
 });
