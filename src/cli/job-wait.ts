@@ -8,7 +8,10 @@ const POLL_MS = 2000;
  * no live worker serves its queue, that ("no live worker serves msb-trt10.8-sm86"), each time that changes. Never
  * silent and never forever when `timeoutMs` is given (MSB_JOB_WAIT_TIMEOUT; the job itself stays queued).
  */
-export async function waitWithStatus(handle: ConversionHandle, timeoutMs?: number): Promise<JobResult> {
+export async function waitWithStatus(
+  handle: Pick<ConversionHandle, 'id' | 'queue' | 'info' | 'result'>,
+  timeoutMs?: number,
+): Promise<JobResult> {
   const started = Date.now();
   const short = handle.id.slice(0, 12);
   let said = '';
@@ -23,14 +26,18 @@ export async function waitWithStatus(handle: ConversionHandle, timeoutMs?: numbe
     process.stderr.write(`msb: waiting for job ${short} on ${handle.queue} (${seconds} s${limit}): ${line}\n`);
   };
   let timer: NodeJS.Timeout | undefined;
+  // `done` and not only clearTimeout: a report in flight when the wait settles (Redis gone: info() waits out its
+  // retries) would otherwise arm a fresh timer after the finally below, and that timer keeps the process alive.
+  let done = false;
   const poll = async (): Promise<void> => {
     await report().catch(() => undefined); // a status line is best effort; the wait itself reports failures
-    timer = setTimeout(poll, POLL_MS);
+    if (!done) timer = setTimeout(poll, POLL_MS);
   };
   await poll();
   try {
     return await handle.result(timeoutMs);
   } finally {
+    done = true;
     clearTimeout(timer);
   }
 }

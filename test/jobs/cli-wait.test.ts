@@ -56,3 +56,45 @@ test('--timeout takes a positive number of seconds', async () => {
   assert.equal(r.code, 2);
   assert.match(r.stderr, /^msb: MSB_CLI_ARGUMENT: --timeout takes a number of seconds > 0, got 'soon'/);
 });
+
+// The race behind a CI hang: Redis went away while a status report was in flight, the wait rejected and cleared its
+// timer, then the report finished and armed a new one; it kept `msb enqueue --wait` alive after printing its error.
+// Mock timers make the interleaving exact; the outage suite shows the same end to end with a real Redis killed.
+test('--wait status reports stop for good when the wait fails, even with a report in flight', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const { waitWithStatus } = await import('../../src/cli/job-wait.js');
+  let infoCalls = 0;
+  let releaseInfo: () => void = () => {};
+  let failResult: (err: Error) => void = () => {};
+  const handle = {
+    id: '0123456789abcdef',
+    queue: 'msb-import',
+    info: () => {
+      infoCalls += 1;
+      // The first report answers at once; the second hangs, as info() does while ioredis retries a lost Redis.
+      if (infoCalls === 1) return Promise.resolve(undefined);
+      return new Promise<undefined>((resolve) => {
+        releaseInfo = () => resolve(undefined);
+      });
+    },
+    result: () =>
+      new Promise<never>((_resolve, reject) => {
+        failResult = reject;
+      }),
+  };
+  const waited = waitWithStatus(handle);
+  await settle(); // the first report ends and arms the next
+  t.mock.timers.tick(2000); // the second report starts and hangs
+  assert.equal(infoCalls, 2);
+  failResult(new Error('Redis went away'));
+  await assert.rejects(waited, /Redis went away/);
+  releaseInfo(); // the hung report ends after the wait did
+  await settle();
+  t.mock.timers.tick(60_000);
+  assert.equal(infoCalls, 2, 'no report after the wait ended');
+});
+
+/** Lets every promise already settled run its continuations (setImmediate is not mocked). */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
