@@ -149,7 +149,7 @@ export class ConversionClient {
     let e = this.events.get(name);
     if (!e) {
       e = new QueueEvents(name, { connection: this.link.connection, prefix: QUEUE_PREFIX });
-      // One listener per queue dispatches to the handles; waitUntilFinished adds its own per waiting call.
+      // One listener per queue dispatches to the handles; finishEvent adds its own per waiting call.
       e.setMaxListeners(0);
       e.on('error', (err) => this.link.report(err));
       e.on('progress', ({ jobId, data }) => this.handles.get(jobId)?.emit('progress', data));
@@ -212,8 +212,8 @@ export class ConversionClient {
     const job = await this.queue(handle.queue).getJob(handle.id);
     if (!job) throw new JobError('MSB_JOB_NOT_FOUND', `no job ${handle.id}`, { id: handle.id });
     const stop = new AbortController();
-    // The time limit is this wait's own timer, cleared however the race ends. Given to BullMQ's waitUntilFinished,
-    // it stayed armed when the poll below won (BullMQ clears it only on the finish event, which a QueueEvents
+    // The time limit is this wait's own timer, cleared however the race ends. Given to BullMQ's waitUntilFinished
+    // (used here before finishEvent), it stayed armed when the poll below won (BullMQ clears it only on the finish event, which a QueueEvents
     // reconnect can miss): after a Redis Cluster restart every waiting handle kept the process alive for its
     // whole `timeoutMs` after the job had finished.
     let timer: NodeJS.Timeout | undefined;
@@ -225,7 +225,7 @@ export class ConversionClient {
           });
     try {
       return await Promise.race([
-        job.waitUntilFinished(await this.queueEvents(handle.queue)),
+        this.finishEvent(handle, await this.queueEvents(handle.queue), stop.signal),
         this.pollFinished(handle, stop.signal),
         timeLimit,
       ]);
@@ -251,6 +251,59 @@ export class ConversionClient {
       clearTimeout(timer);
       stop.abort();
     }
+  }
+
+  /**
+   * The job's finish event, or its state if it finished before the listeners were on. BullMQ's
+   * `Job.waitUntilFinished` does this too, but reads the state inside an async Promise executor (bullmq 6.7): when
+   * Redis went away at that moment, its "Connection is closed." was an unhandled rejection (the CLI died with
+   * MSB_INTERNAL, exit 70) and its promise never settled. Here every failure rejects this promise.
+   */
+  private finishEvent(handle: ConversionHandle, events: QueueEvents, signal: AbortSignal): Promise<JobResult> {
+    const queue = this.queue(handle.queue);
+    // Per-job events (`completed:<id>`) and the queue's 'closing' are emitted but not in BullMQ's listener types.
+    const bus = events as unknown as EventEmitter;
+    const closing = queue as unknown as EventEmitter;
+    return new Promise<JobResult>((resolve, reject) => {
+      const completed = `completed:${handle.id}`;
+      const failed = `failed:${handle.id}`;
+      const off = () => {
+        bus.off(completed, onCompleted);
+        bus.off(failed, onFailed);
+        closing.off('closing', onClosing);
+        signal.removeEventListener('abort', off);
+      };
+      const onCompleted = ({ returnvalue }: { returnvalue: unknown }) => {
+        off();
+        resolve(returnvalue as JobResult);
+      };
+      const onFailed = ({ failedReason }: { failedReason: string }) => {
+        off();
+        reject(new Error(failedReason));
+      };
+      const onClosing = () => {
+        off();
+        reject(new Error(`queue ${handle.queue} is closing`));
+      };
+      bus.on(completed, onCompleted);
+      bus.on(failed, onFailed);
+      closing.on('closing', onClosing);
+      signal.addEventListener('abort', off);
+      // Listening first, then the state: a finish between the two is seen by one of them, never by neither.
+      events
+        .waitUntilReady()
+        .then(() => queue.getJob(handle.id))
+        .then(async (job) => {
+          if (!job || signal.aborted) return;
+          const state = await job.getState();
+          if (state === 'completed') onCompleted({ returnvalue: job.returnvalue });
+          else if (state === 'failed') onFailed({ failedReason: job.failedReason });
+        })
+        .catch((err: unknown) => {
+          off();
+          reject(err);
+        });
+    });
   }
 
   /**

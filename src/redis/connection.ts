@@ -271,6 +271,9 @@ export class RedisLink {
 
   /** The error for "Redis did not answer": `cannot reach Redis at URL (last error)`. */
   unreachable(cause?: unknown): RedisError {
+    // Already this error (thrown deeper, caught again by a caller that classifies connection errors): as it is, not
+    // "cannot reach Redis at URL (cannot reach Redis at URL (...))".
+    if (cause instanceof RedisError && cause.code === 'MSB_REDIS_UNREACHABLE') return cause;
     const why = cause instanceof Error ? cause.message : this.error;
     return new RedisError(
       'MSB_REDIS_UNREACHABLE',
