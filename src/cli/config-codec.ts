@@ -51,6 +51,16 @@ export async function readInput(file: string): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** Reads FILE (or `-`) as {@link readInput} does and parses it as JSON; not JSON is `MSB_CLI_JSON` naming the file. */
+export async function readJsonInput(file: string): Promise<unknown> {
+  const text = await readInput(file);
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new MsbError('MSB_CLI_JSON', `${file}: not JSON: ${(err as Error).message}`, { file });
+  }
+}
+
 /** Parses a config file, naming it in any error (`file:line:column: message`). */
 export async function readConfigFile(file: string) {
   const { parseModelConfig } = await import('../config/index.js');
@@ -108,13 +118,7 @@ export function registerConfigCodecCommands(config: Command): void {
     .argument('<file>', 'JSON file, or - for standard input')
     .action(
       action(async (file: string) => {
-        const text = await readInput(file);
-        let json: unknown;
-        try {
-          json = JSON.parse(text);
-        } catch (err) {
-          throw new MsbError('MSB_CLI_JSON', `${file}: not JSON: ${(err as Error).message}`, { file });
-        }
+        const json = await readJsonInput(file);
         const { modelConfigFromJson, printModelConfig } = await import('../config/index.js');
         process.stdout.write(printModelConfig(modelConfigFromJson(json)));
       }),

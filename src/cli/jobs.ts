@@ -1,9 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import { type Command, Option } from 'commander';
 import { MsbError } from '../errors.js';
 import type { ConversionClient, JobInfo, JobSpecInput } from '../jobs/index.js';
 import { defaultRedisUrl } from '../redis/url.js';
 import { action, printJson, printTable } from './common.js';
+import { readJsonInput } from './config-codec.js';
 
 // bullmq, ioredis, prom-client and the jobs module load inside the actions that use them (start-up time).
 const jobsLib = () => import('../jobs/index.js');
@@ -219,7 +219,7 @@ export function registerJobCommands(program: Command): void {
     .option('--version <n>', 'version number (default: next)')
     .option('--target <trt/gpu>', 'build/inspect target, e.g. 10.8/8.6 or 10.8/ampere+')
     .option('--max-batch-size <n>', 'max_batch_size of the generated config')
-    .option('--spec <file>', 'a full job spec as JSON instead of the options')
+    .option('--spec <file>', 'a full job spec as JSON instead of the options (- for standard input)')
     .option('--wait', 'wait for the result, saying on stderr what the job waits for')
     .option(
       '--timeout <seconds>',
@@ -230,7 +230,7 @@ export function registerJobCommands(program: Command): void {
     .action(
       action(async (kind: string, source: string, opts: Record<string, string | boolean | undefined>) => {
         const spec: JobSpecInput = opts.spec
-          ? (JSON.parse(await readFile(opts.spec as string, 'utf8')) as JobSpecInput)
+          ? ((await readJsonInput(opts.spec as string)) as JobSpecInput)
           : ({
               kind,
               source,

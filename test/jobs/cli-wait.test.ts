@@ -98,3 +98,18 @@ test('--wait status reports stop for good when the wait fails, even with a repor
 function settle(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
+
+test('enqueue --spec: a file that is not JSON or not there is named, exit 2, never MSB_INTERNAL', async () => {
+  const dir = await tempDir();
+  const bad = path.join(dir, 'job.json');
+  await writeFile(bad, '{"kind": "import",');
+  const notJson = await runCli(['enqueue', 'import', 'x', '--spec', bad, '--redis', redis.url]);
+  assert.equal(notJson.code, 2, notJson.stderr);
+  assert.match(notJson.stderr, /^msb: MSB_CLI_JSON: .*job\.json: not JSON: /);
+  const missing = await runCli(['enqueue', 'import', 'x', '--spec', path.join(dir, 'none.json'), '--redis', redis.url]);
+  assert.equal(missing.code, 2, missing.stderr);
+  assert.match(missing.stderr, /^msb: MSB_CLI_READ: cannot read .*none\.json: ENOENT/);
+  const stdin = await runCli(['enqueue', 'import', 'x', '--spec', '-', '--redis', redis.url], { input: 'nope' });
+  assert.equal(stdin.code, 2, stdin.stderr);
+  assert.match(stdin.stderr, /^msb: MSB_CLI_JSON: -: not JSON: /);
+});
