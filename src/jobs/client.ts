@@ -212,10 +212,10 @@ export class ConversionClient {
     const job = await this.queue(handle.queue).getJob(handle.id);
     if (!job) throw new JobError('MSB_JOB_NOT_FOUND', `no job ${handle.id}`, { id: handle.id });
     const stop = new AbortController();
-    // The time limit is this wait's own timer, cleared however the race ends. Given to BullMQ's waitUntilFinished
-    // (used here before finishEvent), it stayed armed when the poll below won (BullMQ clears it only on the finish event, which a QueueEvents
-    // reconnect can miss): after a Redis Cluster restart every waiting handle kept the process alive for its
-    // whole `timeoutMs` after the job had finished.
+    // The time limit is this wait's own timer, cleared however the race ends. A timer cleared only on the finish
+    // event (as BullMQ's waitUntilFinished did with its ttl, used here before finishEvent) stays armed when the poll
+    // below wins, and a QueueEvents reconnect can miss that event: after a Redis Cluster restart every waiting
+    // handle kept the process alive for its whole `timeoutMs` after the job had finished.
     let timer: NodeJS.Timeout | undefined;
     const timeLimit =
       timeoutMs === undefined
@@ -292,12 +292,11 @@ export class ConversionClient {
       // Listening first, then the state: a finish between the two is seen by one of them, never by neither.
       events
         .waitUntilReady()
-        .then(() => queue.getJob(handle.id))
-        .then(async (job) => {
-          if (!job || signal.aborted) return;
-          const state = await job.getState();
-          if (state === 'completed') onCompleted({ returnvalue: job.returnvalue });
-          else if (state === 'failed') onFailed({ failedReason: job.failedReason });
+        .then(() => this.outcome(handle))
+        .then((outcome) => {
+          if (!outcome || signal.aborted) return;
+          if (outcome.state === 'completed') onCompleted({ returnvalue: outcome.result });
+          else onFailed({ failedReason: outcome.reason });
         })
         .catch((err: unknown) => {
           off();
@@ -318,13 +317,25 @@ export class ConversionClient {
       // a command-mode client that gave up on Redis: say so rather than wait for ever
       if (this.link.state === 'closed') throw this.link.unreachable();
       if (!this.link.ready) continue;
-      const job = await this.queue(handle.queue)
-        .getJob(handle.id)
-        .catch(() => undefined);
-      const state = await job?.getState().catch(() => undefined);
-      if (job && state === 'completed') return job.returnvalue;
-      if (job && state === 'failed') throw new Error(job.failedReason);
+      const outcome = await this.outcome(handle).catch(() => undefined);
+      if (outcome?.state === 'completed') return outcome.result;
+      if (outcome?.state === 'failed') throw new Error(outcome.reason);
     }
+  }
+
+  /**
+   * A finished job's result or failure; undefined while it has not finished (or is gone). The state is read first:
+   * a job read before its state, finishing in between, would say `completed` with the result it had before, none.
+   */
+  private async outcome(
+    handle: ConversionHandle,
+  ): Promise<{ state: 'completed'; result: JobResult } | { state: 'failed'; reason: string } | undefined> {
+    const queue = this.queue(handle.queue);
+    const state = await queue.getJobState(handle.id);
+    if (state !== 'completed' && state !== 'failed') return undefined;
+    const job = await queue.getJob(handle.id);
+    if (!job) return undefined;
+    return state === 'completed' ? { state, result: job.returnvalue } : { state, reason: job.failedReason };
   }
 
   private async jobById(id: string): Promise<Job<JobData, JobResult> | undefined> {

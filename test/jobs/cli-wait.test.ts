@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { setImmediate as settle } from 'node:timers/promises';
 import { runCli } from '../helpers/cli.js';
 import { startTestRedis, type TestTopology } from '../helpers/redis.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -83,7 +84,7 @@ test('--wait status reports stop for good when the wait fails, even with a repor
       }),
   };
   const waited = waitWithStatus(handle);
-  await settle(); // the first report ends and arms the next
+  await settle(); // the first report ends and arms the next (setImmediate is not mocked)
   t.mock.timers.tick(2000); // the second report starts and hangs
   assert.equal(infoCalls, 2);
   failResult(new Error('Redis went away'));
@@ -93,11 +94,6 @@ test('--wait status reports stop for good when the wait fails, even with a repor
   t.mock.timers.tick(60_000);
   assert.equal(infoCalls, 2, 'no report after the wait ended');
 });
-
-/** Lets every promise already settled run its continuations (setImmediate is not mocked). */
-function settle(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
 
 test('enqueue --spec: a file that is not JSON or not there is named, exit 2, never MSB_INTERNAL', async () => {
   const dir = await tempDir();
