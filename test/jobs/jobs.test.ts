@@ -3,12 +3,13 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
+import { after, before, beforeEach, describe, test } from 'node:test';
 import { parseModelConfig } from '../../src/config/index.js';
 import { isMsbError } from '../../src/errors.js';
 import { ConversionClient, ConversionWorker, IMPORT_QUEUE, type JobSpecInput } from '../../src/jobs/index.js';
 import type { RedisLink } from '../../src/redis/index.js';
 import { ModelStore } from '../../src/store/index.js';
+import { closedAfterEach } from '../helpers/closing.js';
 import { skipWithout, testdata } from '../helpers/paths.js';
 import { adminRedis, flushAll, startTestRedis, type TestTopology } from '../helpers/redis.js';
 import { FakeBuilder } from './fake-builder.js';
@@ -20,12 +21,7 @@ const target = { tensorrt: '10.8', gpu: '8.6' };
 let redis: TestTopology;
 let admin: RedisLink;
 let store: string;
-const open: { close(): Promise<void> }[] = [];
-
-function track<T extends { close(): Promise<void> }>(x: T): T {
-  open.push(x);
-  return x;
-}
+const track = closedAfterEach();
 
 before(async () => {
   redis = await startTestRedis({ aof: true });
@@ -42,9 +38,6 @@ beforeEach(async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'msb-jobs-'));
   dirs.push(dir);
   store = path.join(dir, 'store');
-});
-afterEach(async () => {
-  for (const x of open.splice(0).reverse()) await x.close();
 });
 
 const client = () => track(new ConversionClient({ redis: redis.url, backoffMs: 100 }));

@@ -8,13 +8,14 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
+import { after, before, beforeEach, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isMsbError } from '../../src/errors.js';
 import { ConversionClient, ConversionWorker, type SampleModel, writeSampleModels } from '../../src/jobs/index.js';
 import type { RedisLink } from '../../src/redis/index.js';
 import { ModelStore } from '../../src/store/index.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
+import { closedAfterEach } from '../helpers/closing.js';
 import { adminRedis, flushAll, freePort, startTestRedis, type TestTopology } from '../helpers/redis.js';
 import { tempDir } from '../helpers/tmp.js';
 import { until } from '../helpers/until.js';
@@ -27,12 +28,7 @@ let samples: SampleModel[];
 let sampleDir: string;
 let store: string;
 let triton: TritonRepositoryServer;
-const open: { close(): Promise<void> }[] = [];
-
-function track<T extends { close(): Promise<void> }>(x: T): T {
-  open.push(x);
-  return x;
-}
+const track = closedAfterEach();
 
 before(async () => {
   redis = await startTestRedis();
@@ -50,9 +46,6 @@ beforeEach(async () => {
   await flushAll(admin.connection);
   store = path.join(await tempDir(), 'store');
   triton = track(await TritonRepositoryServer.start({ repository: store }));
-});
-afterEach(async () => {
-  for (const x of open.splice(0).reverse()) await x.close();
 });
 
 const sample = (name: string) => (samples.find((s) => s.name === name) as SampleModel).file;
