@@ -8,7 +8,7 @@ import {
 } from '../config/index.js';
 import { isMsbError } from '../errors.js';
 import { InspectError } from '../inspect/errors.js';
-import type { ModelSignature } from '../inspect/signature.js';
+import type { ModelSignature } from '../inspect/types.js';
 import { LocalStorage } from './local-storage.js';
 import { VERSION_RECORD, type VersionRecord } from './model.js';
 import { tritonVersionOf } from './names.js';
