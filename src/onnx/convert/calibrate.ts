@@ -5,6 +5,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { OnnxError } from '../errors.js';
 import type { Model } from '../model.js';
 import { type Feeds, openSession, randomFeeds, readFeedsFile, type TensorValue, toFloat64 } from '../runtime.js';
 import { CONVERT_DEFAULTS, type ConvertOptions, type ConvertReport } from './options.js';
@@ -46,7 +47,21 @@ export async function calibrate(
       };
       for (const feeds of samples) {
         for (const [k, v] of Object.entries(feeds)) note(k, v);
-        const out = await session.run(feeds, fetch);
+        let out: Record<string, TensorValue>;
+        try {
+          out = await session.run(feeds, fetch);
+        } catch (err) {
+          // Random inputs are a guess: values that feed shapes (an Expand's shape, a Reshape's, indices) can be ones
+          // the model refuses. The conversion then goes on as with --no-calibrate, with ONNX Runtime's types, and
+          // the report says why; samples the user gave that cannot run are an error of those samples.
+          if (opts.calibrationFile || !(err instanceof OnnxError) || err.details.stage !== 'run') throw err;
+          report.calibration = {
+            skipped:
+              `ONNX Runtime cannot run the model on random inputs (${String(err.details.ortMessage)}): ` +
+              'the data-range rule was not applied; give --calibration samples to apply it',
+          };
+          return { ranges: new Map(), types };
+        }
         for (const [k, v] of Object.entries(out)) note(k, v);
       }
       report.calibration = { samples: samples.length, source: opts.calibrationFile ? 'file' : 'random' };

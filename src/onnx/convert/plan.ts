@@ -192,13 +192,18 @@ export function planGraph(
   const plan = unchanged();
   for (const t of g.initializers) {
     if (t.dataType !== ELEM.FLOAT) continue;
-    // Old IR versions list every initializer as a graph input too: it is still a weight (msb's signature leaves it
-    // out, and so does Triton's config), so its input entry follows its type.
-    const lowOk = readersLow(t.name) && (opts.precision !== 'fp16' || (ctx.initMax.get(t) ?? 0) <= opts.initMax);
+    // Old IR versions (< 4) list every initializer as a graph input too. Without --keep-io-types it is a weight
+    // like any other and its input entry follows its type; with it, the input keeps FP32 like every input (a caller
+    // may feed it), and its low-precision readers get a Cast.
+    const isInput = graphInputs.has(t.name);
+    const lowOk =
+      !(keepIo && isInput) &&
+      readersLow(t.name) &&
+      (opts.precision !== 'fp16' || (ctx.initMax.get(t) ?? 0) <= opts.initMax);
     home.set(t.name, lowOk ? 'low' : 'fp32');
     if (lowOk) {
       plan.convert.add(t);
-      if (graphInputs.has(t.name)) plan.retype.set(t.name, ctx.lowType);
+      if (isInput) plan.retype.set(t.name, ctx.lowType);
     }
   }
   for (const i of g.inputs) {
