@@ -32,7 +32,7 @@ export async function readInput(file: string): Promise<string> {
       // Checked on the opened file, so what is read is what was checked.
       const st = await fh.stat();
       if (!st.isFile()) {
-        const { fileKind } = await import('../inspect/signature.js'); // only on this error: msb --help stays light
+        const { fileKind } = await import('../inspect/index.js'); // only on this error: msb --help stays light
         throw new MsbError('MSB_CLI_NOT_A_FILE', `${file} is ${fileKind(st)}, not a config file`, { file });
       }
       if (st.size > MAX_CONFIG_BYTES) throw tooLarge(file, `${st.size} bytes`);

@@ -46,10 +46,7 @@ function untilSignal(graceMs: number, who: string): Promise<void> {
 /** A command-mode client ("cannot reach Redis at URL" instead of a hang); a lost connection becomes the same error. */
 async function withClient(opts: { redis?: string }, fn: (c: ConversionClient) => Promise<void>): Promise<void> {
   const url = redisUrl(opts);
-  const [{ ConversionClient }, { isConnectionError }] = await Promise.all([
-    jobsLib(),
-    import('../redis/connection.js'),
-  ]);
+  const [{ ConversionClient }, { isConnectionError }] = await Promise.all([jobsLib(), import('../redis/index.js')]);
   const client = await ConversionClient.connect({ redis: url });
   try {
     await fn(client);
