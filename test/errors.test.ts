@@ -83,6 +83,15 @@ test('library code throws typed errors only: the class sets retryable from its c
   assert.deepEqual(untyped, []);
 });
 
+test("the CLI's codes are CliError's: no MSB_CLI_ code is thrown as a bare MsbError", async () => {
+  const bare: string[] = [];
+  for (const file of await sources(path.join(repoRoot, 'src', 'cli'), /\.ts$/)) {
+    const text = await readFile(file, 'utf8');
+    if (/new MsbError\(\s*'MSB_CLI_/.test(text)) bare.push(path.relative(repoRoot, file));
+  }
+  assert.deepEqual(bare, []);
+});
+
 test('each class takes retryable from its table, and a throw site can say otherwise', () => {
   assert.equal(new StoreError('MSB_STORE_LOCK_TIMEOUT', 'held').retryable, true);
   assert.equal(new StoreError('MSB_STORE_CONFIG', 'broken').retryable, false);

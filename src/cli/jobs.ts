@@ -4,6 +4,7 @@ import type { ConversionClient, JobInfo, JobSpecInput } from '../jobs/index.js';
 import { defaultRedisUrl } from '../redis/url.js';
 import { action, printJson, printTable } from './common.js';
 import { readJsonInput } from './config-codec.js';
+import { CliError } from './errors.js';
 
 // bullmq, ioredis, prom-client and the jobs module load inside the actions that use them (start-up time).
 const jobsLib = () => import('../jobs/index.js');
@@ -61,7 +62,7 @@ async function withClient(opts: { redis?: string }, fn: (c: ConversionClient) =>
 function parseTarget(text: string): { tensorrt: string; gpu: string } {
   const m = /^(\d+\.\d+)\/(\d+\.\d+|ampere\+)$/.exec(text);
   if (!m)
-    throw new MsbError('MSB_CLI_ARGUMENT', `--target takes TENSORRT/GPU, e.g. 10.8/8.6 or 10.8/ampere+, got '${text}'`);
+    throw new CliError('MSB_CLI_ARGUMENT', `--target takes TENSORRT/GPU, e.g. 10.8/8.6 or 10.8/ampere+, got '${text}'`);
   return { tensorrt: m[1] as string, gpu: m[2] as string };
 }
 
@@ -69,7 +70,7 @@ function parseTarget(text: string): { tensorrt: string; gpu: string } {
 function seconds(flag: string): (text: string) => string {
   return (text) => {
     if (!/^\d+(\.\d+)?$/.test(text) || Number(text) <= 0)
-      throw new MsbError('MSB_CLI_ARGUMENT', `${flag} takes a number of seconds > 0, got '${text}'`);
+      throw new CliError('MSB_CLI_ARGUMENT', `${flag} takes a number of seconds > 0, got '${text}'`);
     return text;
   };
 }
@@ -77,7 +78,7 @@ function seconds(flag: string): (text: string) => string {
 /** `--triton-header NAME=VALUE` (or `NAME: VALUE`), repeatable, into a header object. */
 function tritonHeader(text: string, previous: Record<string, string> = {}): Record<string, string> {
   const m = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*[=:]\s*(.*)$/.exec(text);
-  if (!m) throw new MsbError('MSB_CLI_ARGUMENT', `--triton-header takes NAME=VALUE (an HTTP header), got '${text}'`);
+  if (!m) throw new CliError('MSB_CLI_ARGUMENT', `--triton-header takes NAME=VALUE (an HTTP header), got '${text}'`);
   return { ...previous, [m[1] as string]: m[2] as string };
 }
 
