@@ -206,9 +206,7 @@ function randomData(type: OrtType, n: number, rand: () => number, name: string):
       throw new OnnxError(
         'MSB_ONNX_BAD_INPUTS',
         `input '${name}' has type ${type}, which has no random generator here; give it with --inputs`,
-        {
-          input: name,
-        },
+        { input: name, type },
       );
   }
 }

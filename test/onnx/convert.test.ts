@@ -297,3 +297,17 @@ test('--keep-io-types keeps the type of a graph input that is also an initialize
   const converted = describeModel((await convertModel(irOld, out, { precision: 'fp16' })).output);
   assert.deepEqual(converted.inputs, { '0': 10, '1': 10 });
 });
+
+const strnorm = testdata('onnx', 'onnx-backend', 'simple', 'test_strnorm_model_nostopwords_nochangecase', 'model.onnx');
+test('an input msb has no random values for (a string) skips the measurement, said in the report, instead of failing', {
+  skip: skipWithout(strnorm) || (haveOnnx ? false : 'python3-onnx is not installed'),
+}, async () => {
+  const out = path.join(await tempDir('msb-convert-str-'), 'strnorm.onnx');
+  const report = await convertModel(strnorm, out, { precision: 'fp16', keepIoTypes: true });
+  assert.deepEqual(report.calibration, {
+    skipped:
+      "no random calibration values for input 'x' (type string): the data-range rule was not applied; " +
+      'give --calibration samples to apply it',
+  });
+  assert.deepEqual(describeModel(out).inputs, { x: 8 });
+});

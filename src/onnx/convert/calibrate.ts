@@ -34,9 +34,26 @@ export async function calibrate(
         if (o.isTensor && o.type && ORT_TO_ELEM[o.type]) types.set(o.name, ORT_TO_ELEM[o.type] as number);
       // onnxruntime-node returns tensors only (sequences and maps are refused), so only tensors are fetched.
       const fetch = session.outputs.filter((o) => o.isTensor).map((o) => o.name);
-      const samples: Feeds[] = opts.calibrationFile
-        ? await readFeedsFile(opts.calibrationFile, session.inputs)
-        : [randomFeeds(session.inputs, opts.seed ?? CONVERT_DEFAULTS.seed, opts.shapes)];
+      // Random inputs are a guess: msb has no random values of some types (strings), and values that feed shapes
+      // (an Expand's target shape, a Reshape's, indices) can be ones the model refuses. Either way the conversion
+      // goes on as with --no-calibrate, with ONNX Runtime's types, and the report says why. Samples the user gave
+      // that cannot run are an error of those samples.
+      const skip = (why: string) => {
+        report.calibration = {
+          skipped: `${why}: the data-range rule was not applied; give --calibration samples to apply it`,
+        };
+        return { ranges: new Map<string, number>(), types };
+      };
+      let samples: Feeds[];
+      if (opts.calibrationFile) samples = await readFeedsFile(opts.calibrationFile, session.inputs);
+      else {
+        try {
+          samples = [randomFeeds(session.inputs, opts.seed ?? CONVERT_DEFAULTS.seed, opts.shapes)];
+        } catch (err) {
+          if (!(err instanceof OnnxError) || err.code !== 'MSB_ONNX_BAD_INPUTS') throw err;
+          return skip(`no random calibration values for input '${err.details.input}' (type ${err.details.type})`);
+        }
+      }
       const ranges = new Map<string, number>();
       const note = (name: string, v: TensorValue) => {
         if (v.type !== 'float32') return;
@@ -51,16 +68,8 @@ export async function calibrate(
         try {
           out = await session.run(feeds, fetch);
         } catch (err) {
-          // Random inputs are a guess: values that feed shapes (an Expand's shape, a Reshape's, indices) can be ones
-          // the model refuses. The conversion then goes on as with --no-calibrate, with ONNX Runtime's types, and
-          // the report says why; samples the user gave that cannot run are an error of those samples.
           if (opts.calibrationFile || !(err instanceof OnnxError) || err.details.stage !== 'run') throw err;
-          report.calibration = {
-            skipped:
-              `ONNX Runtime cannot run the model on random inputs (${String(err.details.ortMessage)}): ` +
-              'the data-range rule was not applied; give --calibration samples to apply it',
-          };
-          return { ranges: new Map(), types };
+          return skip(`ONNX Runtime cannot run the model on random inputs (${String(err.details.ortMessage)})`);
         }
         for (const [k, v] of Object.entries(out)) note(k, v);
       }
