@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import { MsbError } from '../errors.js';
+import { JobError } from '../jobs/errors.js';
 import type { ConversionClient, JobInfo, JobSpecInput } from '../jobs/index.js';
 import { defaultRedisUrl } from '../redis/url.js';
 import { action, printJson, printTable } from './common.js';
@@ -292,7 +292,7 @@ export function registerJobCommands(program: Command): void {
       action((id: string, opts: { redis?: string; json?: boolean }) =>
         withClient(opts, async (c) => {
           const info = await c.get(id);
-          if (!info) throw new MsbError('MSB_JOB_NOT_FOUND', `no job ${id}`);
+          if (!info) throw new JobError('MSB_JOB_NOT_FOUND', `no job ${id}`);
           if (opts.json) printJson(info);
           else
             for (const [k, v] of Object.entries(info))
