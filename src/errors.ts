@@ -74,8 +74,8 @@ const defined = new Map<string, ErrorSpec>();
 /**
  * Defines a module's errors once: the table of its codes (each with `retryable` and, where it is not the default,
  * `status`) and the class that throws them. Use as `export class StoreError extends defineErrors('MSB_STORE_',
- * {...}) {}` so the class keeps its own name. A code defined twice (in two modules) is refused when the second
- * module loads.
+ * {...}) {}` so the class keeps its own name. A code defined twice with different specs (two modules claiming
+ * it) is refused when the second module loads.
  */
 export function defineErrors<const P extends string, const T extends ErrorTable<P>>(
   prefix: P,
@@ -83,7 +83,11 @@ export function defineErrors<const P extends string, const T extends ErrorTable<
 ): DefinedErrorClass<keyof T & string> {
   for (const [code, spec] of Object.entries(table) as [string, ErrorSpec][]) {
     if (!code.startsWith(prefix)) throw new Error(`error code ${code} does not start with ${prefix}`);
-    if (defined.has(code)) throw new Error(`error code ${code} is defined twice`);
+    // The same table evaluated again (a module loaded twice, e.g. after a test runner resets its cache) is the
+    // same definition; two different ones of one code are two modules claiming it.
+    const earlier = defined.get(code);
+    if (earlier && (earlier.retryable !== spec.retryable || earlier.status !== spec.status))
+      throw new Error(`error code ${code} is defined twice, differently`);
     defined.set(code, spec);
   }
   const codes: Readonly<Record<string, ErrorSpec>> = table;
