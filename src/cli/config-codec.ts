@@ -2,6 +2,7 @@ import { open } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { MsbError } from '../errors.js';
 import { action, EXIT_PROBLEMS, printJson } from './common.js';
+import { CliError } from './errors.js';
 
 /**
  * The largest config file read (text or JSON). Real configs are a few KiB (Triton's own qa configs are all under
@@ -10,7 +11,7 @@ import { action, EXIT_PROBLEMS, printJson } from './common.js';
 export const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
 
 const tooLarge = (what: string, size: string) =>
-  new MsbError(
+  new CliError(
     'MSB_CLI_FILE_TOO_LARGE',
     `${what} is ${size}; a config file is at most ${MAX_CONFIG_BYTES / 1024 / 1024} MiB`,
     { file: what, limit: MAX_CONFIG_BYTES },
@@ -26,14 +27,14 @@ export async function readInput(file: string): Promise<string> {
     try {
       fh = await open(file, 'r');
     } catch (err) {
-      throw new MsbError('MSB_CLI_READ', `cannot read ${file}: ${(err as Error).message}`, { file }, { cause: err });
+      throw new CliError('MSB_CLI_READ', `cannot read ${file}: ${(err as Error).message}`, { file }, { cause: err });
     }
     try {
       // Checked on the opened file, so what is read is what was checked.
       const st = await fh.stat();
       if (!st.isFile()) {
-        const { fileKind } = await import('../inspect/signature.js'); // only on this error: msb --help stays light
-        throw new MsbError('MSB_CLI_NOT_A_FILE', `${file} is ${fileKind(st)}, not a config file`, { file });
+        const { fileKind } = await import('../inspect/index.js'); // only on this error: msb --help stays light
+        throw new CliError('MSB_CLI_NOT_A_FILE', `${file} is ${fileKind(st)}, not a config file`, { file });
       }
       if (st.size > MAX_CONFIG_BYTES) throw tooLarge(file, `${st.size} bytes`);
       return await fh.readFile('utf8');
@@ -57,7 +58,7 @@ export async function readJsonInput(file: string): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new MsbError('MSB_CLI_JSON', `${file}: not JSON: ${(err as Error).message}`, { file });
+    throw new CliError('MSB_CLI_JSON', `${file}: not JSON: ${(err as Error).message}`, { file });
   }
 }
 

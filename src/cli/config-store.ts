@@ -4,9 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { ModelConfig } from '../config/index.js';
-import { MsbError } from '../errors.js';
 import { printJson } from './common.js';
 import { readConfigFile } from './config-codec.js';
+import { CliError } from './errors.js';
 import { openStoreForCli, STORE_ARG, storeAction } from './store.js';
 
 /**
@@ -46,7 +46,7 @@ export function registerConfigStoreCommands(config: Command): void {
     .action(
       storeAction(async (root: string, name: string, file: string | undefined, opts: { set: string[] }) => {
         if (file === undefined && opts.set.length === 0) {
-          throw new MsbError('MSB_CLI_USAGE', 'give a config file, --set field=value, or both');
+          throw new CliError('MSB_CLI_USAGE', 'give a config file, --set field=value, or both');
         }
         // A whole file's name is forced to the model's (it may come from another model); --set name=... is refused.
         const replacement = file === undefined ? undefined : { ...(await readConfigFile(file)), name };
@@ -90,7 +90,7 @@ export function registerConfigStoreCommands(config: Command): void {
 export async function parseAssignment(assignment: string): Promise<ModelConfig> {
   const { parseModelConfig } = await import('../config/index.js');
   const eq = assignment.indexOf('=');
-  if (eq <= 0) throw new MsbError('MSB_CLI_USAGE', `--set ${assignment}: expected field.path=value`);
+  if (eq <= 0) throw new CliError('MSB_CLI_USAGE', `--set ${assignment}: expected field.path=value`);
   const fields = assignment.slice(0, eq).trim().split('.');
   const value = assignment.slice(eq + 1).trim();
   const wrap = (v: string) =>
@@ -132,7 +132,7 @@ function runEditor(file: string): Promise<void> {
       code === 0
         ? resolve()
         : reject(
-            new MsbError('MSB_CLI_EDITOR', `editor '${editor}' exited with status ${code}; nothing saved`, { editor }),
+            new CliError('MSB_CLI_EDITOR', `editor '${editor}' exited with status ${code}; nothing saved`, { editor }),
           ),
     );
   });

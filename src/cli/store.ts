@@ -20,7 +20,7 @@ const opened: ModelStore[] = [];
  * closed by {@link storeAction} when the command ends.
  */
 export async function openStoreForCli(root: string, create = false): Promise<ModelStore> {
-  const { ModelStore } = await import('../store/store.js'); // not index.js: that also loads add (and inspect)
+  const { ModelStore } = await import('../store/index.js');
   const store = await ModelStore.open(root, { create });
   opened.push(store);
   return store;
@@ -141,7 +141,7 @@ export function registerStoreCommands(program: Command): void {
           const store = await openStoreForCli(root);
           const model = await store.getModel(name);
           // An Ultralytics engine is published as its bare plan (see publishableSource).
-          const { publishableSource } = await import('../store/publishable.js');
+          const { publishableSource } = await import('../store/index.js');
           const source = file === undefined ? undefined : await publishableSource(file, opts);
           let v: number;
           try {
@@ -311,7 +311,7 @@ function registerAddCommand(program: Command): void {
       storeAction(async (opts: AddCliOptions) => {
         const source = opts.engine ?? opts.onnx ?? opts.model;
         if (!source) throw new StoreError('MSB_STORE_BAD_SOURCE', 'name the model with --engine, --onnx or --model');
-        const { addModel } = await import('../store/add.js');
+        const { addModel } = await import('../store/index.js');
         const result = await addModel({
           storePath: opts.storePath,
           source,

@@ -19,7 +19,7 @@ export {
 export * from './generate.js';
 export * from './model-check.js';
 export * from './model-config.js';
-export { modelConfigProtoPath } from './schema.js';
+export { loadProto, modelConfigProtoPath } from './schema.js';
 export * from './validate.js';
 
 /** Parses config.pbtxt text. Throws `TextFormatError` (with line, column and field path) on any problem. */

@@ -1,6 +1,5 @@
 import path from 'node:path';
-import { generateModelConfig } from '../config/generate.js';
-import type { ModelConfig } from '../config/index.js';
+import { generateModelConfig, type ModelConfig } from '../config/index.js';
 import {
   inspectModel,
   type ModelSignature,

@@ -15,6 +15,8 @@ export { type LeaseProvider, ObjectStorage, type ObjectStorageOptions } from './
 export { isDirectoryModel, modelFileName } from './platforms.js';
 export { type PublishRequest, type PublishResult, publishModel } from './publish.js';
 export { type PublishableSource, publishableSource } from './publishable.js';
+export { inspectObject } from './remote.js';
+export { s3ClientConfig } from './s3-client.js';
 export { storageByteSource, storedSignature } from './signature.js';
 export { resolveSource } from './sources.js';
 export type {

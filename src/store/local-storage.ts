@@ -69,6 +69,13 @@ export class LocalStorage implements RepositoryStorage {
     return key === '' ? this.location : path.join(this.location, ...key.split('/'));
   }
 
+  localPath(key: string): string {
+    return this.abs(key);
+  }
+
+  /** A directory holds nothing open between calls. */
+  async close(): Promise<void> {}
+
   /**
    * The path of `key` for a write, after checking that no existing component of it is a link leading out of the
    * repository (the deepest existing ancestor must resolve inside the repository's real path).

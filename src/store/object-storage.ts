@@ -397,6 +397,11 @@ export class ObjectStorage implements RepositoryStorage {
     );
   }
 
+  /** Objects have no path on this machine. */
+  localPath(): undefined {
+    return undefined;
+  }
+
   async close(): Promise<void> {
     await this.options.leases?.close?.();
     this.client.close?.();

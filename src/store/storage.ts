@@ -12,6 +12,13 @@ export interface RepositoryStorage {
   /** Where the repository is, for messages: a directory path or a URI. */
   readonly location: string;
   /**
+   * The path on this machine of the file at `key` where the repository is a local directory (readers that need a
+   * path, such as TensorFlow's SavedModel inspection, use it), else `undefined`: read it through `read`.
+   */
+  localPath(key: string): string | undefined;
+  /** Releases what the storage holds (object-store clients, a Redis lease connection); it is not used after. */
+  close(): Promise<void>;
+  /**
    * Makes sure the repository exists (creating it when asked) and removes what crashed writers left behind (staged
    * trees, orphaned multipart uploads, unfinished version claims).
    */

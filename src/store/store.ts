@@ -86,7 +86,7 @@ export class ModelStore {
 
   /** Releases connections (object-store clients, Redis); local stores hold none. */
   async close(): Promise<void> {
-    await (this.storage as { close?: () => Promise<void> }).close?.();
+    await this.storage.close();
   }
 
   /** Names of every subdirectory of the root, sorted (each is a model to Triton, whatever its name). */

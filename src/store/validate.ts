@@ -8,8 +8,7 @@ import {
 } from '../config/index.js';
 import { isMsbError } from '../errors.js';
 import { InspectError } from '../inspect/errors.js';
-import type { ModelSignature } from '../inspect/signature.js';
-import { LocalStorage } from './local-storage.js';
+import type { ModelSignature } from '../inspect/types.js';
 import { VERSION_RECORD, type VersionRecord } from './model.js';
 import { tritonVersionOf } from './names.js';
 import { AUTOFILL_FILES, isDirectoryModel, modelFileName, platformOfFile } from './platforms.js';
@@ -243,8 +242,8 @@ export async function readStoredSignature(
     return signatureFromOptions('torchscript', [], []);
   }
   if (!READ_SERVED.has(served)) return undefined;
-  if (!(storage instanceof LocalStorage)) return storedSignature(storage, key);
-  const file = path.join(storage.location, ...key.split('/'));
+  const file = storage.localPath(key);
+  if (file === undefined) return storedSignature(storage, key);
   const signatureName = config.parameters?.TF_SIGNATURE_DEF?.stringValue;
   const outputs = /\.graphdef$/.test(key)
     ? (config.output ?? []).map((o) => ({ name: o.name ?? '', dataType: o.dataType ?? 'TYPE_INVALID', dims: [] }))

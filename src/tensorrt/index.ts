@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { isMsbError } from '../errors.js';
-import { inspectOnnx } from '../inspect/onnx.js';
+import { inspectOnnx } from '../inspect/index.js';
 import { TensorrtError, type TensorrtErrorCode } from './errors.js';
 import { loadAddon, type NativeAddon, type NativeConcurrency, type NativeEvent, type NativeHandle } from './native.js';
 import {

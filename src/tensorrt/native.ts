@@ -54,7 +54,7 @@ export interface NativeEngine {
   engineInformation: string;
 }
 
-/** One flat request per build: every field present, defaults already applied (see build.ts). */
+/** One flat request per build: every field present, defaults already applied (toNativeRequest in options.ts). */
 export interface NativeBuildRequest {
   onnxPath?: string;
   onnxBytes?: Uint8Array;
