@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 export interface NativeStatus {
   compiled: boolean;
   available: boolean;
+  /** libnvinfer's runtime loaded and matches the headers: plans can be read (also by a runtime without builder). */
+  runtime?: boolean;
   code?: 'MSB_TENSORRT_UNAVAILABLE' | 'MSB_TENSORRT_VERSION_MISMATCH';
   reason?: string;
   compiledVersion?: [number, number, number];
