@@ -70,7 +70,7 @@ export async function readConfigFile(file: string) {
 export function registerConfigCodecCommands(config: Command): void {
   config
     .command('fmt')
-    .description('rewrite config.pbtxt files canonically (as protobuf prints them)')
+    .description('rewrite config.pbtxt files canonically (as protobuf prints them), keeping their comments')
     .argument('<file...>', 'config files')
     .option('--check', 'write nothing; exit 1 and list the files that are not canonical')
     .action(
@@ -82,7 +82,9 @@ export function registerConfigCodecCommands(config: Command): void {
           const text = await readInput(file);
           let canonical: string;
           try {
-            canonical = printModelConfig(parseModelConfig(text, { source: file }));
+            // Comments stay, each with its field (see src/config/textformat/comments.ts).
+            const comments = new Map();
+            canonical = printModelConfig(parseModelConfig(text, { source: file, comments }), { comments });
           } catch (err) {
             if (!(err instanceof MsbError)) throw err;
             process.stderr.write(`${err.message}\n`);

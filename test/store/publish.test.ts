@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { isMsbError } from '../../src/errors.js';
-import { ModelStore, publishModel } from '../../src/store/index.js';
+import { ModelStore, putVersion } from '../../src/store/index.js';
 import { runCli } from '../helpers/cli.js';
 import { skipWithout, testdata } from '../helpers/paths.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -70,18 +70,18 @@ test('one publish flow: concurrent creates of one model both succeed with distin
   const store = await ModelStore.open(path.join(dir, 'repo'), { create: true });
   const results = await Promise.all(
     [1, 2, 3, 4].map((i) =>
-      publishModel(store, { model: 'm', config, source: onnx, publishKey: `k${i}`, existing: 'add' }),
+      putVersion(store, { model: 'm', config, source: onnx, publishKey: `k${i}`, existing: 'add' }),
     ),
   );
   assert.deepEqual(results.map((r) => r.version).sort(), [1, 2, 3, 4]);
   assert.equal(results.filter((r) => r.created).length, 1);
   assert.deepEqual(await (await store.getModel('m')).listVersions(), [1, 2, 3, 4]);
   // A retry with a key finds its version.
-  const again = await publishModel(store, { model: 'm', config, source: onnx, publishKey: 'k3', existing: 'add' });
+  const again = await putVersion(store, { model: 'm', config, source: onnx, publishKey: 'k3', existing: 'add' });
   assert.equal(again.version, results.find((_, i) => i === 2)?.version);
   // A model served by another platform is refused.
   await assert.rejects(
-    publishModel(store, {
+    putVersion(store, {
       model: 'm',
       config: { ...config, platform: 'tensorrt_plan' },
       source: onnx,
