@@ -161,7 +161,7 @@ export function registerStoreCommands(program: Command): void {
             ...(opts.force ? { force: true } : {}),
           });
           printProblems(result.problems);
-          if (opts.json) printJson({ model: name, version: result.version, problems: result.problems });
+          if (opts.json) printJson({ model: name, version: result.version });
           else process.stdout.write(`${name} version ${result.version}\n`);
         },
       ),
@@ -337,7 +337,8 @@ function registerAddCommand(program: Command): void {
           ...(opts.labelsFromMetadata ? { labelsFromMetadata: true } : {}),
         });
         printProblems(result.problems);
-        if (opts.json) printJson(result);
+        if (opts.json)
+          printJson({ store: result.store, model: result.model, version: result.version, config: result.config });
         else process.stdout.write(`published ${result.model} version ${result.version} in ${result.store}\n`);
       }),
     );

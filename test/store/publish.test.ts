@@ -11,10 +11,11 @@ import { tempDir } from '../helpers/tmp.js';
 const onnx = testdata('onnx', 'onnx-backend', 'light', 'light_shufflenet.onnx');
 /** Without the corpora (a clone without ../shared) these tests skip, and say so. */
 const skip = skipWithout(onnx);
+/** ShuffleNet's own tensors: a version added to a model with this config passes the publish flow's model checks. */
 const config = {
   platform: 'onnxruntime_onnx',
-  input: [{ name: 'in', dataType: 'TYPE_FP32' as const, dims: [3] }],
-  output: [{ name: 'out', dataType: 'TYPE_FP32' as const, dims: [1000] }],
+  input: [{ name: 'gpu_0/data_0', dataType: 'TYPE_FP32' as const, dims: [1, 3, 224, 224] }],
+  output: [{ name: 'gpu_0/softmax_1', dataType: 'TYPE_FP32' as const, dims: [1, 1000] }],
 };
 
 test('msb version add refuses to write through a model directory linked out of the store; validate warns naming the target', {
@@ -44,7 +45,9 @@ test('msb version add refuses to write through a model directory linked out of t
     linked.update((c) => ({ ...c, maxBatchSize: 0 })),
     (err) => isMsbError(err, 'MSB_STORE_SYMLINK'),
   );
-  await assert.rejects(linked.setLabels('out', ['a']), (err) => isMsbError(err, 'MSB_STORE_SYMLINK'));
+  await assert.rejects(linked.setLabels('gpu_0/softmax_1', ['a'], { fileName: 'labels.txt' }), (err) =>
+    isMsbError(err, 'MSB_STORE_SYMLINK'),
+  );
   await assert.rejects(
     store.removeModel('real').then(() => linked.removeVersion(1)),
     (err) => isMsbError(err, 'MSB_STORE_NOT_FOUND'),
