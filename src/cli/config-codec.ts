@@ -1,5 +1,6 @@
 import { open } from 'node:fs/promises';
 import type { Command } from 'commander';
+import type { ConfigComments } from '../config/index.js';
 import { MsbError } from '../errors.js';
 import { action, EXIT_PROBLEMS, printJson } from './common.js';
 
@@ -61,10 +62,16 @@ export async function readJsonInput(file: string): Promise<unknown> {
   }
 }
 
-/** Parses a config file, naming it in any error (`file:line:column: message`). */
-export async function readConfigFile(file: string) {
+/**
+ * Parses a config file, naming it in any error (`file:line:column: message`); with `comments`, its comments are
+ * added to that map (see src/config/textformat/comments.ts).
+ */
+export async function readConfigFile(file: string, comments?: ConfigComments) {
   const { parseModelConfig } = await import('../config/index.js');
-  return parseModelConfig(await readInput(file), { source: file === '-' ? '<stdin>' : file });
+  return parseModelConfig(await readInput(file), {
+    source: file === '-' ? '<stdin>' : file,
+    ...(comments ? { comments } : {}),
+  });
 }
 
 export function registerConfigCodecCommands(config: Command): void {

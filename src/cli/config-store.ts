@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import type { ModelConfig } from '../config/index.js';
+import type { ConfigComments, ModelConfig } from '../config/index.js';
 import { MsbError } from '../errors.js';
 import { printJson } from './common.js';
 import { readConfigFile } from './config-codec.js';
@@ -54,12 +54,14 @@ export function registerConfigStoreCommands(config: Command): void {
             throw new MsbError('MSB_CLI_USAGE', 'give a config file, --set field=value, or both');
           }
           // A whole file's name is forced to the model's (it may come from another model); --set name=... is refused.
-          const replacement = file === undefined ? undefined : { ...(await readConfigFile(file)), name };
+          // The file's own comments replace the stored ones with it.
+          const fileComments: ConfigComments = new Map();
+          const replacement = file === undefined ? undefined : { ...(await readConfigFile(file, fileComments)), name };
           const edits = await Promise.all(opts.set.map(parseAssignment));
           const model = await (await openStoreForCli(root)).getModel(name);
           const problems = await model.update(
             (current) => edits.reduce((c, e) => applyAssignment(c, e), replacement ?? current),
-            { force: opts.force ?? false },
+            { force: opts.force ?? false, ...(replacement ? { comments: fileComments } : {}) },
           );
           printProblems(problems);
         },

@@ -64,6 +64,11 @@ export interface AddVersionOptions {
 export interface EditOptions {
   /** Save a config the model checks refuse (the problems are returned). Default false: `MSB_STORE_CONFIG`. */
   force?: boolean;
+  /**
+   * The comments of the new config, when it replaces the stored one from another text (`msb config set FILE`).
+   * Default: the stored file's comments, each kept with its field.
+   */
+  comments?: ConfigComments;
 }
 
 /** What {@link StoredModel.describe} returns. */
@@ -198,7 +203,7 @@ export class StoredModel {
         const current = await this.readCurrent();
         const next = (await fn(current.config)) ?? current.config;
         const problems = await this.checkEdit(current.text, next, options);
-        if (await this.writeConfig(next, current.etag, current.comments)) return problems;
+        if (await this.writeConfig(next, current.etag, options.comments ?? current.comments)) return problems;
         if (attempt >= 20) throw this.conflict();
       }
     });

@@ -142,6 +142,14 @@ describe('editing a config', { skip }, () => {
     assert.ok(after.startsWith(`${comment}\n`), after);
     assert.match(after, /^platform: "onnxruntime_onnx" {2}# served by ORT$/m);
     assert.deepEqual(parseModelConfig(after).instanceGroup, [{ count: 2 }]);
+    // A whole file given to config set brings its own comments.
+    const replacement = path.join(dir, 'new.pbtxt');
+    await writeFile(replacement, `# from the new file\n${after.replace(/^#.*\n/gm, '').replace(/ {2}#.*$/gm, '')}`);
+    const whole = await runCli(['config', 'set', store, 'resnet50', replacement]);
+    assert.equal(whole.code, 0, whole.stderr);
+    const replaced = await readFile(file, 'utf8');
+    assert.ok(replaced.startsWith('# from the new file\n'), replaced);
+    assert.ok(!replaced.includes(comment), replaced);
 
     const loose = path.join(dir, 'loose.pbtxt');
     await writeFile(loose, `# keep me\nname:"x"   # the name\nmax_batch_size : 4\n# the end\n`);
