@@ -10,6 +10,8 @@ import { copyFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/pro
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { parseModelConfig } from '../../src/config/index.js';
+import { isMsbError } from '../../src/errors.js';
+import { ModelStore, type StoreError } from '../../src/store/index.js';
 import { runCli } from '../helpers/cli.js';
 import { skipWithout, testdata } from '../helpers/paths.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -100,6 +102,22 @@ describe('editing a config', { skip }, () => {
     assert.equal(forced.code, 0, forced.stderr);
     assert.match(forced.stderr, /model-batch-dim/);
     assert.equal(parseModelConfig(await configOf(store)).maxBatchSize, 8);
+  });
+
+  test('the library edit path is the same: model.update refuses what validate would, force saves and reports', async () => {
+    const { store } = await storeWithResnet();
+    const model = await (await ModelStore.open(store)).getModel('resnet50');
+    await assert.rejects(
+      model.update((c) => ({ ...c, maxBatchSize: 8 })),
+      (err: unknown) =>
+        isMsbError(err, 'MSB_STORE_CONFIG') &&
+        ((err as StoreError).details.problems as { rule: string }[]).every((p) => p.rule === 'model-batch-dim'),
+    );
+    assert.equal(parseModelConfig(await configOf(store)).maxBatchSize ?? 0, 0);
+    const problems = await model.update((c) => ({ ...c, maxBatchSize: 8 }), { force: true });
+    assert.ok(problems.some((p) => p.rule === 'model-batch-dim' && p.severity === 'error' && p.loaded === true));
+    // An edit that leaves an existing problem as it is goes through: it may be the one that fixes it later.
+    assert.deepEqual(await model.update((c) => ({ ...c, instanceGroup: [{ count: 1 }] })), problems);
   });
 
   test('repeated fields: instance_group.kind merges into the one group, [i] addresses an element', async () => {
