@@ -9,6 +9,7 @@ export { defineErrors, errorStatus, isMsbError, MsbError } from './errors.js';
 export * as inspect from './inspect/index.js';
 export * as jobs from './jobs/index.js';
 export * as onnx from './onnx/index.js';
+export * as publish from './publish/index.js';
 export * as redis from './redis/index.js';
 export * as server from './server/index.js';
 export * as store from './store/index.js';

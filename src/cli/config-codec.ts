@@ -1,5 +1,6 @@
 import { open } from 'node:fs/promises';
 import type { Command } from 'commander';
+import type { ConfigComments } from '../config/index.js';
 import { MsbError } from '../errors.js';
 import { action, EXIT_PROBLEMS, printJson } from './common.js';
 import { CliError } from './errors.js';
@@ -62,16 +63,22 @@ export async function readJsonInput(file: string): Promise<unknown> {
   }
 }
 
-/** Parses a config file, naming it in any error (`file:line:column: message`). */
-export async function readConfigFile(file: string) {
+/**
+ * Parses a config file, naming it in any error (`file:line:column: message`); with `comments`, its comments are
+ * added to that map (see src/config/textformat/comments.ts).
+ */
+export async function readConfigFile(file: string, comments?: ConfigComments) {
   const { parseModelConfig } = await import('../config/index.js');
-  return parseModelConfig(await readInput(file), { source: file === '-' ? '<stdin>' : file });
+  return parseModelConfig(await readInput(file), {
+    source: file === '-' ? '<stdin>' : file,
+    ...(comments ? { comments } : {}),
+  });
 }
 
 export function registerConfigCodecCommands(config: Command): void {
   config
     .command('fmt')
-    .description('rewrite config.pbtxt files canonically (as protobuf prints them)')
+    .description('rewrite config.pbtxt files canonically (as protobuf prints them), keeping their comments')
     .argument('<file...>', 'config files')
     .option('--check', 'write nothing; exit 1 and list the files that are not canonical')
     .action(
@@ -83,7 +90,9 @@ export function registerConfigCodecCommands(config: Command): void {
           const text = await readInput(file);
           let canonical: string;
           try {
-            canonical = printModelConfig(parseModelConfig(text, { source: file }));
+            // Comments stay, each with its field (see src/config/textformat/comments.ts).
+            const comments = new Map();
+            canonical = printModelConfig(parseModelConfig(text, { source: file, comments }), { comments });
           } catch (err) {
             if (!(err instanceof MsbError)) throw err;
             process.stderr.write(`${err.message}\n`);

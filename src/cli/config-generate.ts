@@ -1,21 +1,11 @@
 import path from 'node:path';
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import type { ModelSignature } from '../inspect/index.js';
 import { action } from './common.js';
 import { readConfigFile } from './config-codec.js';
 import { CliError } from './errors.js';
 import { inspectWithOptions, type SignatureCliOptions, withSignatureOptions } from './inspect.js';
-
-function nonNegativeInt(value: string): number {
-  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a non-negative integer');
-  return Number(value);
-}
-
-function positiveInt(value: string): number {
-  const n = nonNegativeInt(value);
-  if (n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}
+import { nonNegativeInt, positiveInt } from './numbers.js';
 
 interface GenerateCliOptions extends SignatureCliOptions {
   name?: string;

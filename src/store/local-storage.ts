@@ -103,9 +103,9 @@ export class LocalStorage implements RepositoryStorage {
     }
   }
 
-  async prepare(create: boolean): Promise<void> {
+  async prepare(create: boolean, options: { readOnly?: boolean } = {}): Promise<void> {
     let st = await stat(this.location).catch(() => undefined);
-    if (!st && create) {
+    if (!st && create && !options.readOnly) {
       await mkdir(this.location, { recursive: true });
       await fsyncPath(path.dirname(this.location));
       st = await stat(this.location);
@@ -119,6 +119,7 @@ export class LocalStorage implements RepositoryStorage {
         path: this.location,
       });
     }
+    if (options.readOnly) return;
     await mkdir(path.join(this.stagingDir, 'locks'), { recursive: true }).catch((err: unknown) => {
       throw new StoreError('MSB_STORE_STAGING', `cannot create staging directory ${this.stagingDir}: ${String(err)}`, {
         path: this.stagingDir,

@@ -20,9 +20,10 @@ export interface RepositoryStorage {
   close(): Promise<void>;
   /**
    * Makes sure the repository exists (creating it when asked) and removes what crashed writers left behind (staged
-   * trees, orphaned multipart uploads, unfinished version claims).
+   * trees, orphaned multipart uploads, unfinished version claims). With `readOnly` (msb's read commands) it only
+   * checks that the repository is there: it creates, cleans and writes nothing.
    */
-  prepare(create: boolean): Promise<void>;
+  prepare(create: boolean, options?: { readOnly?: boolean }): Promise<void>;
   /**
    * The entries directly under `key` (`''` is the root), cut at the next `/` the way Triton's S3/GCS filesystems
    * cut object keys; `undefined` when nothing exists under `key`. Sorted by name.
