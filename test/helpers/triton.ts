@@ -5,10 +5,15 @@
  * backend of test/triton-backend).
  *
  * The server is laid out the way PyTriton lays it out (pytriton/triton.py): the wheel's `backends/` copied into a
- * work folder with the stub for the running Python (`python_backend_stubs/<X.Y>/triton_python_backend_stub`) put in
- * `backends/python/`, the wheel's shared libraries (`nvidia_pytriton.libs`) and the venv Python's `LIBDIR` (the stub
- * links against libpython) on LD_LIBRARY_PATH, and the venv's site-packages on PYTHONPATH so that the stub's
- * interpreter finds numpy, which `triton_python_backend_utils` imports.
+ * work folder with the stub for the stub's Python (`python_backend_stubs/<X.Y>/triton_python_backend_stub`) put in
+ * `backends/python/`, and the wheel's shared libraries (`nvidia_pytriton.libs`) on LD_LIBRARY_PATH.
+ *
+ * The stub embeds the Python whose libpython it finds, in isolated mode (PYTHONPATH and a venv are ignored: its
+ * sys.path is that Python's own prefix), and every model's `model.py` imports numpy through
+ * `triton_python_backend_utils`. So model code runs on the system's Python (Debian's `/usr/bin/python3`, with
+ * `libpython3.X` and `python3-numpy` from .ci/system-deps), not on the venv's, which serves client processes
+ * (tritonclient) only. Measured: with the venv's pyenv libpython first on LD_LIBRARY_PATH the stub's sys.path was
+ * pyenv's own and `import numpy` failed.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -27,14 +32,12 @@ export interface TritonInstall {
   home: string;
   /** The wheel's bundled shared libraries. */
   libs: string;
-  /** The venv's Python (it has tritonclient and numpy): for client processes, and its version picks the stub. */
+  /** The venv's Python (tritonclient, numpy): for the tests' client processes. */
   python: string;
-  /** The venv's site-packages (numpy for the stub). */
-  sitePackages: string;
-  /** The venv Python's LIBDIR, where its libpython is. */
-  pythonLibDir: string;
-  /** "3.11": the stub for this Python. */
-  pythonVersion: string;
+  /** The Python the stub embeds (model code runs on it): `MSB_TRITON_STUB_PYTHON`, default `/usr/bin/python3`. */
+  stubPython: string;
+  /** Its "X.Y", which picks the stub. */
+  stubPythonVersion: string;
 }
 
 const venv = path.join(repoRoot, '.venv', 'triton');
@@ -55,28 +58,26 @@ function locate(): TritonInstall | undefined {
   const python = process.env.MSB_TRITON_PYTHON ?? path.join(venv, 'bin', 'python');
   if (!existsSync(python)) return undefined;
   let bin = process.env.MSB_TRITONSERVER;
-  let sitePackages: string | undefined;
-  const lib = path.join(venv, 'lib');
-  if (existsSync(lib)) {
-    const py = readdirSync(lib).find((d) => d.startsWith('python3'));
-    if (py) sitePackages = path.join(lib, py, 'site-packages');
+  if (!bin) {
+    const lib = path.join(venv, 'lib');
+    const py = existsSync(lib) ? readdirSync(lib).find((d) => d.startsWith('python3')) : undefined;
+    if (py) bin = path.join(lib, py, 'site-packages', 'pytriton', 'tritonserver', 'bin', 'tritonserver');
   }
-  if (!bin && sitePackages) bin = path.join(sitePackages, 'pytriton', 'tritonserver', 'bin', 'tritonserver');
   if (!bin || !existsSync(bin)) return undefined;
   const home = path.resolve(path.dirname(bin), '..');
   const libs = path.resolve(home, '..', '..', 'nvidia_pytriton.libs');
+  const stubPython = process.env.MSB_TRITON_STUB_PYTHON ?? '/usr/bin/python3';
+  // The stub's Python must have numpy and a shared libpython; say which is missing rather than fail every load.
   const probe = spawnSync(
-    python,
+    stubPython,
     [
       '-c',
-      'import sys, sysconfig, site; print(sysconfig.get_config_var("LIBDIR")); print("%d.%d" % sys.version_info[:2]); print(site.getsitepackages()[0])',
+      'import sys, numpy, sysconfig; assert sysconfig.get_config_var("Py_ENABLE_SHARED"); print("%d.%d" % sys.version_info[:2])',
     ],
     { encoding: 'utf8' },
   );
   if (probe.status !== 0) return undefined;
-  const [pythonLibDir, pythonVersion, venvSite] = probe.stdout.trim().split('\n');
-  if (!pythonLibDir || !pythonVersion || !venvSite) return undefined;
-  return { bin, home, libs, python, sitePackages: sitePackages ?? venvSite, pythonLibDir, pythonVersion };
+  return { bin, home, libs, python, stubPython, stubPythonVersion: probe.stdout.trim() };
 }
 
 const required = process.env.MSB_REQUIRE_TRITON === '1';
@@ -87,7 +88,8 @@ const required = process.env.MSB_REQUIRE_TRITON === '1';
  */
 export function skipWithoutTriton(): string | false {
   if (findTriton()) return false;
-  const why = 'no real Triton: run .ci/python-deps triton (or set MSB_TRITONSERVER and MSB_TRITON_PYTHON)';
+  const why =
+    'no real Triton: run .ci/system-deps and .ci/python-deps triton (or set MSB_TRITONSERVER, MSB_TRITON_PYTHON, MSB_TRITON_STUB_PYTHON)';
   if (required) throw new Error(`${why} (MSB_REQUIRE_TRITON=1: CI runs every real-Triton suite)`);
   return why;
 }
@@ -149,8 +151,9 @@ export class TritonServer {
     const work = await mkdtemp(path.join(os.tmpdir(), 'msb-triton-'));
     const backends = path.join(work, 'backends');
     await cp(path.join(install.home, 'backends'), backends, { recursive: true });
-    const stub = path.join(install.home, 'python_backend_stubs', install.pythonVersion, 'triton_python_backend_stub');
-    if (!existsSync(stub)) throw new Error(`nvidia-pytriton has no Python backend stub for Python ${install.pythonVersion}`);
+    const v = install.stubPythonVersion;
+    const stub = path.join(install.home, 'python_backend_stubs', v, 'triton_python_backend_stub');
+    if (!existsSync(stub)) throw new Error(`nvidia-pytriton has no Python backend stub for Python ${v}`);
     await cp(stub, path.join(backends, 'python', 'triton_python_backend_stub'));
     for (const dir of options.backends ?? []) {
       for (const name of await readdir(dir)) {
@@ -197,10 +200,9 @@ export class TritonServer {
 
   private async launch(): Promise<void> {
     const i = this.install;
-    const ld = [i.libs, i.pythonLibDir, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':');
-    const pythonPath = [i.sitePackages, process.env.PYTHONPATH].filter(Boolean).join(':');
+    const ld = [i.libs, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':');
     const proc = spawn(i.bin, this.args(), {
-      env: { ...process.env, LD_LIBRARY_PATH: ld, PYTHONPATH: pythonPath, ...this.options.env },
+      env: { ...process.env, LD_LIBRARY_PATH: ld, ...this.options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.proc = proc;
