@@ -59,18 +59,21 @@ export interface AddManagerResult {
   config: ModelConfig;
 }
 
-/** The ID kind a sequence model's CORRID control asks for, or why the manager cannot serve it. */
-export function corridKind(config: ModelConfig, model: string): IdKind {
-  const control = config.sequenceBatching?.controlInput
+/**
+ * The ID kind a sequence model's CORRID control asks for; `undefined` for a sequence model without one, which
+ * takes either kind (the manager's `kind` decides). Throws for a model without sequence batching or a CORRID type
+ * the manager cannot hand out.
+ */
+export function corridKind(config: ModelConfig, model: string): IdKind | undefined {
+  if (!config.sequenceBatching) {
+    throw new CidError('MSB_CID_OPTION', `target ${model} has no sequence_batching: it takes no correlation IDs`, {
+      model,
+    });
+  }
+  const control = config.sequenceBatching.controlInput
     ?.flatMap((c) => c.control ?? [])
     .find((c) => c.kind === 'CONTROL_SEQUENCE_CORRID');
-  if (!config.sequenceBatching || !control) {
-    throw new CidError(
-      'MSB_CID_OPTION',
-      `target ${model} has no sequence_batching CONTROL_SEQUENCE_CORRID control: it takes no correlation IDs from a manager`,
-      { model },
-    );
-  }
+  if (!control) return undefined;
   const type = control.dataType ?? 'TYPE_UINT64';
   if (type === 'TYPE_UINT64') return 'uint64';
   if (type === 'TYPE_STRING') return 'string';
@@ -165,6 +168,7 @@ export async function addManagerModel(options: AddManagerOptions): Promise<AddMa
     let kind = options.kind;
     for (const target of targets) {
       const wanted = corridKind((await store.getModel(checkModelName(target))).config, target);
+      if (wanted === undefined) continue;
       if (kind !== undefined && kind !== wanted) {
         throw new CidError(
           'MSB_CID_KIND',
