@@ -28,6 +28,10 @@ export function sequenceConfig(name: string, strategy: 'direct' | 'oldest', kind
     name: n,
     control: [{ kind, int32FalseTrue: [0, 1] }],
   });
+  const corrid = (dataType: 'TYPE_STRING' | 'TYPE_UINT64') => ({
+    name: 'CORRID',
+    control: [{ kind: 'CONTROL_SEQUENCE_CORRID' as const, dataType }],
+  });
   return {
     name,
     backend: 'python',
@@ -41,10 +45,7 @@ export function sequenceConfig(name: string, strategy: 'direct' | 'oldest', kind
         flag('START', 'CONTROL_SEQUENCE_START'),
         flag('END', 'CONTROL_SEQUENCE_END'),
         flag('READY', 'CONTROL_SEQUENCE_READY'),
-        {
-          name: 'CORRID',
-          control: [{ kind: 'CONTROL_SEQUENCE_CORRID', dataType: kind === 'string' ? 'TYPE_STRING' : 'TYPE_UINT64' }],
-        },
+        ...(kind === 'any' ? [] : [corrid(kind === 'string' ? 'TYPE_STRING' : 'TYPE_UINT64')]),
       ],
     },
     instanceGroup: [{ count: 1, kind: 'KIND_CPU' }],

@@ -55,6 +55,16 @@ test('the manager is published with its model.py and a config the store checks, 
   const u = await addManagerModel({ store, name: 'cidmgr', apiUrl: 'http://msb:8080', targets: ['seq_u64'] });
   assert.equal(u.kind, 'uint64');
   assert.equal(u.config.output?.[0]?.dataType, 'TYPE_UINT64');
+  // a sequence model without a CORRID control takes either kind: the manager's decides
+  await addSequenceModel(store, 'seq_any', 'direct', 'any');
+  const str = await addManagerModel({
+    store,
+    name: 'm_any',
+    apiUrl: 'http://msb:8080',
+    kind: 'string',
+    targets: ['seq_any'],
+  });
+  assert.equal(str.kind, 'string');
   const any = await addManagerModel({ store, name: 'cidmgr_any', apiUrl: 'https://msb.example/api' });
   assert.equal(any.kind, 'uint64');
   assert.equal(any.config.parameters?.targets, undefined);
