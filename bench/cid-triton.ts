@@ -16,9 +16,9 @@ import path from 'node:path';
 import { createApiServer } from '../src/api/server.js';
 import { addToken } from '../src/api/tokens.js';
 import { addManagerModel, CorrelationIds } from '../src/cid/index.js';
-import { skipWithoutTriton, startTriton } from '../test/cid-triton/triton.js';
 import { freeServerPort } from '../test/helpers/ports.js';
 import { TestRedis } from '../test/helpers/redis.js';
+import { skipWithoutTriton, TritonServer } from '../test/helpers/triton.js';
 
 const arg = (name: string) => process.argv.indexOf(name);
 const smoke = arg('--smoke') >= 0;
@@ -58,7 +58,7 @@ try {
   });
   await api.listen({ host: '127.0.0.1', port: apiPort });
   closers.unshift(() => api.close());
-  const triton = await startTriton(path.join(dir, 'store'), { MSB_CID_TOKEN: token });
+  const triton = await TritonServer.start({ repository: path.join(dir, 'store'), env: { MSB_CID_TOKEN: token } });
   closers.unshift(() => triton.close());
   const ids = new CorrelationIds(redis.url);
   closers.unshift(() => ids.close());

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DataType, ModelConfig } from '../config/index.js';
-import { ModelStore, publishModel } from '../store/index.js';
+import { ModelStore, putVersion } from '../store/index.js';
 import type { IdKind } from './client.js';
 import { CidError } from './errors.js';
 import { checkMillis, checkModelName } from './names.js';
@@ -156,8 +156,9 @@ export function managerModelConfig(options: ManagerModelOptions & { kind: IdKind
 }
 
 /**
- * `msb cid model add`: publishes the correlation-ID manager into a store through the store's one publish flow,
- * with its config generated here and checked by the store like any other. Targets are read from the same store,
+ * `msb cid model add`: publishes the correlation-ID manager into a store with the store's
+ * `putVersion` (what `publish` uses to write): its config is generated here, not from the model file (a Python model
+ * says nothing of its tensors), and the store checks it like any other. Targets are read from the same store,
  * and must all take one ID kind (the manager's CORRID output has one type; publish a second manager for the other).
  */
 export async function addManagerModel(options: AddManagerOptions): Promise<AddManagerResult> {
@@ -185,7 +186,7 @@ export async function addManagerModel(options: AddManagerOptions): Promise<AddMa
       });
     }
     const config = managerModelConfig({ ...options, kind, targets });
-    const result = await publishModel(store, {
+    const result = await putVersion(store, {
       model: options.name,
       config,
       source: MANAGER_MODEL_FILE,

@@ -2,9 +2,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ModelConfig } from '../../src/config/index.js';
-import { type ModelStore, publishModel } from '../../src/store/index.js';
+import { type ModelStore, putVersion } from '../../src/store/index.js';
 import { repoRoot } from '../helpers/paths.js';
-import { clientPython } from './triton.js';
+import { findTriton } from '../helpers/triton.js';
 
 /** The accumulator (a Python-backend sequence model, test/cid-triton/accumulator.py). */
 export const ACCUMULATOR = path.join(repoRoot, 'test', 'cid-triton', 'accumulator.py');
@@ -52,14 +52,14 @@ export function sequenceConfig(name: string, strategy: 'direct' | 'oldest', kind
   };
 }
 
-/** Publishes the accumulator under `name` through the store's publish flow. */
+/** Publishes the accumulator under `name` with the store's putVersion (its config is the test's). */
 export async function addSequenceModel(
   store: ModelStore,
   name: string,
   strategy: 'direct' | 'oldest',
   kind: SequenceKind,
 ): Promise<void> {
-  await publishModel(store, {
+  await putVersion(store, {
     model: name,
     config: sequenceConfig(name, strategy, kind),
     source: ACCUMULATOR,
@@ -86,10 +86,14 @@ export interface SequenceClient {
 }
 
 export function startClient(config: Record<string, unknown>): SequenceClient {
-  const proc = spawn(clientPython, [path.join(repoRoot, 'test', 'cid-triton', 'client.py'), JSON.stringify(config)], {
-    cwd: repoRoot,
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const proc = spawn(
+    findTriton()?.python ?? 'python3',
+    [path.join(repoRoot, 'test', 'cid-triton', 'client.py'), JSON.stringify(config)],
+    {
+      cwd: repoRoot,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
   const events: ClientEvent[] = [];
   const waiters: (() => void)[] = [];
   let err = '';

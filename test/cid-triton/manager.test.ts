@@ -9,7 +9,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { addManagerModel, corridKind, MANAGER_MODEL_FILE, managerModelConfig } from '../../src/cid/index.js';
 import { parseModelConfig } from '../../src/config/index.js';
-import { ModelStore, publishModel } from '../../src/store/index.js';
+import { ModelStore, putVersion } from '../../src/store/index.js';
 import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import { ACCUMULATOR, addSequenceModel, sequenceConfig } from './fixture.js';
@@ -87,7 +87,7 @@ test('the manager refuses targets it cannot serve, mixed kinds and a second publ
   const u32 = sequenceConfig('seq_u32', 'direct', 'uint64');
   const corrid = u32.sequenceBatching?.controlInput?.find((c) => c.name === 'CORRID')?.control?.[0];
   if (corrid) corrid.dataType = 'TYPE_UINT32';
-  await publishModel(store, { model: 'seq_u32', config: u32, source: ACCUMULATOR, existing: 'refuse' });
+  await putVersion(store, { model: 'seq_u32', config: u32, source: ACCUMULATOR, existing: 'refuse' });
   await assert.rejects(addManagerModel({ store, name: 'm', apiUrl: 'http://msb:8080', targets: ['seq_u32'] }), {
     code: 'MSB_CID_KIND',
     message: /TYPE_UINT32/,

@@ -19,8 +19,8 @@ import { repoRoot } from '../helpers/paths.js';
 import { freeServerPort } from '../helpers/ports.js';
 import { TestRedis } from '../helpers/redis.js';
 import { tempDir } from '../helpers/tmp.js';
+import { skipWithoutTriton, TritonServer } from '../helpers/triton.js';
 import { addSequenceModel, type SequenceClient, startClient } from './fixture.js';
-import { type RunningTriton, skipWithoutTriton, startTriton } from './triton.js';
 
 const skip = skipWithoutTriton();
 const CLIENTS = 50;
@@ -33,7 +33,7 @@ const dir = await tempDir('msb-cid-triton-');
 
 describe('correlation IDs on a real Triton', { skip, timeout: 600_000 }, () => {
   let redis: TestRedis;
-  let triton: RunningTriton;
+  let triton: TritonServer;
   let api: FastifyInstance | undefined;
   let apiPort: number;
   let apiToken: string;
@@ -75,7 +75,7 @@ describe('correlation IDs on a real Triton', { skip, timeout: 600_000 }, () => {
     await addManagerModel({ store, name: 'cidmgr_str', apiUrl, kind: 'string', targets: ['seq_string'], instances: 4 });
     await startApi();
     const started = performance.now();
-    triton = await startTriton(path.join(dir, 'store'), { MSB_CID_TOKEN: apiToken });
+    triton = await TritonServer.start({ repository: path.join(dir, 'store'), env: { MSB_CID_TOKEN: apiToken } });
     timings.push(`triton ready in ${Math.round(performance.now() - started)} ms`);
     ids = new CorrelationIds(redis.url);
   });
@@ -129,7 +129,7 @@ describe('correlation IDs on a real Triton', { skip, timeout: 600_000 }, () => {
     const clients: SequenceClient[] = [];
     for (let i = 0; i < CLIENTS; i++) {
       clients.push(
-        startClient({ triton: `127.0.0.1:${triton.http}`, model, kind, seed: i, steps: 8, ttl: TTL, ...source }),
+        startClient({ triton: `127.0.0.1:${triton.httpPort}`, model, kind, seed: i, steps: 8, ttl: TTL, ...source }),
       );
     }
     try {
@@ -180,7 +180,7 @@ describe('correlation IDs on a real Triton', { skip, timeout: 600_000 }, () => {
   test('a client killed mid-sequence: its ID is not handed out again before its TTL, and is after', async () => {
     const ttl = 8000;
     const victim = startClient({
-      triton: `127.0.0.1:${triton.http}`,
+      triton: `127.0.0.1:${triton.httpPort}`,
       model: 'seq_kill',
       kind: 'uint64',
       source: 'manager',
