@@ -132,7 +132,7 @@ function registerCidModelCommands(cid: Command): void {
             json?: boolean;
           },
         ) => {
-          const { addManagerModel } = await import('../cid/manager.js');
+          const { addManagerModel } = await import('../cid/index.js');
           const result = await addManagerModel({
             store,
             name: o.name,
