@@ -3,6 +3,7 @@ import { type Command, Option } from 'commander';
 import { StoreError } from '../store/errors.js';
 import type { ModelStore } from '../store/index.js';
 import { action, EXIT_PROBLEMS, printJson, printTable } from './common.js';
+import { registerCreateCommand } from './create.js';
 
 /** How store arguments are described in help. */
 export const STORE_ARG =
@@ -258,6 +259,7 @@ export function registerStoreCommands(program: Command): void {
     );
 
   registerAddCommand(program);
+  registerCreateCommand(program);
 }
 
 async function listStore(store: ModelStore) {
