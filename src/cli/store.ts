@@ -54,10 +54,12 @@ export function registerStoreCommands(program: Command): void {
     .command('init')
     .description('create an empty model store (a Triton model repository)')
     .argument('<store>', STORE_ARG)
+    .option('--json', 'machine-readable output')
     .action(
-      storeAction(async (root: string) => {
+      storeAction(async (root: string, opts: { json?: boolean }) => {
         const store = await openStoreForCli(root, true);
-        process.stdout.write(`model store ready at ${store.root}\n`);
+        if (opts.json) printJson({ store: store.root });
+        else process.stdout.write(`model store ready at ${store.root}\n`);
       }),
     );
 
