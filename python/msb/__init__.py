@@ -4,7 +4,7 @@ Every store operation is the ``msb`` command's (through its ``--json`` contract,
 adds the Python side: Triton's ModelConfig message, and turning torch modules and ONNX protos into model files.
 """
 
-from ._proto.model_config_pb2 import ModelConfig, ModelInput, ModelInstanceGroup, ModelOutput
+from ._proto.model_config_pb2 import DataType, ModelConfig, ModelInput, ModelInstanceGroup, ModelOutput
 from .errors import (
     CommandNotFoundError,
     ConfigError,
@@ -21,6 +21,7 @@ from .repository import ExportedVersion, Model, ModelRepository, PlatformName, P
 __all__ = [
     "CommandNotFoundError",
     "ConfigError",
+    "DataType",
     "ExportedVersion",
     "InspectError",
     "JobError",

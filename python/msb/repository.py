@@ -60,6 +60,9 @@ class ExportedVersion:
     def __fspath__(self) -> str:
         return self.path
 
+    def __str__(self) -> str:
+        return self.path
+
 
 class ModelRepository:
     """A Triton model repository msb manages: a directory, ``s3://bucket/prefix`` or ``gs://bucket/prefix``.
