@@ -76,6 +76,13 @@ class ModelRepository:
     def __repr__(self) -> str:
         return f"ModelRepository({self.root!r})"
 
+    @staticmethod
+    def remote(url: str, token: str | None = None) -> Any:
+        """The store behind an ``msb serve`` (its HTTP API v1): builds TensorRT models there (msb.remote)."""
+        from .remote import RemoteRepository
+
+        return RemoteRepository(url, token)
+
     def create_model(
         self,
         name: str,

@@ -1,0 +1,114 @@
+"""Remote mode against a real msb serve + real Redis + a real worker, whose TensorRT builder is the test double
+(test/jobs/fake-builder.ts: no TensorRT or GPU on these machines; the worker's job control, publishing and the API are
+the real ones). The harness is the TypeScript API tests' own (python/tests/remote_harness.ts).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+import msb
+from msb import ModelRepository, PlatformName
+
+REPO = Path(__file__).resolve().parents[2]
+
+if os.environ.get("MSB_REQUIRE_PYTHON") == "1":
+    import torch
+else:
+    torch = pytest.importorskip("torch", reason="torch is not installed (Debian python3-torch; see docs/python.md)")
+if shutil.which("redis-server") is None:
+    pytest.skip("redis-server is not installed (.ci/system-deps)", allow_module_level=True)
+
+
+def start(msb_command: str, steps: int) -> Iterator[dict[str, Any]]:
+    node, _, loader, *_ = shlex.split(msb_command) + [""] * 3
+    if not loader.startswith("file:"):
+        pytest.skip("MSB_COMMAND is not this checkout's source: the harness needs it")
+    proc = subprocess.Popen(
+        [node, "--import", loader, str(REPO / "python" / "tests" / "remote_harness.ts"), str(steps)],
+        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        assert line, "the harness did not start"
+        yield json.loads(line)
+    finally:
+        if proc.stdin:
+            proc.stdin.close()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server(msb_command: str) -> Iterator[dict[str, Any]]:
+    # 40 progress steps of 50 ms: a build lasts about 2 s, long enough to see progress and to cancel one.
+    yield from start(msb_command, 40)
+
+
+def small_net() -> Any:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(16, 4))
+
+
+def test_a_tensorrt_model_is_built_by_the_service_with_progress(server: dict[str, Any]) -> None:
+    repo = ModelRepository.remote(server["url"], server["tokens"]["readEnqueue"])
+    model = repo.create_model("my_trt_nn", platform=PlatformName.TRT)
+    model.config.max_batch_size = 8
+    events: list[tuple[str, Any]] = []
+    published = model.export_version(
+        small_net(), input_shapes={"input": (None, 16)}, on_event=lambda e, d: events.append((e, d))
+    )
+    assert published.model == "my_trt_nn" and published.version == 1
+    progress = [d for e, d in events if e == "progress" and isinstance(d, dict)]
+    assert len(progress) >= 2, events
+    assert events[-1][0] == "end" and events[-1][1]["state"] == "completed"
+    # The worker published it into the real store: a plan and a config with the batch size asked for.
+    assert repo.versions("my_trt_nn") == [1]
+    assert repo.model("my_trt_nn").config.max_batch_size == 8
+    assert (Path(server["store"]) / "my_trt_nn" / "1" / "model.plan").is_file()
+    # A second model of that name is refused unless force picks the next free one.
+    with pytest.raises(msb.ModelExistsError):
+        repo.create_model("my_trt_nn", platform=PlatformName.TRT)
+    assert repo.create_model("my_trt_nn", platform=PlatformName.TRT, force=True).name == "my_trt_nn_0"
+
+
+def test_a_cancelled_build_raises_and_publishes_nothing(server: dict[str, Any]) -> None:
+    repo = ModelRepository.remote(server["url"], server["tokens"]["readEnqueue"])
+    model = repo.create_model("cancelled", platform=PlatformName.TRT)
+    model.config.max_batch_size = 4
+    net = torch.nn.Sequential(torch.nn.Linear(16, 3))  # other bytes than the first test's: no plan-cache hit
+    job = model.export_version(net, input_shapes={"input": (None, 16)}, wait=False)
+    seen: list[str] = []
+
+    def on_event(event: str, data: Any) -> None:
+        seen.append(event)
+        if event == "progress" and seen.count("progress") == 1:
+            job.cancel()
+
+    with pytest.raises(msb.JobError) as caught:
+        job.wait(on_event=on_event)
+    assert caught.value.code == "MSB_JOB_CANCELLED", caught.value
+    assert "progress" in seen
+    assert "cancelled" not in repo.models()
+
+
+def test_api_errors_are_typed(server: dict[str, Any]) -> None:
+    repo = ModelRepository.remote(server["url"], server["tokens"]["read"])
+    with pytest.raises(msb.MsbError) as caught:
+        repo.model("nope")
+    assert caught.value.code == "MSB_STORE_NOT_FOUND"
+    unauthorised = ModelRepository.remote(server["url"], None)
+    with pytest.raises(msb.MsbError) as caught:
+        unauthorised.models()
+    assert caught.value.code.startswith("MSB_API_")
+    assert caught.value.details["status"] in (401, 403)
