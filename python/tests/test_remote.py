@@ -1,6 +1,6 @@
 """Remote mode against a real msb serve + real Redis + a real worker, whose TensorRT builder is the test double
 (test/jobs/fake-builder.ts: no TensorRT or GPU on these machines; the worker's job control, publishing and the API are
-the real ones). The harness is the TypeScript API tests' own (python/tests/remote_harness.ts).
+the real ones). The harness is the TypeScript API tests' own (test/python/remote-harness.ts).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def start(msb_command: str, steps: int) -> Iterator[dict[str, Any]]:
     if not loader.startswith("file:"):
         pytest.skip("MSB_COMMAND is not this checkout's source: the harness needs it")
     proc = subprocess.Popen(
-        [node, "--import", loader, str(REPO / "python" / "tests" / "remote_harness.ts"), str(steps)],
+        [node, "--import", loader, str(REPO / "test" / "python" / "remote-harness.ts"), str(steps)],
         cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
     try:

@@ -112,8 +112,8 @@ async function withClient(
 ): Promise<void> {
   // loaded here, not at the top: `msb --help` must not load ioredis
   const [{ withRedis }, { CorrelationIds }] = await Promise.all([
-    import('../redis/connection.js'),
-    import('../cid/client.js'),
+    import('../redis/index.js'),
+    import('../cid/index.js'),
   ]);
   return withRedis(url, (link) =>
     fn(

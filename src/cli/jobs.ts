@@ -1,9 +1,10 @@
 import { type Command, Option } from 'commander';
-import { MsbError } from '../errors.js';
+import { JobError } from '../jobs/errors.js';
 import type { ConversionClient, JobInfo, JobSpecInput } from '../jobs/index.js';
 import { defaultRedisUrl } from '../redis/url.js';
 import { action, printJson, printTable } from './common.js';
 import { readJsonInput } from './config-codec.js';
+import { CliError } from './errors.js';
 
 // bullmq, ioredis, prom-client and the jobs module load inside the actions that use them (start-up time).
 const jobsLib = () => import('../jobs/index.js');
@@ -46,10 +47,7 @@ function untilSignal(graceMs: number, who: string): Promise<void> {
 /** A command-mode client ("cannot reach Redis at URL" instead of a hang); a lost connection becomes the same error. */
 async function withClient(opts: { redis?: string }, fn: (c: ConversionClient) => Promise<void>): Promise<void> {
   const url = redisUrl(opts);
-  const [{ ConversionClient }, { isConnectionError }] = await Promise.all([
-    jobsLib(),
-    import('../redis/connection.js'),
-  ]);
+  const [{ ConversionClient }, { isConnectionError }] = await Promise.all([jobsLib(), import('../redis/index.js')]);
   const client = await ConversionClient.connect({ redis: url });
   try {
     await fn(client);
@@ -64,7 +62,7 @@ async function withClient(opts: { redis?: string }, fn: (c: ConversionClient) =>
 function parseTarget(text: string): { tensorrt: string; gpu: string } {
   const m = /^(\d+\.\d+)\/(\d+\.\d+|ampere\+)$/.exec(text);
   if (!m)
-    throw new MsbError('MSB_CLI_ARGUMENT', `--target takes TENSORRT/GPU, e.g. 10.8/8.6 or 10.8/ampere+, got '${text}'`);
+    throw new CliError('MSB_CLI_ARGUMENT', `--target takes TENSORRT/GPU, e.g. 10.8/8.6 or 10.8/ampere+, got '${text}'`);
   return { tensorrt: m[1] as string, gpu: m[2] as string };
 }
 
@@ -72,7 +70,7 @@ function parseTarget(text: string): { tensorrt: string; gpu: string } {
 function seconds(flag: string): (text: string) => string {
   return (text) => {
     if (!/^\d+(\.\d+)?$/.test(text) || Number(text) <= 0)
-      throw new MsbError('MSB_CLI_ARGUMENT', `${flag} takes a number of seconds > 0, got '${text}'`);
+      throw new CliError('MSB_CLI_ARGUMENT', `${flag} takes a number of seconds > 0, got '${text}'`);
     return text;
   };
 }
@@ -80,7 +78,7 @@ function seconds(flag: string): (text: string) => string {
 /** `--triton-header NAME=VALUE` (or `NAME: VALUE`), repeatable, into a header object. */
 function tritonHeader(text: string, previous: Record<string, string> = {}): Record<string, string> {
   const m = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*[=:]\s*(.*)$/.exec(text);
-  if (!m) throw new MsbError('MSB_CLI_ARGUMENT', `--triton-header takes NAME=VALUE (an HTTP header), got '${text}'`);
+  if (!m) throw new CliError('MSB_CLI_ARGUMENT', `--triton-header takes NAME=VALUE (an HTTP header), got '${text}'`);
   return { ...previous, [m[1] as string]: m[2] as string };
 }
 
@@ -294,7 +292,7 @@ export function registerJobCommands(program: Command): void {
       action((id: string, opts: { redis?: string; json?: boolean }) =>
         withClient(opts, async (c) => {
           const info = await c.get(id);
-          if (!info) throw new MsbError('MSB_JOB_NOT_FOUND', `no job ${id}`);
+          if (!info) throw new JobError('MSB_JOB_NOT_FOUND', `no job ${id}`);
           if (opts.json) printJson(info);
           else
             for (const [k, v] of Object.entries(info))

@@ -4,7 +4,7 @@
  * TensorRT or GPU here), and a real `msb serve` — described as one JSON line on stdout. It stops everything when
  * its stdin closes (the test ended, or died).
  */
-import { startHarness } from '../../test/api/harness.js';
+import { startHarness } from '../api/harness.js';
 
 const steps = Number(process.argv[2] ?? 4);
 const h = await startHarness({ builderSteps: steps });
