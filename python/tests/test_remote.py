@@ -5,20 +5,16 @@ the real ones). The harness is the TypeScript API tests' own (test/python/remote
 
 from __future__ import annotations
 
-import json
 import os
-import shlex
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from _harness import harness
 
 import msb
 from msb import ModelRepository, PlatformName
-
-REPO = Path(__file__).resolve().parents[2]
 
 if os.environ.get("MSB_REQUIRE_PYTHON") == "1":
     import torch
@@ -28,31 +24,11 @@ if shutil.which("redis-server") is None:
     pytest.skip("redis-server is not installed (.ci/system-deps)", allow_module_level=True)
 
 
-def start(msb_command: str, steps: int) -> Iterator[dict[str, Any]]:
-    node, _, loader, *_ = shlex.split(msb_command) + [""] * 3
-    if not loader.startswith("file:"):
-        pytest.skip("MSB_COMMAND is not this checkout's source: the harness needs it")
-    proc = subprocess.Popen(
-        [node, "--import", loader, str(REPO / "test" / "python" / "remote-harness.ts"), str(steps)],
-        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        line = proc.stdout.readline() if proc.stdout else ""
-        assert line, "the harness did not start"
-        yield json.loads(line)
-    finally:
-        if proc.stdin:
-            proc.stdin.close()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 @pytest.fixture(scope="module")
 def server(msb_command: str) -> Iterator[dict[str, Any]]:
     # 40 progress steps of 50 ms: a build lasts about 2 s, long enough to see progress and to cancel one.
-    yield from start(msb_command, 40)
+    with harness(msb_command, "remote-harness.ts", "40") as described:
+        yield described
 
 
 def small_net() -> Any:
