@@ -17,7 +17,7 @@ from google.protobuf import json_format
 from ._export import export_to_file
 from ._proto import model_config_pb2
 from .errors import JobError, MsbError, UsageError, error_from
-from .repository import ExportedVersion, PlatformName
+from .repository import ExportedVersion, Model, PlatformName
 
 ModelConfig = model_config_pb2.ModelConfig
 Shape = Sequence[Any]
@@ -124,6 +124,13 @@ class RemoteModel:
         ``{"tensorrt": "10.8", "gpu": "8.6"}``, default the one target the live workers serve. ``precision``:
         e.g. ``["fp16"]``. Returns the ExportedVersion (or, with ``wait=False``, the BuildJob).
         """
+        if isinstance(obj, Model):
+            # exportlib's export_version(model): its batch size and instance groups, and its ONNX, go to the build.
+            if not self.config.max_batch_size:
+                self.config.max_batch_size = obj.config.max_batch_size
+            if not self.config.instance_group:
+                self.config.instance_group.extend(obj.config.instance_group)
+            obj = obj.latest_file()
         if target is None:
             targets = self.repository.targets()
             if len(targets) != 1:

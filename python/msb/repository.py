@@ -211,11 +211,12 @@ class Model:
         The first version of a model whose config names no tensors completes the config from the file as Triton's
         auto-complete would (``msb config generate``), keeping what the config already says.
         """
-        if self.config.platform == PlatformName.TRT.value or self.config.backend == "tensorrt":
+        is_plan_file = isinstance(obj, (str, os.PathLike)) and not os.fspath(obj).endswith(".onnx")
+        if (self.config.platform == PlatformName.TRT.value or self.config.backend == "tensorrt") and not is_plan_file:
             raise UsageError(
                 "MSB_PY_USAGE",
-                "a TensorRT model is built by msb's conversion service from ONNX; this package does not enqueue "
-                "builds yet (use msb enqueue, or export the ONNX model)",
+                "a TensorRT plan is built by msb's conversion service on the GPU that serves it: export to "
+                "ModelRepository.remote(url, token) (its workers publish into their store), or give a built plan file",
             )
         if isinstance(obj, Model):
             return self._copy_from(obj, version, publish_key)
@@ -231,20 +232,26 @@ class Model:
             return self._publish(source, version, publish_key)
 
     def _copy_from(self, other: Model, version: int | None, publish_key: str | None) -> ExportedVersion:
-        versions = other.versions()
-        if not versions:
-            raise UsageError("MSB_PY_USAGE", f"model {other.name} has no version to export")
-        local = Path(other.repository.root)
-        if not local.is_dir():
-            raise UsageError("MSB_PY_USAGE", f"copying a version from {other.repository.root}: only local stores")
         copied = ModelConfig()
         copied.CopyFrom(other.config)
         copied.name = self.name
         self.config = copied
-        latest = local / other.name / str(max(versions))
-        files = [p for p in latest.iterdir()]
-        source = files[0] if len(files) == 1 else latest
-        return self._publish(source, version, publish_key)
+        return self._publish(other.latest_file(), version, publish_key)
+
+    def latest_file(self) -> Path:
+        """The model file (or directory) of the highest version; only for local repositories."""
+        rows = _cli.run(["version", "ls", self.repository.root, self.name, "--json"])
+        if not rows:
+            raise UsageError("MSB_PY_USAGE", f"model {self.name} has no version to export")
+        local = Path(self.repository.root)
+        if not local.is_dir():
+            raise UsageError("MSB_PY_USAGE", f"reading a version of {self.repository.root}: only local repositories")
+        latest = max(rows, key=lambda r: r["version"])
+        # The model file, or the top of a directory model (model.savedmodel/...), as msb lists the version.
+        tops = sorted({f["path"].split("/")[0] for f in latest["files"]})
+        if len(tops) != 1:
+            raise UsageError("MSB_PY_USAGE", f"model {self.name} version {latest['version']} has files {tops}")
+        return local / self.name / str(latest["version"]) / tops[0]
 
     def _publish(self, source: Path, version: int | None, publish_key: str | None) -> ExportedVersion:
         if not self.config.input and not self.config.output:

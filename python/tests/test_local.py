@@ -164,3 +164,26 @@ def test_no_msb_command_is_one_clear_error(store: Path, monkeypatch: pytest.Monk
     with pytest.raises(msb.CommandNotFoundError, match="MSB_COMMAND"):
         ModelRepository(store)
     assert not os.path.exists(store)
+
+
+def test_export_version_of_another_model_copies_its_config_and_latest_version(store: Path) -> None:
+    repo = ModelRepository(store)
+    first = repo.create_model("first", platform=PlatformName.ONNX)
+    first.config.max_batch_size = 32
+    first.add_instance_group("cpu", count=3)
+    first.export_version(small_net(), input_shapes={"input": (None, 256)})
+    second = repo.create_model("second", platform=PlatformName.ONNX)
+    published = second.export_version(first)
+    assert Path(published) == store / "second" / "1" / "model.onnx"
+    assert (store / "second" / "1" / "model.onnx").read_bytes() == (store / "first" / "1" / "model.onnx").read_bytes()
+    copied = repo.model("second").config
+    assert copied.name == "second" and copied.max_batch_size == 32
+    assert [g.count for g in copied.instance_group] == [3]
+    assert repo.validate() == []
+
+
+def test_a_local_tensorrt_model_points_to_the_conversion_service(store: Path) -> None:
+    trt = ModelRepository(store).create_model("my_trt_nn", platform=PlatformName.TRT)
+    with pytest.raises(msb.UsageError, match="ModelRepository.remote"):
+        trt.export_version(small_net(), input_shapes={"input": (None, 256)})
+    assert trt.versions() == []

@@ -58,6 +58,21 @@ def test_a_tensorrt_model_is_built_by_the_service_with_progress(server: dict[str
     assert repo.create_model("my_trt_nn", platform=PlatformName.TRT, force=True).name == "my_trt_nn_0"
 
 
+def test_export_version_of_a_local_model_builds_its_onnx_with_its_config(server: dict[str, Any], store: Path) -> None:
+    local = ModelRepository(store).create_model("my_nn", platform=PlatformName.ONNX)
+    local.config.max_batch_size = 16
+    local.add_instance_group("gpu", count=2)
+    local.export_version(torch.nn.Sequential(torch.nn.Linear(16, 5)), input_shapes={"input": (None, 16)})
+    repo = ModelRepository.remote(server["url"], server["tokens"]["readEnqueue"])
+    trt = repo.create_model("from_local", platform=PlatformName.TRT)
+    published = trt.export_version(local, input_shapes={"input": (None, 16)})
+    assert (published.model, published.version) == ("from_local", 1)
+    built = repo.model("from_local").config
+    assert built.platform == "tensorrt_plan"
+    assert built.max_batch_size == 16
+    assert [g.count for g in built.instance_group] == [2]
+
+
 def test_a_cancelled_build_raises_and_publishes_nothing(server: dict[str, Any]) -> None:
     repo = ModelRepository.remote(server["url"], server["tokens"]["readEnqueue"])
     model = repo.create_model("cancelled", platform=PlatformName.TRT)
