@@ -30,8 +30,9 @@ async function thrownCodes(): Promise<Map<string, string>> {
     ...(await sources(path.join(repoRoot, 'src'), /\.ts$/)),
     ...(await sources(path.join(repoRoot, 'native'), /\.(cc|h)$/)),
   ];
-  // Quoted MSB_ names that are environment variables, not codes (the correlation-ID manager's token variable).
-  const environmentVariables = new Set(['MSB_CID_TOKEN']);
+  // Quoted MSB_ names no class throws: an environment variable (the correlation-ID manager's token) and the code of
+  // the line for msb's own bugs (MSB_INTERNAL, exit 70: never an MsbError, so never retryable).
+  const environmentVariables = new Set(['MSB_CID_TOKEN', 'MSB_INTERNAL']);
   for (const file of files) {
     const text = await readFile(file, 'utf8');
     // A module's prefix ('MSB_STORE_') ends in _ and is no code. The addon's only other MSB_ strings are environment variables (MSB_LIBCUDA, ...): its codes are MSB_TENSORRT_.

@@ -17,6 +17,8 @@ export class CliError extends defineErrors('MSB_CLI_', {
   MSB_CLI_FILE_TOO_LARGE: { retryable: false },
   /** A file or stdin that should be JSON is not. */
   MSB_CLI_JSON: { retryable: false },
+  /** `MSB_CLI_JSON_CONTRACT` asks for a `--json` contract version this msb does not speak (docs/cli-json.md). */
+  MSB_CLI_CONTRACT: { retryable: false, status: 400 },
   /** The editor of `msb config edit` failed; nothing was saved. */
   MSB_CLI_EDITOR: { retryable: false },
 }) {}

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { registerCidCommands } from './cid.js';
 import { reportError } from './common.js';
 import { registerConfigCommands } from './config.js';
+import { registerCreateCommand } from './create.js';
 import { registerInspectCommands } from './inspect.js';
 import { registerJobCommands } from './jobs.js';
 import { registerOnnxCommands } from './onnx.js';
@@ -33,6 +34,7 @@ const program = new Command('msb')
 registerConfigCommands(program);
 registerInspectCommands(program);
 registerStoreCommands(program);
+registerCreateCommand(program);
 registerTensorrtCommands(program);
 registerCidCommands(program);
 registerJobCommands(program);

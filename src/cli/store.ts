@@ -3,7 +3,6 @@ import { type Command, Option } from 'commander';
 import { StoreError } from '../store/errors.js';
 import type { ModelStore } from '../store/index.js';
 import { action, EXIT_PROBLEMS, printJson, printTable } from './common.js';
-import { registerCreateCommand } from './create.js';
 import { nonNegativeInt, positiveInt } from './numbers.js';
 
 /** How store arguments are described in help. */
@@ -261,7 +260,6 @@ export function registerStoreCommands(program: Command): void {
     );
 
   registerAddCommand(program);
-  registerCreateCommand(program);
 }
 
 async function listStore(store: ModelStore) {
