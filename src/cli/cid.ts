@@ -22,7 +22,8 @@ export function registerCidCommands(program: Command): void {
 
   common(
     cid
-      .command('acquire <model>')
+      .command('acquire')
+      .argument('<model>', 'stateful model the sequence runs on')
       .description('lease a new correlation ID; prints ID, token and expiry')
       .option('--ttl <ms>', 'lease length in milliseconds', '30000')
       .option('--kind <kind>', 'uint64 or string', 'uint64')
@@ -51,7 +52,9 @@ export function registerCidCommands(program: Command): void {
 
   common(
     cid
-      .command('renew <model> <id>')
+      .command('renew')
+      .argument('<model>', 'model of the lease')
+      .argument('<id>', 'correlation ID the lease holds')
       .description('extend a lease (needs the token printed by acquire)')
       .requiredOption('--token <token>', 'the lease token')
       .option('--ttl <ms>', 'new lease length in milliseconds', '30000'),
@@ -67,7 +70,9 @@ export function registerCidCommands(program: Command): void {
 
   common(
     cid
-      .command('release <model> <id>')
+      .command('release')
+      .argument('<model>', 'model of the lease')
+      .argument('<id>', 'correlation ID the lease holds')
       .description('end a lease (needs the token printed by acquire)')
       .requiredOption('--token <token>', 'the lease token'),
   ).action(
@@ -80,7 +85,9 @@ export function registerCidCommands(program: Command): void {
     }),
   );
 
-  common(cid.command('ls <model>').description('list the live leases of a model')).action(
+  common(
+    cid.command('ls').argument('<model>', 'model whose leases to list').description('list the live leases of a model'),
+  ).action(
     action(async (model: string, o: CommonOptions) => {
       await withClient(o.redis, {}, async (ids) => {
         const leases = await ids.list(model);

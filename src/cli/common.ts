@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { CommanderError } from 'commander';
+import { type Command, CommanderError } from 'commander';
 import { isMsbError } from '../errors.js';
 
 // Start-up time: every module here is loaded by `msb --help`. Command modules import the library (and its
@@ -60,4 +60,24 @@ export function printTable(head: string[], rows: (string | number)[][]): void {
   const table = new Table({ head, style: { head: [], border: [] } });
   for (const row of rows) table.push(row.map(String));
   process.stdout.write(`${table.toString()}\n`);
+}
+
+/** The command's name as typed: `msb jobs show`. */
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+/**
+ * Commander's usage errors (unknown option or command, missing argument) become the contract's one line,
+ * `msb: MSB_CLI_USAGE: unknown option '--bogus' (see msb inspect --help)`, on every command of the tree, instead of the
+ * message followed by pages of help. Call once, after every command is registered.
+ */
+export function usageErrorsOnOneLine(cmd: Command): void {
+  const hint = `see ${commandPath(cmd)} --help`;
+  cmd.showHelpAfterError(false).configureOutput({
+    outputError: (message, write) => write(`msb: MSB_CLI_USAGE: ${message.trim().replace(/^error: /, '')} (${hint})\n`),
+  });
+  for (const sub of cmd.commands) usageErrorsOnOneLine(sub);
 }

@@ -95,6 +95,26 @@ interface WorkerCliOptions {
   tritonHeader?: Record<string, string>;
 }
 
+/** The job `id` names: itself when it is a job's id, else the one job whose id starts with it. */
+async function fullJobId(c: ConversionClient, id: string): Promise<string> {
+  const ids = await c.idsStartingWith(id);
+  if (ids.includes(id) || ids.length === 0) return id; // no match: get/cancel say "no job"
+  if (ids.length === 1) return ids[0] as string;
+  throw new MsbError(
+    'MSB_CLI_ARGUMENT',
+    `job id prefix ${id} matches ${ids.length} jobs (${ids
+      .slice(0, 3)
+      .map((x) => x.slice(0, 16))
+      .join(', ')}${ids.length > 3 ? ', …' : ''}); give more of the id`,
+    { id, matches: ids.length },
+  );
+}
+
+/** Epoch-millisecond fields (`createdAt`, `processedOn`, `finishedOn`) as ISO 8601 for people. */
+function showTime(key: string, value: unknown): unknown {
+  return typeof value === 'number' && /(At|On)$/.test(key) ? new Date(value).toISOString() : value;
+}
+
 function describeJob(j: JobInfo): (string | number)[] {
   const model = j.result?.model ? `${j.result.model}${j.result.version ? `/${j.result.version}` : ''}` : '';
   const note = j.failedReason ?? j.unserved ?? '';
@@ -262,6 +282,10 @@ export function registerJobCommands(program: Command): void {
               handle,
               opts.timeout === undefined ? undefined : Number(opts.timeout) * 1000,
             );
+            // The state read at enqueue time (waiting, active) is stale beside the result: the wait returned it, so
+            // the job completed.
+            out.state = 'completed';
+            delete out.waiting;
           }
           if (opts.json) printJson(out);
           else
@@ -288,26 +312,49 @@ export function registerJobCommands(program: Command): void {
       ),
     );
   redisOption(jobs.command('show'))
-    .argument('<id>', 'job id (full)')
-    .option('--json', 'print JSON')
+    .description("a job's state, progress, result or failure (times in ISO 8601, UTC)")
+    .argument('<id>', 'job id, or a unique prefix of it (listings show 12 characters)')
+    .option('--json', 'print JSON (times in epoch milliseconds, as the API)')
     .action(
       action((id: string, opts: { redis?: string; json?: boolean }) =>
         withClient(opts, async (c) => {
-          const info = await c.get(id);
+          const info = await c.get(await fullJobId(c, id));
           if (!info) throw new MsbError('MSB_JOB_NOT_FOUND', `no job ${id}`);
           if (opts.json) printJson(info);
           else
             for (const [k, v] of Object.entries(info))
-              process.stdout.write(`${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}\n`);
+              process.stdout.write(`${k}: ${typeof v === 'object' ? JSON.stringify(v) : showTime(k, v)}\n`);
         }),
       ),
     );
   redisOption(jobs.command('cancel'))
-    .argument('<id>', 'job id (full)')
-    .action(action((id: string, opts: { redis?: string }) => withClient(opts, (c) => c.cancel(id))));
+    .description('cancel a job: a waiting one is removed, a running one is stopped by its worker')
+    .argument('<id>', 'job id, or a unique prefix of it')
+    .action(
+      action((id: string, opts: { redis?: string }) =>
+        withClient(opts, async (c) => {
+          const full = await fullJobId(c, id);
+          const done = await c.cancel(full);
+          process.stdout.write(
+            done === 'removed'
+              ? `job ${full}: removed (no worker had started it)\n`
+              : `job ${full}: running; its worker was told to stop it (msb jobs show ${full.slice(0, 12)} shows when it has)\n`,
+          );
+        }),
+      ),
+    );
   redisOption(jobs.command('retry'))
-    .argument('<id>', 'job id (full)')
-    .action(action((id: string, opts: { redis?: string }) => withClient(opts, (c) => c.retry(id))));
+    .description('run a failed job again')
+    .argument('<id>', 'job id, or a unique prefix of it')
+    .action(
+      action((id: string, opts: { redis?: string }) =>
+        withClient(opts, async (c) => {
+          const full = await fullJobId(c, id);
+          await c.retry(full);
+          process.stdout.write(`job ${full}: queued again\n`);
+        }),
+      ),
+    );
 
   program
     .command('demo')
