@@ -7,7 +7,13 @@ import { inspectGraphDef } from './graphdef.js';
 import { inspectOnnx } from './onnx.js';
 import { inspectPlan } from './plan.js';
 import { inspectSavedModel } from './savedmodel.js';
-import { detectFormat, type ModelSignature, signatureFromOptions, type TensorSignature } from './signature.js';
+import {
+  checkStatedTensors,
+  detectFormat,
+  type ModelSignature,
+  signatureFromOptions,
+  type TensorSignature,
+} from './signature.js';
 import { inspectTorchScript } from './torchscript.js';
 
 export { INSPECT_ERROR_RETRYABLE, InspectError, type InspectErrorCode } from './errors.js';
@@ -74,8 +80,11 @@ export async function inspectModel(target: string, options: InspectOptions = {})
       return inspectGraphDef(found.path, options);
     case 'torchscript':
       return inspectTorchScript(found.path, options);
-    case 'onnx':
-      return (await inspectOnnx(found.path)).signature;
+    case 'onnx': {
+      const { signature } = await inspectOnnx(found.path);
+      checkStatedTensors(found.path, signature, options, 'the ONNX graph');
+      return signature;
+    }
     default:
       // Python, OpenVINO and custom backends: msb does not read these files, and Triton's backend completes the
       // inputs and outputs it is not told about at load time (auto_complete_config, the OpenVINO/identity
