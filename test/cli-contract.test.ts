@@ -111,3 +111,32 @@ test('every command, argument and option in the tree has help text', () => {
   assert.deepEqual(missing, []);
   assert.ok(program.commands.length >= 10, 'the walk saw the command tree');
 });
+
+test('a command against a down Redis says what it tried and for how long; --redis-timeout and MSB_REDIS_TIMEOUT_MS bound it', async () => {
+  const { freePort } = await import('./helpers/redis.js');
+  const url = `redis://127.0.0.1:${await freePort()}`; // nothing listens there
+  for (const [args, env, bound] of [
+    [['jobs', 'ls', '--redis', url, '--redis-timeout', '1'], {}, '1'],
+    [['cid', 'ls', 'm', '--redis', url, '--redis-timeout', '0.5'], {}, '0.5'],
+    [['jobs', 'show', 'abc', '--redis', url], { MSB_REDIS_TIMEOUT_MS: '1500' }, '1.5'],
+  ] as const) {
+    const started = Date.now();
+    const r = await runCli([...args], { env });
+    const took = Date.now() - started;
+    assertOneCodedLine(
+      r,
+      /^msb: MSB_REDIS_UNREACHABLE: cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+ \(.*ECONNREFUSED/,
+      args[0],
+    );
+    assert.match(r.stderr, /, trying for \d+\.\d s \(/, args.join(' '));
+    assert.match(
+      r.stderr,
+      new RegExp(`a command waits ${bound.replace('.', '\\.')} s: --redis-timeout SECONDS or MSB_REDIS_TIMEOUT_MS`),
+    );
+    // Start-up (tsx, a loaded machine) plus the bound; before, a refused connection also sat out ioredis' 2 s
+    // disconnect timer, and there was no bound to give.
+    assert.ok(took < Number(bound) * 1000 + 8000, `${args.join(' ')}: ${took} ms`);
+  }
+  const bad = await runCli(['jobs', 'ls', '--redis-timeout', 'never']);
+  assertOneCodedLine(bad, /^msb: MSB_CLI_ARGUMENT: --redis-timeout takes a number of seconds > 0, got 'never'/, 'bad');
+});

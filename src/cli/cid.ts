@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import type { CorrelationIds, IdKind } from '../cid/index.js';
 import { defaultRedisUrl, parseId } from '../cid/names.js';
-import { action, printJson, printTable } from './common.js';
+import { action, printJson, printTable, withRedisTimeout } from './common.js';
 
 interface CommonOptions {
   redis: string;
+  redisTimeout?: number;
   json?: boolean;
 }
 
@@ -12,7 +13,7 @@ interface CommonOptions {
 export function registerCidCommands(program: Command): void {
   const cid = program.command('cid').description('lease correlation IDs for stateful models (Triton sequence batcher)');
   const common = (c: Command) =>
-    c
+    withRedisTimeout(c)
       .option(
         '--redis <url>',
         'Redis URL: redis://, rediss://, redis+sentinel://host:port,…/master, redis+cluster://host:port,… (default: $REDIS_URL or redis://127.0.0.1:6379)',
@@ -41,7 +42,7 @@ export function registerCidCommands(program: Command): void {
         o: CommonOptions & { ttl: string; kind: string; cap: string; maxId?: string; waitReplicas: string },
       ) => {
         const maxId = o.maxId === undefined ? undefined : parseId(o.maxId);
-        await withClient(o.redis, { maxId, waitReplicas: Number(o.waitReplicas) }, async (ids) => {
+        await withClient(o, { maxId, waitReplicas: Number(o.waitReplicas) }, async (ids) => {
           const lease = await ids.acquire(model, { ttl: millis(o.ttl), kind: o.kind as IdKind, cap: Number(o.cap) });
           if (o.json) printJson(lease);
           else printTable(['id', 'token', 'expires'], [[String(lease.id), lease.token, iso(lease.expiresAt)]]);
@@ -60,7 +61,7 @@ export function registerCidCommands(program: Command): void {
       .option('--ttl <ms>', 'new lease length in milliseconds', '30000'),
   ).action(
     action(async (model: string, id: string, o: CommonOptions & { token: string; ttl: string }) => {
-      await withClient(o.redis, {}, async (ids) => {
+      await withClient(o, {}, async (ids) => {
         const lease = await ids.renew({ model, id: parseId(id), token: o.token }, { ttl: millis(o.ttl) });
         if (o.json) printJson(lease);
         else printTable(['id', 'expires'], [[String(lease.id), iso(lease.expiresAt)]]);
@@ -77,7 +78,7 @@ export function registerCidCommands(program: Command): void {
       .requiredOption('--token <token>', 'the lease token'),
   ).action(
     action(async (model: string, id: string, o: CommonOptions & { token: string }) => {
-      await withClient(o.redis, {}, async (ids) => {
+      await withClient(o, {}, async (ids) => {
         const { releasedAt } = await ids.release({ model, id: parseId(id), token: o.token });
         if (o.json) printJson({ model, id, releasedAt });
         else printTable(['id', 'released'], [[id, iso(releasedAt)]]);
@@ -89,7 +90,7 @@ export function registerCidCommands(program: Command): void {
     cid.command('ls').argument('<model>', 'model whose leases to list').description('list the live leases of a model'),
   ).action(
     action(async (model: string, o: CommonOptions) => {
-      await withClient(o.redis, {}, async (ids) => {
+      await withClient(o, {}, async (ids) => {
         const leases = await ids.list(model);
         if (o.json) printJson(leases);
         else
@@ -113,7 +114,7 @@ function iso(ms: number): string {
 
 /** One short-lived command-mode connection: "cannot reach Redis at URL" rather than a hang; always closed. */
 async function withClient(
-  url: string,
+  o: CommonOptions,
   options: { maxId?: bigint | undefined; waitReplicas?: number },
   fn: (ids: CorrelationIds) => Promise<void>,
 ): Promise<void> {
@@ -122,12 +123,15 @@ async function withClient(
     import('../redis/connection.js'),
     import('../cid/client.js'),
   ]);
-  return withRedis(url, (link) =>
-    fn(
-      new CorrelationIds(link.connection, {
-        ...(options.maxId === undefined ? {} : { maxId: options.maxId }),
-        ...(options.waitReplicas ? { waitReplicas: options.waitReplicas } : {}),
-      }),
-    ),
+  return withRedis(
+    o.redis,
+    (link) =>
+      fn(
+        new CorrelationIds(link.connection, {
+          ...(options.maxId === undefined ? {} : { maxId: options.maxId }),
+          ...(options.waitReplicas ? { waitReplicas: options.waitReplicas } : {}),
+        }),
+      ),
+    o.redisTimeout ? { connectTimeoutMs: o.redisTimeout } : {},
   );
 }

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { type Command, CommanderError } from 'commander';
-import { isMsbError } from '../errors.js';
+import { isMsbError, MsbError } from '../errors.js';
 
 // Start-up time: every module here is loaded by `msb --help`. Command modules import the library (and its
 // dependencies: protobufjs, zod, bullmq, ioredis, ...) inside their actions, so a command loads only what it runs.
@@ -42,6 +42,23 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void> | 
       process.exitCode = reportError(err);
     }
   };
+}
+
+/**
+ * `--redis-timeout <seconds>` for the commands that talk to Redis once and exit: how long Redis may be unreachable
+ * before the command fails with MSB_REDIS_UNREACHABLE. The value is in milliseconds for the library.
+ */
+export function withRedisTimeout(cmd: Command): Command {
+  return cmd.option(
+    '--redis-timeout <seconds>',
+    'give up after Redis has been unreachable this long (default: $MSB_REDIS_TIMEOUT_MS milliseconds, else 5 s)',
+    (text: string) => {
+      if (!/^\d+(\.\d+)?$/.test(text) || Number(text) <= 0) {
+        throw new MsbError('MSB_CLI_ARGUMENT', `--redis-timeout takes a number of seconds > 0, got '${text}'`);
+      }
+      return Math.round(Number(text) * 1000);
+    },
+  );
 }
 
 /** JSON for `--json`: bigint as decimal string, stable two-space indentation. */

@@ -2,14 +2,14 @@ import { type Command, Option } from 'commander';
 import { MsbError } from '../errors.js';
 import type { ConversionClient, JobInfo, JobSpecInput } from '../jobs/index.js';
 import { defaultRedisUrl } from '../redis/url.js';
-import { action, printJson, printTable } from './common.js';
+import { action, printJson, printTable, withRedisTimeout } from './common.js';
 import { readJsonInput } from './config-codec.js';
 
 // bullmq, ioredis, prom-client and the jobs module load inside the actions that use them (start-up time).
 const jobsLib = () => import('../jobs/index.js');
 
 function redisOption(cmd: Command): Command {
-  return cmd.option(
+  return withRedisTimeout(cmd).option(
     '--redis <url>',
     'Redis URL: redis://host:port, rediss://…, redis+sentinel://host:port,…/master, redis+cluster://host:port,… (default: $REDIS_URL or redis://127.0.0.1:6379)',
   );
@@ -44,13 +44,19 @@ function untilSignal(graceMs: number, who: string): Promise<void> {
 }
 
 /** A command-mode client ("cannot reach Redis at URL" instead of a hang); a lost connection becomes the same error. */
-async function withClient(opts: { redis?: string }, fn: (c: ConversionClient) => Promise<void>): Promise<void> {
+async function withClient(
+  opts: { redis?: string; redisTimeout?: number },
+  fn: (c: ConversionClient) => Promise<void>,
+): Promise<void> {
   const url = redisUrl(opts);
   const [{ ConversionClient }, { isConnectionError }] = await Promise.all([
     jobsLib(),
     import('../redis/connection.js'),
   ]);
-  const client = await ConversionClient.connect({ redis: url });
+  const client = await ConversionClient.connect({
+    redis: url,
+    ...(opts.redisTimeout ? { connectTimeoutMs: opts.redisTimeout } : {}),
+  });
   try {
     await fn(client);
   } catch (err) {

@@ -18,6 +18,8 @@ export interface ConversionClientOptions {
   mode?: RedisMode;
   /** Where Redis connection state lines go. Default: stderr in service mode. */
   log?: (line: string) => void;
+  /** Command mode: how long Redis may be unreachable before calls fail (default: `$MSB_REDIS_TIMEOUT_MS`, else 5 000). */
+  connectTimeoutMs?: number;
   /**
    * Replicas that must confirm an enqueue (`WAIT`) before `enqueue` resolves: with 1, an acknowledged job survives
    * the loss of the primary (Sentinel failover). Not on a cluster. Default: 0 (the primary's word).
@@ -111,6 +113,7 @@ export class ConversionClient {
       name: 'msb-client',
       ...(options.mode ? { mode: options.mode } : {}),
       ...(options.log ? { log: options.log } : {}),
+      ...(options.connectTimeoutMs ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
     });
   }
 
