@@ -12,7 +12,14 @@ import path from 'node:path';
 import { type Job, Queue, QueueEvents, Worker } from 'bullmq';
 import { generateModelConfig } from '../src/config/index.js';
 import { inspectModel } from '../src/inspect/index.js';
-import { ConversionClient, ConversionWorker, publishToStore, writeSampleModels } from '../src/jobs/index.js';
+import {
+  ConversionClient,
+  ConversionWorker,
+  IMPORT_QUEUE,
+  publishToStore,
+  QUEUE_PREFIX,
+  writeSampleModels,
+} from '../src/jobs/index.js';
 import { TestRedis } from '../test/helpers/redis.js';
 
 const jobsArg = process.argv.indexOf('--jobs');
@@ -88,7 +95,9 @@ async function msbSide(): Promise<Side> {
   const store = path.join(dir, 'msb-store');
   const worker = await ConversionWorker.start({ redis: url, store });
   const client = new ConversionClient({ redis: url });
-  const queue = new Queue('msb-import', { connection: { url } });
+  // msb's queues live under its prefix (one hash slot on a cluster): a Queue without it reads another queue, and
+  // getJob answered undefined (the `processedOn` crash).
+  const queue = new Queue(IMPORT_QUEUE, { connection: { url }, prefix: QUEUE_PREFIX });
   queue.setMaxListeners(0);
   return {
     name: 'msb ConversionClient + ConversionWorker',
@@ -97,7 +106,9 @@ async function msbSide(): Promise<Side> {
       return {
         wait: async () => {
           await handle.result();
-          return (await queue.getJob(handle.id)) as Job;
+          const job = await queue.getJob(handle.id);
+          if (!job) throw new Error(`job ${handle.id} completed but is not in ${QUEUE_PREFIX}:${IMPORT_QUEUE}`);
+          return job;
         },
       };
     },

@@ -140,3 +140,15 @@ test('a command against a down Redis says what it tried and for how long; --redi
   const bad = await runCli(['jobs', 'ls', '--redis-timeout', 'never']);
   assertOneCodedLine(bad, /^msb: MSB_CLI_ARGUMENT: --redis-timeout takes a number of seconds > 0, got 'never'/, 'bad');
 });
+
+test('an S3 command on Node 20 prints its one line, not the AWS SDK’s 9-line NodeVersionSupportWarning before it', async () => {
+  const { freePort } = await import('./helpers/redis.js');
+  const env = {
+    AWS_ACCESS_KEY_ID: 'x',
+    AWS_SECRET_ACCESS_KEY: 'y',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: '',
+  };
+  const r = await runCli(['ls', `s3://127.0.0.1:${await freePort()}/bucket/models`], { env });
+  assertOneCodedLine(r, /^msb: MSB_STORE_BACKEND: .*s3:\/\/127\.0\.0\.1:\d+\/bucket\/.*ECONNREFUSED/, process.version);
+  assert.doesNotMatch(r.stderr, /NodeVersionSupportWarning/);
+});
