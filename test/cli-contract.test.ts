@@ -3,7 +3,7 @@ import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { Command } from 'commander';
-import { buildProgram } from '../src/cli/program.js';
+import { buildProgram, COMMAND_MODULES } from '../src/cli/program.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -97,7 +97,7 @@ test('msb --version prints the package version; a command’s own --version is s
   assert.match(rm.stderr, /MSB_STORE_INVALID_NAME/);
 });
 
-test('every command, argument and option in the tree has help text', () => {
+test('every command, argument and option in the tree has help text', async () => {
   const missing: string[] = [];
   const walk = (cmd: Command, parent: string) => {
     const name = `${parent} ${cmd.name()}`.trim();
@@ -106,10 +106,28 @@ test('every command, argument and option in the tree has help text', () => {
     for (const o of cmd.options) if (!o.description) missing.push(`${name} ${o.flags}: no text`);
     for (const sub of cmd.commands) walk(sub, name);
   };
-  const program = buildProgram();
+  const program = await buildProgram();
   walk(program, '');
   assert.deepEqual(missing, []);
   assert.ok(program.commands.length >= 10, 'the walk saw the command tree');
+});
+
+test('each command line loads only its command module, and the table of modules matches the tree', async () => {
+  const all = (await buildProgram()).commands.map((c) => c.name());
+  assert.deepEqual(
+    COMMAND_MODULES.flatMap((m) => m.names),
+    all,
+  );
+  for (const m of COMMAND_MODULES) {
+    const one = await buildProgram(['node', 'msb', m.names[0] as string, '--help']);
+    assert.deepEqual(
+      one.commands.map((c) => c.name()),
+      m.names,
+    );
+  }
+  // No command (or an unknown one): the whole tree, so help and "unknown command" see everything.
+  assert.equal((await buildProgram(['node', 'msb', '--help'])).commands.length, all.length);
+  assert.equal((await buildProgram(['node', 'msb', 'nosuch'])).commands.length, all.length);
 });
 
 test('a command against a down Redis says what it tried and for how long; --redis-timeout and MSB_REDIS_TIMEOUT_MS bound it', async () => {

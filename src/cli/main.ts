@@ -16,7 +16,7 @@ process.on('uncaughtException', fatal);
 process.on('unhandledRejection', fatal);
 
 try {
-  await buildProgram().parseAsync(process.argv);
+  await (await buildProgram(process.argv)).parseAsync(process.argv);
 } catch (err) {
   // Thrown outside an action: an option or argument parser (`--version ../..`) runs inside commander's parse.
   process.exitCode = reportError(err);
