@@ -160,6 +160,16 @@ test("each of Triton's forms for an S3-compatible server reaches the same s3rver
       uri,
     );
   }
+  // The plain form `s3://bucket/path` (AWS for Triton); here the SDK's own AWS_ENDPOINT_URL_S3 points it at s3rver.
+  const plain = await runCli(['ls', `s3://${s3.bucket}/forms`, '--json'], {
+    cwd,
+    env: { ...env, AWS_ENDPOINT_URL_S3: s3.endpoint },
+  });
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.deepEqual(
+    (JSON.parse(plain.stdout) as { model: string }[]).map((m) => m.model),
+    ['m'],
+  );
   // s3rver speaks HTTP only: the https form reaches it over TLS and fails as a backend error, not a parse error.
   const tls = await runCli(['ls', `s3://https://${host}/${s3.bucket}/forms`], { cwd, env });
   assert.equal(tls.code, 2, tls.stderr);
