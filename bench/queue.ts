@@ -10,16 +10,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { type Job, Queue, QueueEvents, Worker } from 'bullmq';
-import { generateModelConfig } from '../src/config/index.js';
-import { inspectModel } from '../src/inspect/index.js';
 import {
   ConversionClient,
   ConversionWorker,
   IMPORT_QUEUE,
-  publishToStore,
   QUEUE_PREFIX,
   writeSampleModels,
 } from '../src/jobs/index.js';
+import { publish } from '../src/publish/index.js';
 import { TestRedis } from '../test/helpers/redis.js';
 
 const jobsArg = process.argv.indexOf('--jobs');
@@ -60,15 +58,14 @@ async function rawSide(): Promise<Side> {
   const worker = new Worker(
     'raw',
     async (job: Job<{ source: string; model: string }>) => {
-      const signature = await inspectModel(job.data.source);
-      const config = generateModelConfig(signature, { name: job.data.model });
-      return publishToStore({
+      const result = await publish({
         store,
         model: job.data.model,
-        config,
         source: job.data.source,
+        mode: 'create-or-add',
         publishKey: job.id as string,
       });
+      return result.version;
     },
     { connection: { url, maxRetriesPerRequest: null }, concurrency: 1 },
   );

@@ -16,6 +16,8 @@ const here = path.dirname(new URL(import.meta.url).pathname);
 const SMOKE: Record<string, string[]> = {
   'api.ts': ['--jobs', '20', '--mib', '8'],
   'cid.ts': ['--seconds', '0.5', '--rounds', '1'],
+  // its own smoke mode; says it skipped without the real Triton of .venv/triton (.ci/python-deps triton)
+  'cid-triton.ts': ['--smoke'],
   'cli-startup.ts': ['--runs', '2'],
   'config-textformat.ts': ['--seconds', '0.3'],
   'fleet.ts': ['--jobs', '8', '--workers', '1,2'],

@@ -49,6 +49,7 @@ Napi::Object statusObject(Napi::Env env) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("compiled", s.compiled);
   o.Set("available", s.available);
+  o.Set("runtime", s.runtime);
   if (!s.available) {
     o.Set("code", s.code);
     o.Set("reason", s.reason);

@@ -24,7 +24,9 @@ struct CudaDevices {
   std::string reason;         // why the list is empty (no driver, cuInit failed, zero devices)
 };
 
-// Safe to call repeatedly; the driver library stays loaded once opened. Call from one thread at a time.
+// Safe to call repeatedly and from any thread: the driver library is opened once (std::call_once) and stays loaded,
+// and the driver API is thread-safe (the TensorRT units call this from their pool threads before creating a builder
+// or runtime).
 CudaDevices queryCudaDevices();
 
 }  // namespace msb

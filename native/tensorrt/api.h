@@ -13,7 +13,9 @@ namespace msb::trt {
 
 struct Status {
   bool compiled = false;     // the TensorRT units were built (headers found at build time)
-  bool available = false;    // the libraries loaded and match the compiled major version
+  bool available = false;    // the libraries loaded and match the compiled major version: builds and inspections
+  bool runtime = false;      // libnvinfer's runtime loaded and matches: plans can be read (also without the builder,
+                             // e.g. TensorRT's lean runtime libnvinfer_lean.so.<major>)
   std::string code;          // when unavailable: MSB_TENSORRT_UNAVAILABLE or MSB_TENSORRT_VERSION_MISMATCH
   std::string reason;        // when unavailable: why, in words
   std::array<int, 3> compiledVersion{};  // NV_TENSORRT_MAJOR/MINOR/PATCH of the headers

@@ -168,8 +168,9 @@ bool parseErrors(const nvonnxparser::IParser& parser, Failure& failure) {
 }  // namespace
 
 bool buildEngine(const BuildRequest& request, Events& events, BuildResult& result, Failure& failure) noexcept {
-  const Library* lib = library(failure);
+  const Library* lib = library(Need::kBuilder, failure);
   if (lib == nullptr) return false;
+  if (!requireCudaDevice(failure)) return false;
   try {
     Logger logger(events);
     // Objects TensorRT uses but does not own must outlive every TensorRT object that uses them, so they are declared
@@ -178,14 +179,15 @@ bool buildEngine(const BuildRequest& request, Events& events, BuildResult& resul
     ProgressMonitor monitor(events);
     Ptr<nvinfer1::ITimingCache> cache;
     // The rest in creation order so that they are deleted in reverse: parser before network before builder.
-    Ptr<nvinfer1::IBuilder> builder(
-        static_cast<nvinfer1::IBuilder*>(lib->createInferBuilder(&logger, NV_TENSORRT_VERSION)));
-    if (!builder) return fail(failure, "MSB_TENSORRT_BUILD_FAILED", "createInferBuilder failed: " + logger.lastError());
+    std::string why;
+    Ptr<nvinfer1::IBuilder> builder = create<nvinfer1::IBuilder>(
+        logger, [&] { return lib->createInferBuilder(&logger, NV_TENSORRT_VERSION); }, why);
+    if (!builder) return fail(failure, "MSB_TENSORRT_UNAVAILABLE", "createInferBuilder failed: " + why);
     Ptr<nvinfer1::INetworkDefinition> network(builder->createNetworkV2(networkFlags(request)));
     if (!network) return fail(failure, "MSB_TENSORRT_BUILD_FAILED", "createNetworkV2 failed: " + logger.lastError());
-    Ptr<nvonnxparser::IParser> parser(
-        static_cast<nvonnxparser::IParser*>(lib->createOnnxParser(network.get(), &logger, NV_ONNX_PARSER_VERSION)));
-    if (!parser) return fail(failure, "MSB_TENSORRT_BUILD_FAILED", "createNvOnnxParser failed: " + logger.lastError());
+    Ptr<nvonnxparser::IParser> parser = create<nvonnxparser::IParser>(
+        logger, [&] { return lib->createOnnxParser(network.get(), &logger, NV_ONNX_PARSER_VERSION); }, why);
+    if (!parser) return fail(failure, "MSB_TENSORRT_BUILD_FAILED", "createNvOnnxParser failed: " + why);
     const int verbosity = static_cast<int>(nvinfer1::ILogger::Severity::kWARNING);
     const bool parsed = request.onnxPath.empty()
                             ? parser->parse(request.onnxBytes.data(), request.onnxBytes.size())

@@ -71,9 +71,11 @@ void describeEngine(const nvinfer1::ICudaEngine& engine, EngineInfo& info) {
 bool readPlan(const Library& lib, const uint8_t* plan, size_t size, Logger& logger, EngineInfo& info,
               Failure& failure) noexcept {
   try {
-    Ptr<nvinfer1::IRuntime> runtime(
-        static_cast<nvinfer1::IRuntime*>(lib.createInferRuntime(&logger, NV_TENSORRT_VERSION)));
-    if (!runtime) return fail(failure, "MSB_TENSORRT_UNAVAILABLE", "createInferRuntime failed: " + logger.lastError());
+    if (!requireCudaDevice(failure)) return false;
+    std::string why;
+    Ptr<nvinfer1::IRuntime> runtime = create<nvinfer1::IRuntime>(
+        logger, [&] { return lib.createInferRuntime(&logger, NV_TENSORRT_VERSION); }, why);
+    if (!runtime) return fail(failure, "MSB_TENSORRT_UNAVAILABLE", "createInferRuntime failed: " + why);
     // Version-compatible plans embed the lean runtime as host code; msb trusts the plans it is asked to read.
     runtime->setEngineHostCodeAllowed(true);
     Ptr<nvinfer1::ICudaEngine> engine(runtime->deserializeCudaEngine(plan, size));
@@ -92,7 +94,7 @@ bool readPlan(const Library& lib, const uint8_t* plan, size_t size, Logger& logg
 }
 
 bool inspectEngine(const uint8_t* plan, size_t size, Events& events, EngineInfo& info, Failure& failure) noexcept {
-  const Library* lib = library(failure);
+  const Library* lib = library(Need::kRuntime, failure);
   if (lib == nullptr) return false;
   Logger logger(events);
   return readPlan(*lib, plan, size, logger, info, failure);

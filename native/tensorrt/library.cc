@@ -2,7 +2,9 @@
 
 #include <mutex>
 
+#include "cuda_driver.h"
 #include "dynlib.h"
+#include "tensorrt/exports.h"
 
 namespace msb::trt {
 namespace {
@@ -14,15 +16,8 @@ struct Loaded {
   DynLib parser;
 };
 
-std::vector<std::string> candidates(const char* envVariable, const char* base) {
-  const std::string override = envOr(envVariable, "");
-  if (!override.empty()) return {override};
-  // The compiled major first; the other supported one only so that a mismatch is reported as such.
-  std::vector<std::string> names{std::string(base) + ".so." + std::to_string(NV_TENSORRT_MAJOR)};
-  for (int major : {11, 10}) {
-    if (major != NV_TENSORRT_MAJOR) names.push_back(std::string(base) + ".so." + std::to_string(major));
-  }
-  return names;
+std::string versionText(const std::array<int, 4>& v) {
+  return std::to_string(v[0]) + "." + std::to_string(v[1]) + "." + std::to_string(v[2]);
 }
 
 void load(Loaded& l) {
@@ -33,25 +28,18 @@ void load(Loaded& l) {
   s.sameComputeCapability = MSB_TRT_HAS_SAME_COMPUTE_CAPABILITY;
   s.code = "MSB_TENSORRT_UNAVAILABLE";
   std::string error;
-  l.nvinfer = DynLib::openFirst(candidates("MSB_LIBNVINFER", "libnvinfer"), &error);
+  l.nvinfer = DynLib::openFirst(libraryCandidates("MSB_LIBNVINFER", "libnvinfer", NV_TENSORRT_MAJOR), &error);
   if (!l.nvinfer) {
     s.reason = "TensorRT library not found: " + error;
     return;
   }
   s.library = l.nvinfer.name();
-  using VersionFn = int32_t (*)();
-  const auto major = l.nvinfer.symbol<VersionFn>("getInferLibMajorVersion");
-  const auto minor = l.nvinfer.symbol<VersionFn>("getInferLibMinorVersion");
-  const auto patch = l.nvinfer.symbol<VersionFn>("getInferLibPatchVersion");
-  const auto build = l.nvinfer.symbol<VersionFn>("getInferLibBuildVersion");
-  l.api.createInferBuilder = l.nvinfer.symbol<decltype(l.api.createInferBuilder)>("createInferBuilder_INTERNAL");
-  l.api.createInferRuntime = l.nvinfer.symbol<decltype(l.api.createInferRuntime)>("createInferRuntime_INTERNAL");
-  if (major == nullptr || minor == nullptr || patch == nullptr || l.api.createInferBuilder == nullptr ||
-      l.api.createInferRuntime == nullptr) {
+  const NvinferExports exports = readExports(l.nvinfer);
+  if (!exports.hasVersion || exports.createInferRuntime == nullptr) {
     s.reason = s.library + " lacks TensorRT's exported entry points (getInferLibMajorVersion, createInfer*_INTERNAL)";
     return;
   }
-  s.libraryVersion = {major(), minor(), patch(), build != nullptr ? build() : 0};
+  s.libraryVersion = exports.version;
   if (s.libraryVersion[0] != NV_TENSORRT_MAJOR) {
     s.code = "MSB_TENSORRT_VERSION_MISMATCH";
     s.reason = s.library + " is TensorRT " + std::to_string(s.libraryVersion[0]) + "." +
@@ -60,8 +48,19 @@ void load(Loaded& l) {
                " headers; rebuild with `npm run build:native` against the installed headers";
     return;
   }
+  l.api.createInferRuntime = reinterpret_cast<decltype(l.api.createInferRuntime)>(exports.createInferRuntime);
+  s.runtime = true;
+  if (exports.createInferBuilder == nullptr) {
+    // TensorRT's lean runtime (libnvinfer_lean.so.<major>): plans can be read, nothing can be built.
+    s.reason = s.library + " (TensorRT " + versionText(s.libraryVersion) +
+               ") is a runtime without the builder (no createInferBuilder_INTERNAL, as in TensorRT's lean runtime): "
+               "plans can be read, building needs the full libnvinfer.so." + std::to_string(NV_TENSORRT_MAJOR);
+    return;
+  }
+  l.api.createInferBuilder = reinterpret_cast<decltype(l.api.createInferBuilder)>(exports.createInferBuilder);
   error.clear();
-  l.parser = DynLib::openFirst(candidates("MSB_LIBNVONNXPARSER", "libnvonnxparser"), &error);
+  l.parser =
+      DynLib::openFirst(libraryCandidates("MSB_LIBNVONNXPARSER", "libnvonnxparser", NV_TENSORRT_MAJOR), &error);
   if (!l.parser) {
     s.reason = "TensorRT ONNX parser library not found: " + error;
     return;
@@ -81,6 +80,7 @@ void load(Loaded& l) {
     return;
   }
   s.code.clear();
+  s.reason.clear();
   s.available = true;
 }
 
@@ -95,15 +95,27 @@ Loaded& loaded() {
 
 Status status() { return loaded().status; }
 
-const Library* library(Failure& failure) noexcept {
+const Library* library(Need need, Failure& failure) noexcept {
   try {
     Loaded& l = loaded();
-    if (l.status.available) return &l.api;
+    if (l.status.available || (need == Need::kRuntime && l.status.runtime)) return &l.api;
     fail(failure, l.status.code.c_str(), l.status.reason);
   } catch (const std::exception& e) {
     fail(failure, "MSB_TENSORRT_UNAVAILABLE", e.what());
   }
   return nullptr;
+}
+
+bool requireCudaDevice(Failure& failure) noexcept {
+  try {
+    const CudaDevices cuda = queryCudaDevices();
+    if (!cuda.devices.empty()) return true;
+    return fail(failure, "MSB_TENSORRT_UNAVAILABLE",
+                "no CUDA device: " + (cuda.reason.empty() ? std::string("none found") : cuda.reason) +
+                    " (TensorRT needs one to create a builder or a runtime)");
+  } catch (const std::exception& e) {
+    return fail(failure, "MSB_TENSORRT_UNAVAILABLE", std::string("no CUDA device: ") + e.what());
+  }
 }
 
 bool fail(Failure& failure, const char* code, std::string message) noexcept {
@@ -117,7 +129,7 @@ void Logger::log(Severity severity, nvinfer1::AsciiChar const* message) noexcept
   try {
     std::lock_guard<std::mutex> lock(mutex_);
     if (severity == Severity::kWARNING) warnings_.emplace_back(text);
-    if (severity == Severity::kERROR || severity == Severity::kINTERNAL_ERROR) lastError_ = text;
+    if (severity == Severity::kERROR || severity == Severity::kINTERNAL_ERROR) errors_.emplace_back(text);
   } catch (...) {
     // Out of memory while keeping a message: the message still reaches JS below.
   }
@@ -129,9 +141,21 @@ std::vector<std::string> Logger::takeWarnings() {
   return std::move(warnings_);
 }
 
+size_t Logger::errors() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return errors_.size();
+}
+
+std::string Logger::errorsFrom(size_t first) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::string out;
+  for (size_t i = first; i < errors_.size(); ++i) out += (out.empty() ? "" : "; ") + errors_[i];
+  return out;
+}
+
 std::string Logger::lastError() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return lastError_.empty() ? std::string("no reason given") : lastError_;
+  return errors_.empty() ? std::string("no reason given") : errors_.back();
 }
 
 }  // namespace msb::trt

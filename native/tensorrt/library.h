@@ -34,8 +34,18 @@ struct Library {
   void* (*createOnnxParser)(void* network, void* logger, int version) = nullptr;
 };
 
-// The loaded libraries, or nullptr with `failure` filled when they are missing or of another major version.
-const Library* library(Failure& failure) noexcept;
+// What a call needs: the runtime alone (reading a plan) or the builder and the ONNX parser as well.
+enum class Need { kRuntime, kBuilder };
+
+// The loaded libraries, or nullptr with `failure` filled when what `need` asks for is missing or of another major
+// version.
+const Library* library(Need need, Failure& failure) noexcept;
+
+// Creating a builder or runtime needs a CUDA device. Real TensorRT (10.16, 11.1) without a usable driver logs
+// "CUDA initialization failure with error: 35" and returns a pointer that is no object (0x228), so any call on it,
+// delete included, crashes: the devices are checked first (MSB_TENSORRT_UNAVAILABLE, "no CUDA device: ..."), and a
+// factory that logged an error is taken as failed whatever it returned (see create()).
+bool requireCudaDevice(Failure& failure) noexcept;
 
 // One logger per call: forwards every message to that call's Events and keeps warnings and errors. TensorRT may
 // call it from several threads at once (ILogger must be thread-safe), hence the mutex. It must outlive every object
@@ -46,13 +56,28 @@ class Logger final : public nvinfer1::ILogger {
   void log(Severity severity, nvinfer1::AsciiChar const* message) noexcept override;
   std::vector<std::string> takeWarnings();
   std::string lastError() const;
+  size_t errors() const;                    // errors (and internal errors) logged so far
+  std::string errorsFrom(size_t first) const;  // those from the first-th on, joined with "; "
 
  private:
   Events& events_;
   mutable std::mutex mutex_;
   std::vector<std::string> warnings_;
-  std::string lastError_;
+  std::vector<std::string> errors_;
 };
+
+// Calls one of TensorRT's exported factories and takes ownership of what it made. The object counts only when the
+// factory returned non-null and logged no error: after an error the pointer may be no object (see
+// requireCudaDevice) and is dropped, never used or deleted.
+// `why` gets the errors it logged.
+template <class T, class Factory>
+Ptr<T> create(Logger& logger, Factory&& factory, std::string& why) {
+  const size_t before = logger.errors();
+  void* raw = factory();
+  if (raw != nullptr && logger.errors() == before) return Ptr<T>(static_cast<T*>(raw));
+  why = logger.errors() != before ? logger.errorsFrom(before) : std::string("no reason given");
+  return nullptr;
+}
 
 bool fail(Failure& failure, const char* code, std::string message) noexcept;
 

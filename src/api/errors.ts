@@ -1,73 +1,46 @@
-import { MsbError, type MsbErrorOptions } from '../errors.js';
+import { defineErrors, errorStatus, retryableOf } from '../errors.js';
 
 /**
- * Stable codes of {@link ApiError} (HTTP status in brackets), each with whether retrying can help. Errors of the
- * other modules keep their own codes (`MSB_JOB_*`, `MSB_STORE_*`, `MSB_CID_*`); {@link httpStatus} gives their status.
+ * A request the HTTP API refused, or a `msb serve` / `msb token` command that cannot run. Each code says whether
+ * retrying can help and the HTTP status it answers with. Errors of the other modules keep their own codes
+ * (`MSB_JOB_*`, `MSB_STORE_*`, `MSB_CID_*`) and statuses, defined with them; {@link httpStatus} reads any of them.
  */
-export const API_ERROR_RETRYABLE = {
-  /** (401) No token, or one the server does not know. */
-  MSB_API_UNAUTHORIZED: false,
-  /** (403) The token lacks the scope the route needs, or a cookie-authenticated change lacks the CSRF header. */
-  MSB_API_FORBIDDEN: false,
-  /** (400) Malformed JSON, a field that fails its schema, an unknown field; `errors` lists each with its path. */
-  MSB_API_INVALID_REQUEST: false,
-  /** (413) The body is larger than the route allows. */
-  MSB_API_BODY_TOO_LARGE: false,
-  /** (400) The body ended before its `content-length`. */
-  MSB_API_BAD_LENGTH: false,
-  /** (408) The client stopped sending the body. */
-  MSB_API_TIMEOUT: true,
-  /** (415) A content type the route does not take. */
-  MSB_API_MEDIA_TYPE: false,
-  /** (404) No such route, artifact, job, model. */
-  MSB_API_NOT_FOUND: false,
-  /** (403) A job source outside every `--source-root` (or any path when none is set). */
-  MSB_API_SOURCE_FORBIDDEN: false,
-  /** (422) A source URI scheme the workers cannot read yet. */
-  MSB_API_SOURCE_UNSUPPORTED: false,
+export class ApiError extends defineErrors('MSB_API_', {
+  /** No token, or one the server does not know. */
+  MSB_API_UNAUTHORIZED: { retryable: false, status: 401 },
+  /** The token lacks the scope the route needs, or a cookie-authenticated change lacks the CSRF header. */
+  MSB_API_FORBIDDEN: { retryable: false, status: 403 },
+  /** Malformed JSON, a field that fails its schema, an unknown field; `errors` lists each with its path. */
+  MSB_API_INVALID_REQUEST: { retryable: false, status: 400 },
+  /** The body is larger than the route allows. */
+  MSB_API_BODY_TOO_LARGE: { retryable: false, status: 413 },
+  /** The body ended before its `content-length`. */
+  MSB_API_BAD_LENGTH: { retryable: false, status: 400 },
+  /** The client stopped sending the body. */
+  MSB_API_TIMEOUT: { retryable: true, status: 408 },
+  /** A content type the route does not take. */
+  MSB_API_MEDIA_TYPE: { retryable: false, status: 415 },
+  /** No such route, artifact, job, model. */
+  MSB_API_NOT_FOUND: { retryable: false, status: 404 },
+  /** A job source outside every `--source-root` (or any path when none is set). */
+  MSB_API_SOURCE_FORBIDDEN: { retryable: false, status: 403 },
+  /** A source URI scheme the workers cannot read yet. */
+  MSB_API_SOURCE_UNSUPPORTED: { retryable: false, status: 422 },
   /** The tokens file cannot be read or written, or a token name or scope is invalid. */
-  MSB_API_TOKENS: false,
+  MSB_API_TOKENS: { retryable: false },
   /** `msb serve` on a non-loopback address without `--tokens`. */
-  MSB_API_BIND: false,
-  /** (500) A failure that is not the client's doing (details in the server log). */
-  MSB_API_INTERNAL: true,
-} as const satisfies Record<string, boolean>;
+  MSB_API_BIND: { retryable: false },
+  /** A failure that is not the client's doing (details in the server log). */
+  MSB_API_INTERNAL: { retryable: true, status: 500 },
+}) {}
 
-export type ApiErrorCode = keyof typeof API_ERROR_RETRYABLE;
+export type ApiErrorCode = keyof typeof ApiError.codes;
 
-/** A request the HTTP API refused, or a `msb serve` / `msb token` command that cannot run. */
-export class ApiError extends MsbError {
-  declare readonly code: ApiErrorCode;
+/** Code → whether retrying can help (the shape of 0.1; the table with statuses is `ApiError.codes`). */
+export const API_ERROR_RETRYABLE = retryableOf(ApiError.codes);
 
-  constructor(code: ApiErrorCode, message: string, details: Record<string, unknown> = {}, options?: MsbErrorOptions) {
-    super(code, message, details, { retryable: API_ERROR_RETRYABLE[code], ...options });
-  }
-}
-
-const STATUS: [RegExp, number][] = [
-  [/^MSB_API_UNAUTHORIZED$/, 401],
-  [/^MSB_API_(FORBIDDEN|SOURCE_FORBIDDEN)$/, 403],
-  [/^MSB_API_BODY_TOO_LARGE$/, 413],
-  [/^MSB_API_MEDIA_TYPE$/, 415],
-  [/^MSB_API_TIMEOUT$/, 408],
-  [/^MSB_API_SOURCE_UNSUPPORTED$/, 422],
-  [/_NOT_FOUND$/, 404],
-  [/^MSB_JOB_(FINISHED|NOT_FAILED)$/, 409],
-  [/^MSB_CID_(NOT_HELD|EXPIRED)$/, 409],
-  [/^MSB_CID_(CAP_REACHED|EXHAUSTED)$/, 429],
-  [/^MSB_JOB_SOURCE/, 422],
-  [/^MSB_STORE_LOCK_TIMEOUT$/, 503],
-  [
-    /^MSB_(API_INVALID_REQUEST|API_BAD_LENGTH|JOB_INVALID_SPEC|STORE_INVALID_NAME|CID_MODEL_NAME|CID_TTL|CID_KIND|CID_ID|CID_OPTION)$/,
-    400,
-  ],
-];
-
-/** The HTTP status for an msb error code; 500 for codes that are not the client's doing. */
-export function httpStatus(code: string): number {
-  for (const [re, status] of STATUS) if (re.test(code)) return status;
-  return 500;
-}
+/** The HTTP status for an msb error code, read from the module that defines it ({@link errorStatus}). */
+export const httpStatus = errorStatus;
 
 /** RFC 9457 problem details, with msb's stable `code` and, for invalid requests, every problem with its path. */
 export interface Problem {

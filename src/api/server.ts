@@ -20,7 +20,7 @@ import {
 } from 'fastify-type-provider-zod';
 import { Histogram } from 'prom-client';
 import { z } from 'zod';
-import { CorrelationIds, parseId } from '../cid/index.js';
+import { CorrelationIds, type CorrelationIdsOptions, parseId } from '../cid/index.js';
 import { isMsbError } from '../errors.js';
 import {
   ConversionClient,
@@ -61,6 +61,8 @@ export interface ApiServerOptions {
   keepAliveMs?: number;
   /** Log requests (pino) to stderr. Default: false. */
   logger?: boolean;
+  /** Options of the correlation-ID leases behind `/v1/sequences` (range, quarantine, cap). Default: the library's. */
+  cid?: CorrelationIdsOptions;
 }
 
 /** The principal of a server without a tokens file: everything is allowed (it only listens on loopback). */
@@ -145,7 +147,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
   app.setSerializerCompiler(serializerCompiler);
 
   const client = new ConversionClient({ redis: options.redis });
-  const ids = new CorrelationIds(options.redis);
+  const ids = new CorrelationIds(options.redis, options.cid);
   const tokens = options.tokens ? new TokenVerifier(options.tokens) : undefined;
   app.addHook('onClose', async () => {
     await client.close();

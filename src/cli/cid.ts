@@ -101,6 +101,67 @@ export function registerCidCommands(program: Command): void {
       });
     }),
   );
+
+  registerCidModelCommands(cid);
+}
+
+/** `msb cid model add STORE --name NAME --api URL`: the correlation-ID manager model (docs/cid.md). */
+function registerCidModelCommands(cid: Command): void {
+  const collect = (value: string, previous: string[]) => [...previous, value];
+  cid
+    .command('model')
+    .description('the correlation-ID manager: a Triton model that hands out IDs from msb serve')
+    .command('add')
+    .argument('<store>', 'model store: a directory or URI (s3://…, gs://…)')
+    .description('publish the correlation-ID manager model into a store (path, s3:// or gs://)')
+    .requiredOption('--name <name>', 'the manager model name, e.g. cidmgr')
+    .requiredOption('--api <url>', "msb serve's URL as the Triton server reaches it, e.g. http://msb:8080")
+    .option('--target <model>', 'a sequence model of the store it serves (repeat; default: any model)', collect, [])
+    .option('--kind <kind>', "uint64 or string (default: the targets' CORRID type, else uint64)")
+    .option('--ttl <ms>', 'lease length when a request gives no TTL_MS', '30000')
+    .option('--timeout <ms>', 'longest wait for msb serve per request', '5000')
+    .option('--token-env <var>', "the Triton server's environment variable holding the API token", 'MSB_CID_TOKEN')
+    .option('--instances <n>', 'model instances (requests served at once)', '2')
+    .option('--force', 'replace the config of an existing model of that name')
+    .option('--json', 'print JSON')
+    .action(
+      action(
+        async (
+          store: string,
+          o: {
+            name: string;
+            api: string;
+            target: string[];
+            kind?: string;
+            ttl: string;
+            timeout: string;
+            tokenEnv: string;
+            instances: string;
+            force?: boolean;
+            json?: boolean;
+          },
+        ) => {
+          const { addManagerModel } = await import('../cid/index.js');
+          const result = await addManagerModel({
+            store,
+            name: o.name,
+            apiUrl: o.api,
+            targets: o.target,
+            ...(o.kind !== undefined ? { kind: o.kind as IdKind } : {}),
+            ttl: millis(o.ttl),
+            timeoutMs: millis(o.timeout),
+            tokenEnv: o.tokenEnv,
+            instances: millis(o.instances),
+            force: o.force ?? false,
+          });
+          if (o.json) printJson(result);
+          else
+            process.stdout.write(
+              `published ${result.model} version ${result.version} in ${result.store} (${result.kind} IDs for ${result.targets.length ? result.targets.join(', ') : 'any model'})\n`,
+            );
+        },
+      ),
+    );
 }
 
 function millis(text: string): number {
@@ -120,8 +181,8 @@ async function withClient(
 ): Promise<void> {
   // loaded here, not at the top: `msb --help` must not load ioredis
   const [{ withRedis }, { CorrelationIds }] = await Promise.all([
-    import('../redis/connection.js'),
-    import('../cid/client.js'),
+    import('../redis/index.js'),
+    import('../cid/index.js'),
   ]);
   return withRedis(
     o.redis,

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { type Command, CommanderError } from 'commander';
-import { isMsbError, MsbError } from '../errors.js';
+import { isMsbError } from '../errors.js';
+import { CliError } from './errors.js';
 
 // Start-up time: every module here is loaded by `msb --help`. Command modules import the library (and its
 // dependencies: protobufjs, zod, bullmq, ioredis, ...) inside their actions, so a command loads only what it runs.
@@ -54,7 +55,7 @@ export function withRedisTimeout(cmd: Command): Command {
     'give up after Redis has been unreachable this long (default: $MSB_REDIS_TIMEOUT_MS milliseconds, else 5 s)',
     (text: string) => {
       if (!/^\d+(\.\d+)?$/.test(text) || Number(text) <= 0) {
-        throw new MsbError('MSB_CLI_ARGUMENT', `--redis-timeout takes a number of seconds > 0, got '${text}'`);
+        throw new CliError('MSB_CLI_ARGUMENT', `--redis-timeout takes a number of seconds > 0, got '${text}'`);
       }
       return Math.round(Number(text) * 1000);
     },

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { MsbError } from '../errors.js';
 import { action, EXIT_ERROR, EXIT_PROBLEMS, reportError } from './common.js';
 import { readConfigFile } from './config-codec.js';
+import { CliError } from './errors.js';
 
 export function registerConfigCheckCommands(config: Command): void {
   config
@@ -52,7 +53,7 @@ export function registerConfigCheckCommands(config: Command): void {
 function parseGpus(text: string): number[] {
   const ids = text === '' ? [] : text.split(',').map((s) => Number(s.trim()));
   if (ids.some((n) => !Number.isInteger(n) || n < 0)) {
-    throw new MsbError('MSB_CLI_ARGUMENT', `--gpus takes comma-separated GPU ids (integers >= 0), got '${text}'`);
+    throw new CliError('MSB_CLI_ARGUMENT', `--gpus takes comma-separated GPU ids (integers >= 0), got '${text}'`);
   }
   return ids;
 }

@@ -1,7 +1,9 @@
 import { open } from 'node:fs/promises';
 import type { Command } from 'commander';
+import type { ConfigComments } from '../config/index.js';
 import { MsbError } from '../errors.js';
 import { action, EXIT_PROBLEMS, printJson } from './common.js';
+import { CliError } from './errors.js';
 
 /**
  * The largest config file read (text or JSON). Real configs are a few KiB (Triton's own qa configs are all under
@@ -10,7 +12,7 @@ import { action, EXIT_PROBLEMS, printJson } from './common.js';
 export const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
 
 const tooLarge = (what: string, size: string) =>
-  new MsbError(
+  new CliError(
     'MSB_CLI_FILE_TOO_LARGE',
     `${what} is ${size}; a config file is at most ${MAX_CONFIG_BYTES / 1024 / 1024} MiB`,
     { file: what, limit: MAX_CONFIG_BYTES },
@@ -26,14 +28,14 @@ export async function readInput(file: string): Promise<string> {
     try {
       fh = await open(file, 'r');
     } catch (err) {
-      throw new MsbError('MSB_CLI_READ', `cannot read ${file}: ${(err as Error).message}`, { file }, { cause: err });
+      throw new CliError('MSB_CLI_READ', `cannot read ${file}: ${(err as Error).message}`, { file }, { cause: err });
     }
     try {
       // Checked on the opened file, so what is read is what was checked.
       const st = await fh.stat();
       if (!st.isFile()) {
-        const { fileKind } = await import('../inspect/signature.js'); // only on this error: msb --help stays light
-        throw new MsbError('MSB_CLI_NOT_A_FILE', `${file} is ${fileKind(st)}, not a config file`, { file });
+        const { fileKind } = await import('../inspect/index.js'); // only on this error: msb --help stays light
+        throw new CliError('MSB_CLI_NOT_A_FILE', `${file} is ${fileKind(st)}, not a config file`, { file });
       }
       if (st.size > MAX_CONFIG_BYTES) throw tooLarge(file, `${st.size} bytes`);
       return await fh.readFile('utf8');
@@ -57,20 +59,26 @@ export async function readJsonInput(file: string): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new MsbError('MSB_CLI_JSON', `${file}: not JSON: ${(err as Error).message}`, { file });
+    throw new CliError('MSB_CLI_JSON', `${file}: not JSON: ${(err as Error).message}`, { file });
   }
 }
 
-/** Parses a config file, naming it in any error (`file:line:column: message`). */
-export async function readConfigFile(file: string) {
+/**
+ * Parses a config file, naming it in any error (`file:line:column: message`); with `comments`, its comments are
+ * added to that map (see src/config/textformat/comments.ts).
+ */
+export async function readConfigFile(file: string, comments?: ConfigComments) {
   const { parseModelConfig } = await import('../config/index.js');
-  return parseModelConfig(await readInput(file), { source: file === '-' ? '<stdin>' : file });
+  return parseModelConfig(await readInput(file), {
+    source: file === '-' ? '<stdin>' : file,
+    ...(comments ? { comments } : {}),
+  });
 }
 
 export function registerConfigCodecCommands(config: Command): void {
   config
     .command('fmt')
-    .description('rewrite config.pbtxt files canonically (as protobuf prints them)')
+    .description('rewrite config.pbtxt files canonically (as protobuf prints them), keeping their comments')
     .argument('<file...>', 'config files')
     .option('--check', 'write nothing; exit 1 and list the files that are not canonical')
     .action(
@@ -82,7 +90,9 @@ export function registerConfigCodecCommands(config: Command): void {
           const text = await readInput(file);
           let canonical: string;
           try {
-            canonical = printModelConfig(parseModelConfig(text, { source: file }));
+            // Comments stay, each with its field (see src/config/textformat/comments.ts).
+            const comments = new Map();
+            canonical = printModelConfig(parseModelConfig(text, { source: file, comments }), { comments });
           } catch (err) {
             if (!(err instanceof MsbError)) throw err;
             process.stderr.write(`${err.message}\n`);

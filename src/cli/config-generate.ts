@@ -1,21 +1,11 @@
 import path from 'node:path';
-import { type Command, InvalidArgumentError, Option } from 'commander';
-import { MsbError } from '../errors.js';
+import { type Command, Option } from 'commander';
 import type { ModelSignature } from '../inspect/index.js';
 import { action } from './common.js';
 import { readConfigFile } from './config-codec.js';
+import { CliError } from './errors.js';
 import { inspectWithOptions, type SignatureCliOptions, withSignatureOptions } from './inspect.js';
-
-function nonNegativeInt(value: string): number {
-  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a non-negative integer');
-  return Number(value);
-}
-
-function positiveInt(value: string): number {
-  const n = nonNegativeInt(value);
-  if (n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}
+import { nonNegativeInt, positiveInt } from './numbers.js';
 
 interface GenerateCliOptions extends SignatureCliOptions {
   name?: string;
@@ -57,13 +47,13 @@ export function registerConfigGenerateCommands(config: Command): void {
           opts.output.map(parseTensorOption),
         );
       } else {
-        throw new MsbError(
+        throw new CliError(
           'MSB_CLI_USAGE',
           'give a model file or directory (only an ensemble, given by --partial with platform "ensemble", has none)',
         );
       }
       const name = opts.name ?? partial?.name ?? path.basename(target ?? '').replace(/\.[^.]*$/, '');
-      if (!name) throw new MsbError('MSB_CLI_USAGE', 'name the model with --name (or in the partial config)');
+      if (!name) throw new CliError('MSB_CLI_USAGE', 'name the model with --name (or in the partial config)');
       const generated = generateModelConfig(signature, {
         name,
         ...(opts.maxBatchSize !== undefined ? { maxBatchSize: opts.maxBatchSize } : {}),

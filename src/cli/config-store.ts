@@ -3,17 +3,20 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import type { ModelConfig } from '../config/index.js';
-import { MsbError } from '../errors.js';
+import type { ConfigComments, ModelConfig } from '../config/index.js';
 import { printJson } from './common.js';
 import { readConfigFile } from './config-codec.js';
-import { openStoreForCli, STORE_ARG, storeAction } from './store.js';
+import { CliError } from './errors.js';
+import { openStoreForCli, printProblems, STORE_ARG, storeAction } from './store.js';
 
 /**
  * `msb config get|set|edit STORE MODEL`: a stored model's config.pbtxt. `set` takes a whole config file (`-` for
  * stdin) and/or `--set field.path=value` edits (text-format field names and values, e.g. `max_batch_size=8`,
- * `dynamic_batching.max_queue_delay_microseconds=100`, `instance_group=[{count: 2 kind: KIND_GPU}]`); each is
- * applied to the config as it is on disk, under the model's lock, and the result is validated before it is written.
+ * `dynamic_batching.max_queue_delay_microseconds=100`, `instance_group[0].kind=KIND_CPU`,
+ * `instance_group=[{count: 2 kind: KIND_GPU}]`). Every edit goes through the store's one read-modify-write
+ * (`StoredModel.update`, or `save` for `edit`): applied to the config as it is in the store, under the model's lock,
+ * checked with Triton's config rules and `validate`'s model checks before it is saved (refused, or `--force`), with
+ * the file's comments kept.
  */
 export function registerConfigStoreCommands(config: Command): void {
   config
@@ -25,7 +28,7 @@ export function registerConfigStoreCommands(config: Command): void {
     .action(
       storeAction(async (root: string, name: string, opts: { json?: boolean }) => {
         const { modelConfigToJson, printModelConfig } = await import('../config/index.js');
-        const model = await (await openStoreForCli(root)).getModel(name);
+        const model = await (await openStoreForCli(root, 'read')).getModel(name);
         if (opts.json) printJson(modelConfigToJson(model.config));
         else process.stdout.write(printModelConfig(model.config));
       }),
@@ -43,17 +46,26 @@ export function registerConfigStoreCommands(config: Command): void {
       (v, acc: string[]) => [...acc, v],
       [],
     )
+    .option('--force', 'save even when Triton would refuse the model with this config (the problems are printed)')
     .action(
-      storeAction(async (root: string, name: string, file: string | undefined, opts: { set: string[] }) => {
-        if (file === undefined && opts.set.length === 0) {
-          throw new MsbError('MSB_CLI_USAGE', 'give a config file, --set field=value, or both');
-        }
-        // A whole file's name is forced to the model's (it may come from another model); --set name=... is refused.
-        const replacement = file === undefined ? undefined : { ...(await readConfigFile(file)), name };
-        const edits = await Promise.all(opts.set.map(parseAssignment));
-        const model = await (await openStoreForCli(root)).getModel(name);
-        await model.update((current) => edits.reduce((c, e) => deepMerge(c, e), replacement ?? current));
-      }),
+      storeAction(
+        async (root: string, name: string, file: string | undefined, opts: { set: string[]; force?: boolean }) => {
+          if (file === undefined && opts.set.length === 0) {
+            throw new CliError('MSB_CLI_USAGE', 'give a config file, --set field=value, or both');
+          }
+          // A whole file's name is forced to the model's (it may come from another model); --set name=... is refused.
+          // The file's own comments replace the stored ones with it.
+          const fileComments: ConfigComments = new Map();
+          const replacement = file === undefined ? undefined : { ...(await readConfigFile(file, fileComments)), name };
+          const edits = await Promise.all(opts.set.map(parseAssignment));
+          const model = await (await openStoreForCli(root)).getModel(name);
+          const problems = await model.update(
+            (current) => edits.reduce((c, e) => applyAssignment(c, e), replacement ?? current),
+            { force: opts.force ?? false, ...(replacement ? { comments: fileComments } : {}) },
+          );
+          printProblems(problems);
+        },
+      ),
     );
 
   config
@@ -61,8 +73,9 @@ export function registerConfigStoreCommands(config: Command): void {
     .description("edit a stored model's config.pbtxt in $EDITOR; saved only when it parses and validates")
     .argument('<store>', STORE_ARG)
     .argument('<model>', 'model name')
+    .option('--force', 'save even when Triton would refuse the model with this config (the problems are printed)')
     .action(
-      storeAction(async (root: string, name: string) => {
+      storeAction(async (root: string, name: string, opts: { force?: boolean }) => {
         const { parseModelConfig, printModelConfig } = await import('../config/index.js');
         const model = await (await openStoreForCli(root)).getModel(name);
         const dir = await mkdtemp(path.join(os.tmpdir(), 'msb-edit-'));
@@ -77,8 +90,9 @@ export function registerConfigStoreCommands(config: Command): void {
             return;
           }
           model.config = parseModelConfig(text, { source: file });
-          // save() validates and refuses (MSB_STORE_CONFLICT) if someone changed the config while we edited.
-          await model.save();
+          // save() checks as update() does, and refuses (MSB_STORE_CONFLICT) if someone changed the config while we
+          // edited.
+          printProblems(await model.save({ force: opts.force ?? false }));
         } finally {
           await rm(dir, { recursive: true, force: true });
         }
@@ -86,36 +100,108 @@ export function registerConfigStoreCommands(config: Command): void {
     );
 }
 
-/** `a.b.c=value` → `{ a: { b: { c: value } } }`, parsed by the text-format parser against the schema. */
-export async function parseAssignment(assignment: string): Promise<ModelConfig> {
+/** One `--set` edit: the field path (with `[i]` where it indexes a repeated field) and the value as a patch. */
+export interface Assignment {
+  text: string;
+  /** Proto field names, each with the element index given (`instance_group[0].kind` → instance_group/0, kind). */
+  segments: { field: string; index?: number }[];
+  /** The value wrapped in its path without indices, parsed against the schema: `{ instanceGroup: [{ kind }] }`. */
+  patch: ModelConfig;
+}
+
+const SEGMENT = /^([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?$/;
+
+/**
+ * `a.b[1].c=value` → its path and `{ a: { b: [{ c: value }] } }`, the value parsed by the text-format parser
+ * against the schema (so a wrong field name or type is the parser's one clear line).
+ */
+export async function parseAssignment(assignment: string): Promise<Assignment> {
   const { parseModelConfig } = await import('../config/index.js');
   const eq = assignment.indexOf('=');
-  if (eq <= 0) throw new MsbError('MSB_CLI_USAGE', `--set ${assignment}: expected field.path=value`);
-  const fields = assignment.slice(0, eq).trim().split('.');
+  if (eq <= 0) throw new CliError('MSB_CLI_USAGE', `--set ${assignment}: expected field.path=value`);
+  const segments = assignment
+    .slice(0, eq)
+    .trim()
+    .split('.')
+    .map((part) => {
+      const m = SEGMENT.exec(part);
+      if (!m?.[1]) {
+        throw new CliError(
+          'MSB_CLI_USAGE',
+          `--set ${assignment}: ${JSON.stringify(part)} is not a field name (with an optional [index])`,
+        );
+      }
+      return { field: m[1], ...(m[2] !== undefined ? { index: Number(m[2]) } : {}) };
+    });
   const value = assignment.slice(eq + 1).trim();
+  const fields = segments.map((s) => s.field);
   const wrap = (v: string) =>
     fields.reduceRight((inner, f, i) => (i === fields.length - 1 ? `${f}: ${inner}` : `${f} { ${inner} }`), v);
+  const source = `--set ${assignment}`;
+  let patch: ModelConfig;
   try {
-    return parseModelConfig(wrap(value), { source: `--set ${assignment}` });
+    patch = parseModelConfig(wrap(value), { source });
   } catch (err) {
     // A bare word for a string field (`platform=onnxruntime_onnx`) is meant as the string.
     try {
-      return parseModelConfig(wrap(JSON.stringify(value)), { source: `--set ${assignment}` });
+      patch = parseModelConfig(wrap(JSON.stringify(value)), { source });
     } catch {
       throw err;
     }
   }
+  return { text: assignment, segments, patch };
 }
 
-/** Messages merge field by field; scalars, lists and maps from `patch` replace what `base` had. */
-function deepMerge(base: ModelConfig, patch: ModelConfig): ModelConfig {
-  const merge = (a: unknown, b: unknown): unknown => {
-    if (!isMessage(a) || !isMessage(b)) return b;
-    const out: Record<string, unknown> = { ...a };
-    for (const [k, v] of Object.entries(b)) out[k] = k in a ? merge(a[k], v) : v;
-    return out;
+/**
+ * Applies one edit to `config` (a copy is returned): messages merge field by field; at a repeated field the edit
+ * goes into the element its `[index]` names (index = length appends one), or, without an index, into the only
+ * element (refused when there are several: say which); the last field of the path is replaced (a scalar, a list
+ * given as `[...]` or a whole repeated field without index, as `instance_group=[{...}]`).
+ */
+export function applyAssignment(config: ModelConfig, edit: Assignment): ModelConfig {
+  const fail = (why: string) => new CliError('MSB_CLI_USAGE', `--set ${edit.text}: ${why}`);
+  const apply = (target: unknown, patch: Record<string, unknown>, depth: number, at: string): unknown => {
+    const seg = edit.segments[depth];
+    const [key] = Object.keys(patch);
+    if (!seg || key === undefined) return target;
+    const base: Record<string, unknown> = isMessage(target) ? { ...target } : {};
+    const value = patch[key];
+    const here = at ? `${at}.${seg.field}` : seg.field;
+    const last = depth === edit.segments.length - 1;
+    if (Array.isArray(value) && (!last || seg.index !== undefined)) {
+      // A repeated field addressed into: the one element the edit names.
+      const list = Array.isArray(base[key]) ? [...(base[key] as unknown[])] : [];
+      let index = seg.index;
+      if (index === undefined) {
+        if (list.length > 1) {
+          throw fail(
+            `${here} has ${list.length} elements: name one, as ${here}[0]${edit.text.slice(edit.text.indexOf(seg.field) + seg.field.length)}`,
+          );
+        }
+        index = 0;
+      }
+      if (index > list.length) throw fail(`${here} has ${list.length} elements: [${index}] is past the end`);
+      const element = value[0];
+      list[index] = last
+        ? merge(list[index], element)
+        : apply(list[index], element as Record<string, unknown>, depth + 1, `${here}[${index}]`);
+      base[key] = list;
+    } else if (last) {
+      base[key] = isMessage(value) && !Array.isArray(value) ? merge(base[key], value) : value;
+    } else {
+      base[key] = apply(base[key], value as Record<string, unknown>, depth + 1, here);
+    }
+    return base;
   };
-  return merge(base, patch) as ModelConfig;
+  return apply(config, edit.patch as Record<string, unknown>, 0, '') as ModelConfig;
+}
+
+/** Messages merge field by field; scalars, lists and maps entries from `patch` replace what `base` had. */
+function merge(base: unknown, patch: unknown): unknown {
+  if (!isMessage(base) || !isMessage(patch)) return patch;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(patch)) out[k] = k in base ? merge(base[k], v) : v;
+  return out;
 }
 
 function isMessage(v: unknown): v is Record<string, unknown> {
@@ -132,7 +218,7 @@ function runEditor(file: string): Promise<void> {
       code === 0
         ? resolve()
         : reject(
-            new MsbError('MSB_CLI_EDITOR', `editor '${editor}' exited with status ${code}; nothing saved`, { editor }),
+            new CliError('MSB_CLI_EDITOR', `editor '${editor}' exited with status ${code}; nothing saved`, { editor }),
           ),
     );
   });

@@ -28,7 +28,7 @@ export function withSignatureOptions(cmd: Command): Command {
 export async function inspectWithOptions(target: string, opts: SignatureCliOptions): Promise<ModelSignature> {
   if (/^(s3|gs):\/\//i.test(target)) {
     // An object in a store: read in place by ranged GETs (the store module loads the S3 client on demand).
-    const { inspectObject } = await import('../store/remote.js');
+    const { inspectObject } = await import('../store/index.js');
     return (await inspectObject(target)).signature;
   }
   const { inspectModel, parseTensorOption } = await import('../inspect/index.js');

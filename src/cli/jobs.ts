@@ -1,9 +1,10 @@
 import { type Command, Option } from 'commander';
-import { MsbError } from '../errors.js';
+import { JobError } from '../jobs/errors.js';
 import type { ConversionClient, JobInfo, JobSpecInput } from '../jobs/index.js';
 import { defaultRedisUrl } from '../redis/url.js';
 import { action, printJson, printTable, withRedisTimeout } from './common.js';
 import { readJsonInput } from './config-codec.js';
+import { CliError } from './errors.js';
 
 // bullmq, ioredis, prom-client and the jobs module load inside the actions that use them (start-up time).
 const jobsLib = () => import('../jobs/index.js');
@@ -49,10 +50,7 @@ async function withClient(
   fn: (c: ConversionClient) => Promise<void>,
 ): Promise<void> {
   const url = redisUrl(opts);
-  const [{ ConversionClient }, { isConnectionError }] = await Promise.all([
-    jobsLib(),
-    import('../redis/connection.js'),
-  ]);
+  const [{ ConversionClient }, { isConnectionError }] = await Promise.all([jobsLib(), import('../redis/index.js')]);
   const client = await ConversionClient.connect({
     redis: url,
     ...(opts.redisTimeout ? { connectTimeoutMs: opts.redisTimeout } : {}),
@@ -70,7 +68,7 @@ async function withClient(
 function parseTarget(text: string): { tensorrt: string; gpu: string } {
   const m = /^(\d+\.\d+)\/(\d+\.\d+|ampere\+)$/.exec(text);
   if (!m)
-    throw new MsbError('MSB_CLI_ARGUMENT', `--target takes TENSORRT/GPU, e.g. 10.8/8.6 or 10.8/ampere+, got '${text}'`);
+    throw new CliError('MSB_CLI_ARGUMENT', `--target takes TENSORRT/GPU, e.g. 10.8/8.6 or 10.8/ampere+, got '${text}'`);
   return { tensorrt: m[1] as string, gpu: m[2] as string };
 }
 
@@ -78,7 +76,7 @@ function parseTarget(text: string): { tensorrt: string; gpu: string } {
 function seconds(flag: string): (text: string) => string {
   return (text) => {
     if (!/^\d+(\.\d+)?$/.test(text) || Number(text) <= 0)
-      throw new MsbError('MSB_CLI_ARGUMENT', `${flag} takes a number of seconds > 0, got '${text}'`);
+      throw new CliError('MSB_CLI_ARGUMENT', `${flag} takes a number of seconds > 0, got '${text}'`);
     return text;
   };
 }
@@ -86,7 +84,7 @@ function seconds(flag: string): (text: string) => string {
 /** `--triton-header NAME=VALUE` (or `NAME: VALUE`), repeatable, into a header object. */
 function tritonHeader(text: string, previous: Record<string, string> = {}): Record<string, string> {
   const m = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*[=:]\s*(.*)$/.exec(text);
-  if (!m) throw new MsbError('MSB_CLI_ARGUMENT', `--triton-header takes NAME=VALUE (an HTTP header), got '${text}'`);
+  if (!m) throw new CliError('MSB_CLI_ARGUMENT', `--triton-header takes NAME=VALUE (an HTTP header), got '${text}'`);
   return { ...previous, [m[1] as string]: m[2] as string };
 }
 
@@ -106,7 +104,7 @@ async function fullJobId(c: ConversionClient, id: string): Promise<string> {
   const ids = await c.idsStartingWith(id);
   if (ids.includes(id) || ids.length === 0) return id; // no match: get/cancel say "no job"
   if (ids.length === 1) return ids[0] as string;
-  throw new MsbError(
+  throw new CliError(
     'MSB_CLI_ARGUMENT',
     `job id prefix ${id} matches ${ids.length} jobs (${ids
       .slice(0, 3)
@@ -325,7 +323,7 @@ export function registerJobCommands(program: Command): void {
       action((id: string, opts: { redis?: string; json?: boolean }) =>
         withClient(opts, async (c) => {
           const info = await c.get(await fullJobId(c, id));
-          if (!info) throw new MsbError('MSB_JOB_NOT_FOUND', `no job ${id}`);
+          if (!info) throw new JobError('MSB_JOB_NOT_FOUND', `no job ${id}`);
           if (opts.json) printJson(info);
           else
             for (const [k, v] of Object.entries(info))

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ModelStore, RepositoryProblem } from '../store/index.js';
-import { modelFileName } from '../store/platforms.js';
+import { modelFileName } from '../store/index.js';
 
 /**
  * `msb validate --deep`'s own step: every version of every ONNX model in the store loaded by ONNX Runtime as

@@ -3,6 +3,7 @@ import { type Command, Option } from 'commander';
 import { StoreError } from '../store/errors.js';
 import type { ModelStore } from '../store/index.js';
 import { action, EXIT_PROBLEMS, printJson, printTable } from './common.js';
+import { nonNegativeInt, positiveInt } from './numbers.js';
 
 /** How store arguments are described in help. */
 export const STORE_ARG =
@@ -16,12 +17,13 @@ const opened: ModelStore[] = [];
 /**
  * Opens a store named on the command line: a path or a store URI (`file://`, `s3://bucket/prefix`,
  * `s3://http://host:port/bucket/prefix`, `gs://bucket/prefix`). Object stores without conditional writes take their
- * leases from `REDIS_URL`. The store module (and what it imports) loads here, when a command needs it; the store is
- * closed by {@link storeAction} when the command ends.
+ * leases from `REDIS_URL`. `read` (ls, show, validate, config get) creates and locks nothing; `create` (init) makes
+ * the store. The store module (and what it imports) loads here, when a command needs it; the store is closed by
+ * {@link storeAction} when the command ends.
  */
-export async function openStoreForCli(root: string, create = false): Promise<ModelStore> {
-  const { ModelStore } = await import('../store/store.js'); // not index.js: that also loads add (and inspect)
-  const store = await ModelStore.open(root, { create });
+export async function openStoreForCli(root: string, mode: 'read' | 'write' | 'create' = 'write'): Promise<ModelStore> {
+  const { ModelStore } = await import('../store/index.js');
+  const store = await ModelStore.open(root, { create: mode === 'create', readOnly: mode === 'read' });
   opened.push(store);
   return store;
 }
@@ -55,7 +57,7 @@ export function registerStoreCommands(program: Command): void {
     .argument('<store>', STORE_ARG)
     .action(
       storeAction(async (root: string) => {
-        const store = await openStoreForCli(root, true);
+        const store = await openStoreForCli(root, 'create');
         process.stdout.write(`model store ready at ${store.root}\n`);
       }),
     );
@@ -67,7 +69,7 @@ export function registerStoreCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(
       storeAction(async (root: string, opts: { json?: boolean }) => {
-        const store = await openStoreForCli(root);
+        const store = await openStoreForCli(root, 'read');
         const rows = await listStore(store);
         if (opts.json) return printJson(rows);
         printTable(
@@ -85,7 +87,7 @@ export function registerStoreCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(
       storeAction(async (root: string, name: string, opts: { json?: boolean }) => {
-        const store = await openStoreForCli(root);
+        const store = await openStoreForCli(root, 'read');
         const info = await (await store.getModel(name)).describe();
         if (opts.json) return printJson(info);
         const { printModelConfig } = await import('../config/index.js');
@@ -129,6 +131,7 @@ export function registerStoreCommands(program: Command): void {
     .option('--publish-key <key>', 'idempotency key: a second publish with this key returns the first version')
     .option('--link', 'hardlink instead of copying (only for files nothing will rewrite in place)')
     .option('--labels-from-metadata', "set the first output's labels from the file's class names (Ultralytics engines)")
+    .option('--force', "publish even when the file contradicts the model's config (the problems are printed)")
     .option('--json', 'machine-readable output')
     .action(
       storeAction(
@@ -136,33 +139,30 @@ export function registerStoreCommands(program: Command): void {
           root: string,
           name: string,
           file: string | undefined,
-          opts: { version?: number; publishKey?: string; link?: boolean; labelsFromMetadata?: boolean; json?: boolean },
+          opts: {
+            version?: number;
+            publishKey?: string;
+            link?: boolean;
+            labelsFromMetadata?: boolean;
+            force?: boolean;
+            json?: boolean;
+          },
         ) => {
-          const store = await openStoreForCli(root);
-          const model = await store.getModel(name);
-          // An Ultralytics engine is published as its bare plan (see publishableSource).
-          const { publishableSource } = await import('../store/publishable.js');
-          const source = file === undefined ? undefined : await publishableSource(file, opts);
-          let v: number;
-          try {
-            const output = model.config.output?.[0]?.name;
-            if (source?.labels !== undefined && output === undefined) {
-              throw new StoreError('MSB_STORE_NOT_FOUND', `model ${name} has no output to label`, { model: name });
-            }
-            v = await model.addVersion(source?.path, {
-              ...(opts.version !== undefined ? { version: opts.version } : {}),
-              ...(opts.publishKey !== undefined ? { publishKey: opts.publishKey } : {}),
-              ...(source?.derivedFrom ? { derivedFrom: source.derivedFrom } : {}),
-              transfer: opts.link && !source?.derivedFrom ? 'link' : 'copy',
-            });
-            if (source?.labels !== undefined && output !== undefined) {
-              await model.setLabels(output, { file: source.labels });
-            }
-          } finally {
-            await source?.remove();
-          }
-          if (opts.json) printJson({ model: name, version: v });
-          else process.stdout.write(`${name} version ${v}\n`);
+          const { publish } = await import('../publish/index.js');
+          const result = await publish({
+            store: root,
+            model: name,
+            mode: 'add',
+            ...(file !== undefined ? { source: file } : {}),
+            ...(opts.version !== undefined ? { version: opts.version } : {}),
+            ...(opts.publishKey !== undefined ? { publishKey: opts.publishKey } : {}),
+            ...(opts.labelsFromMetadata ? { labelsFromMetadata: true } : {}),
+            ...(opts.link ? { transfer: 'link' as const } : {}),
+            ...(opts.force ? { force: true } : {}),
+          });
+          printProblems(result.problems);
+          if (opts.json) printJson({ model: name, version: result.version });
+          else process.stdout.write(`${name} version ${result.version}\n`);
         },
       ),
     );
@@ -185,7 +185,7 @@ export function registerStoreCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(
       storeAction(async (root: string, name: string, opts: { json?: boolean }) => {
-        const info = await (await (await openStoreForCli(root)).getModel(name)).describe();
+        const info = await (await (await openStoreForCli(root, 'read')).getModel(name)).describe();
         if (opts.json) return printJson(info.versions);
         printTable(
           ['VERSION', 'FILES', 'BYTES', 'PUBLISHED', 'PUBLISH KEY'],
@@ -243,7 +243,7 @@ export function registerStoreCommands(program: Command): void {
     )
     .action(
       storeAction(async (root: string, opts: { json?: boolean; deep?: boolean }) => {
-        const store = await openStoreForCli(root);
+        const store = await openStoreForCli(root, 'read');
         const problems = await store.validate();
         if (opts.deep) problems.push(...(await (await import('./onnx-deep.js')).deepValidateStore(store)));
         if (opts.json) printJson(problems);
@@ -287,6 +287,11 @@ async function listStore(store: ModelStore) {
   return rows;
 }
 
+/** Problems published anyway (`--force`): one line each on stderr, as `validate` would report them. */
+export function printProblems(problems: { severity: string; path: string; rule: string; message: string }[]): void {
+  for (const p of problems) process.stderr.write(`msb: ${p.severity}: ${p.path}: ${p.rule}: ${p.message}\n`);
+}
+
 function registerAddCommand(program: Command): void {
   program
     .command('add')
@@ -297,9 +302,9 @@ function registerAddCommand(program: Command): void {
     .option('--model <path>', 'any model file or directory msb can inspect')
     .option('--name <name>', 'model name (default: the file name without extension)')
     .option('--version <v>', 'version number (default: one above the highest)', parseVersion)
-    .option('--concurrency <n>', 'model instances per GPU (instance_group count)', (v) => Number.parseInt(v, 10))
+    .option('--concurrency <n>', 'model instances per GPU (instance_group count)', positiveInt)
     .option('--platform <platform>', 'Triton platform (or backend) the model must be served by')
-    .option('--max-batch-size <n>', 'max_batch_size (default: from the model)', (v) => Number.parseInt(v, 10))
+    .option('--max-batch-size <n>', 'max_batch_size (default: from the model)', nonNegativeInt)
     .option('--labels <file>', 'labels file for the first output')
     .option('--labels-from-metadata', "labels of the first output from the file's class names (Ultralytics engines)")
     .option('--force', 'when the model exists: replace its config (and the version, if --version names one)')
@@ -311,15 +316,18 @@ function registerAddCommand(program: Command): void {
       storeAction(async (opts: AddCliOptions) => {
         const source = opts.engine ?? opts.onnx ?? opts.model;
         if (!source) throw new StoreError('MSB_STORE_BAD_SOURCE', 'name the model with --engine, --onnx or --model');
-        const { addModel } = await import('../store/add.js');
-        const result = await addModel({
-          storePath: opts.storePath,
+        const [{ publish }, { parseTensorOption }] = await Promise.all([
+          import('../publish/index.js'),
+          import('../inspect/index.js'),
+        ]);
+        const result = await publish({
+          store: opts.storePath,
           source,
-          kind: opts.engine ? 'engine' : opts.onnx ? 'onnx' : 'model',
-          name: opts.name ?? path.basename(source).replace(/\.[^.]*$/, ''),
-          inputs: opts.input,
-          outputs: opts.output,
-          force: opts.force ?? false,
+          ...(opts.engine ? { format: 'tensorrt_plan' as const } : opts.onnx ? { format: 'onnx' as const } : {}),
+          model: opts.name ?? path.basename(source).replace(/\.[^.]*$/, ''),
+          inputs: opts.input.map(parseTensorOption),
+          outputs: opts.output.map(parseTensorOption),
+          mode: opts.force ? 'replace' : 'create',
           ...(opts.strict ? { strict: true } : {}),
           ...(opts.version !== undefined ? { version: opts.version } : {}),
           ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
@@ -328,7 +336,9 @@ function registerAddCommand(program: Command): void {
           ...(opts.labels !== undefined ? { labels: opts.labels } : {}),
           ...(opts.labelsFromMetadata ? { labelsFromMetadata: true } : {}),
         });
-        if (opts.json) printJson(result);
+        printProblems(result.problems);
+        if (opts.json)
+          printJson({ store: result.store, model: result.model, version: result.version, config: result.config });
         else process.stdout.write(`published ${result.model} version ${result.version} in ${result.store}\n`);
       }),
     );

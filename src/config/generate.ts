@@ -10,7 +10,7 @@
  * GPU list into the repository. The README lists these differences.
  */
 
-import type { ModelSignature, TensorSignature } from '../inspect/signature.js';
+import type { ModelSignature, TensorSignature } from '../inspect/types.js';
 import { ConfigGenerateError } from './errors.js';
 import { checkConfigAgainstModel, MODEL_RULES } from './model-check.js';
 import type {

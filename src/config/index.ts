@@ -6,6 +6,7 @@
 import { messageFromJson, messageToJson } from './json.js';
 import type { ModelConfig } from './model-config.js';
 import { modelConfigType } from './schema.js';
+import type { ConfigComments } from './textformat/comments.js';
 import { parseTextFormat } from './textformat/parser.js';
 import { printTextFormat } from './textformat/printer.js';
 
@@ -19,11 +20,18 @@ export {
 export * from './generate.js';
 export * from './model-check.js';
 export * from './model-config.js';
-export { modelConfigProtoPath } from './schema.js';
+export { loadProto, modelConfigProtoPath } from './schema.js';
+export type { ConfigComments, FieldComments } from './textformat/comments.js';
 export * from './validate.js';
 
-/** Parses config.pbtxt text. Throws `TextFormatError` (with line, column and field path) on any problem. */
-export function parseModelConfig(text: string, options: { source?: string } = {}): ModelConfig {
+/**
+ * Parses config.pbtxt text. Throws `TextFormatError` (with line, column and field path) on any problem. With
+ * `comments` (an empty map), the text's comments are added to it by field path, for `printModelConfig` to put back.
+ */
+export function parseModelConfig(
+  text: string,
+  options: { source?: string; comments?: ConfigComments } = {},
+): ModelConfig {
   return parseTextFormat(modelConfigType(), text, options) as ModelConfig;
 }
 
@@ -31,8 +39,8 @@ export function parseModelConfig(text: string, options: { source?: string } = {}
  * Prints a config canonically, exactly as protobuf's own text printer does. Throws `TextFormatError` when the object
  * does not fit the schema (unknown key, wrong type, out-of-range number, two members of one oneof).
  */
-export function printModelConfig(config: ModelConfig): string {
-  return printTextFormat(modelConfigType(), config as Record<string, unknown>);
+export function printModelConfig(config: ModelConfig, options: { comments?: ConfigComments } = {}): string {
+  return printTextFormat(modelConfigType(), config as Record<string, unknown>, options.comments);
 }
 
 /** The protobuf JSON mapping of a config (int64 as strings, enums by name, defaults left out). */

@@ -17,7 +17,7 @@
  * - backend `src/backend_common.cc` CheckAllowedModelInput / CheckAllowedModelOutput ("unexpected inference input").
  * Rules marked (msb) are ours: Triton loads such a model, but requests fail or are served differently than meant.
  */
-import type { ModelSignature, TensorSignature } from '../inspect/signature.js';
+import type { ModelSignature, TensorSignature } from '../inspect/types.js';
 import type { Int64, ModelConfig, ModelInput, ModelOutput } from './model-config.js';
 
 /** One disagreement between a config and its model file. */

@@ -4,10 +4,11 @@
  * those of onnx/onnx `onnx/onnx.proto` (ModelProto, GraphProto, ValueInfoProto, TypeProto, TensorShapeProto,
  * TensorProto, SparseTensorProto, OperatorSetIdProto, StringStringEntryProto).
  */
-import type { DataType } from '../config/index.js';
+
 import { InspectError } from './errors.js';
 import { type ByteSource, WIRE, WireReader } from './protowire.js';
 import { FORMAT_TRITON, type ModelSignature, type TensorSignature } from './signature.js';
+import type { DataType } from './types.js';
 
 export interface OnnxModelInfo {
   signature: ModelSignature;

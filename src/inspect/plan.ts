@@ -22,6 +22,7 @@ import { open, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { z } from 'zod';
 import { writeFileAtomic } from '../atomic-file.js';
+import { isMsbError } from '../errors.js';
 import { InspectError } from './errors.js';
 import {
   checkStatedTensors,
@@ -207,7 +208,14 @@ export async function inspectPlan(
     };
   }
 
-  const fromAddon = await signatureFromAddon(planPath, ultralytics);
+  let addonUnavailable: string | undefined;
+  const fromAddon = await signatureFromAddon(planPath, ultralytics).catch((err: unknown) => {
+    // TensorRT is installed but cannot read plans on this machine (no CUDA device): the header, msb's record or the
+    // stated tensors still answer.
+    if (!isMsbError(err, 'MSB_TENSORRT_UNAVAILABLE')) throw err;
+    addonUnavailable = err.message;
+    return undefined;
+  });
   if (fromAddon) {
     checkStatedTensors(planPath, fromAddon, options, 'TensorRT');
     return { ...fromAddon, metadata: { ...fromAddon.metadata, ...metadata, signatureSource: 'tensorrt' } };
@@ -221,9 +229,10 @@ export async function inspectPlan(
     `${planPath}: a TensorRT plan does not reveal its inputs and outputs without TensorRT` +
       `${header.tensorrtVersion ? ` (built by TensorRT ${header.tensorrtVersion})` : ''}. Either rebuild it with msb ` +
       `(which records ${path.basename(planSidecarPath(planPath))} beside it), run msb where TensorRT is installed, ` +
-      'or give every tensor with --input NAME:TYPE:DIMS and --output NAME:TYPE:DIMS',
+      'or give every tensor with --input NAME:TYPE:DIMS and --output NAME:TYPE:DIMS' +
+      `${addonUnavailable ? ` (TensorRT is installed here but cannot read the plan: ${addonUnavailable})` : ''}`,
     // What the file does say, for `msb inspect` to show when no tensors were asked for.
-    { path: planPath, format: 'tensorrt_plan', metadata },
+    { path: planPath, format: 'tensorrt_plan', metadata, ...(addonUnavailable ? { tensorrt: addonUnavailable } : {}) },
   );
 }
 
@@ -236,7 +245,8 @@ async function signatureFromAddon(
   ultralytics: UltralyticsEngine | undefined,
 ): Promise<ModelSignature | undefined> {
   const trt = await import('../tensorrt/index.js');
-  if (!trt.tensorrt.status().available) return undefined;
+  // The runtime is enough to read a plan (TensorRT's lean runtime has no builder).
+  if (!trt.tensorrt.status().runtime) return undefined;
   const bare = ultralytics ? await unwrapUltralyticsEngine(planPath, ultralytics) : undefined;
   try {
     return trt.engineToModelSignature(await trt.inspectEngine(bare?.plan ?? planPath));

@@ -7,54 +7,11 @@
 import type { Stats } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { DataType } from '../config/index.js';
 import { InspectError } from './errors.js';
+import { type ModelFormat, type ModelSignature, PLAN_MAGIC, type TensorSignature } from './types.js';
 import { readUltralyticsEngine, type UltralyticsEngine } from './ultralytics.js';
 
-/** Model file formats msb recognises. `custom` is a custom backend library; `ensemble` has no file at all. */
-export type ModelFormat =
-  | 'onnx'
-  | 'tensorrt_plan'
-  | 'tf_savedmodel'
-  | 'tf_graphdef'
-  | 'torchscript'
-  | 'openvino'
-  | 'python'
-  | 'custom'
-  | 'ensemble';
-
-export interface TensorSignature {
-  name: string;
-  /** Triton's data type name (`TYPE_FP32`, ...). */
-  dataType: DataType;
-  /** The full shape as the file states it, batch dimension included; -1 = dynamic, symbolic or unknown. */
-  dims: number[];
-  /** Symbolic names of the dims where the format has them (ONNX dim_param), else null per dim. */
-  dimParams?: (string | null)[];
-  /** TensorRT: a shape tensor (its values feed shape computations); Triton's config marks it `is_shape_tensor`. */
-  shapeTensor?: boolean;
-}
-
-export interface ModelSignature {
-  format: ModelFormat;
-  /** Triton platform name (`onnxruntime_onnx`, `tensorrt_plan`, ...); absent for backend-only formats. */
-  platform?: string;
-  /** Triton backend name (`onnxruntime`, `tensorrt`, `python`, ...); empty for ensembles. */
-  backend: string;
-  inputs: TensorSignature[];
-  outputs: TensorSignature[];
-  /**
-   * Inputs a request may leave out (ONNX initializers listed as graph inputs, IR version >= 4: onnxruntime's
-   * "overridable initializers", which Triton's config may name with `optional: true`).
-   */
-  optionalInputs?: TensorSignature[];
-  /** The leading dimension of every input and output is one shared dynamic dimension Triton can batch along. */
-  batchDim: boolean;
-  /** The largest batch the model itself accepts (TensorRT: max of dim 0 over the optimization profiles). */
-  maxBatchSize?: number;
-  /** Format facts worth showing: producer, irVersion, opsets, tensorrtVersion, signatureName, ... */
-  metadata: Record<string, string>;
-}
+export { type ModelFormat, type ModelSignature, PLAN_MAGIC, type TensorSignature } from './types.js';
 
 /** Triton's platform/backend pair and default model file name per format (core `src/constants.h`). */
 export const FORMAT_TRITON: Record<ModelFormat, { platform?: string; backend: string; defaultFilename?: string }> = {
@@ -85,8 +42,6 @@ export interface DetectedModel {
 const HEAD_BYTES = 64;
 const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
 const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
-/** TensorRT plans start with "ftrt" (see plan.ts for what else is known about the header). */
-export const PLAN_MAGIC = [0x66, 0x74, 0x72, 0x74];
 
 function startsWith(bytes: Uint8Array, magic: readonly number[]): boolean {
   return magic.every((b, i) => bytes[i] === b);

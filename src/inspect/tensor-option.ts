@@ -1,6 +1,6 @@
-import type { DataType } from '../config/index.js';
 import { InspectError } from './errors.js';
 import type { TensorSignature } from './signature.js';
+import type { DataType } from './types.js';
 
 /** Triton's data types by short name. `BYTES` is the name Triton's inference protocol uses for TYPE_STRING. */
 const SHORT_TYPES: Record<string, DataType> = {

@@ -17,9 +17,9 @@
  *   map entries: { key = 1; value = 2 }
  */
 import { stat } from 'node:fs/promises';
-import type { DataType } from '../config/index.js';
 import { InspectError } from './errors.js';
 import { type FieldHeader, WIRE, WireReader } from './protowire.js';
+import type { DataType } from './types.js';
 
 export { type FieldHeader, WIRE, WireReader };
 

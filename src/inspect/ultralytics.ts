@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { InspectError } from './errors.js';
-import { PLAN_MAGIC } from './signature.js';
+import { PLAN_MAGIC } from './types.js';
 
 /** A recognised Ultralytics engine file: its metadata and where the plan starts. */
 export interface UltralyticsEngine {

@@ -25,7 +25,7 @@ export {
   type QueueMetrics,
   registerQueueMetrics,
 } from './metrics.js';
-export { PlanCache, publishToStore } from './publish.js';
+export { PlanCache } from './publish.js';
 export { type SampleModel, writeSampleModels } from './samples.js';
 export { isRemoteSource } from './sources.js';
 export {

@@ -2,55 +2,8 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
-import type { ModelConfig } from '../config/index.js';
 import { type PlanSidecar, planSidecarPath } from '../inspect/index.js';
-import { ModelStore, parseStoreUri, publishModel } from '../store/index.js';
-
-export interface PublishRequest {
-  /** A path, a store URI or an open store. */
-  store: string | ModelStore;
-  /** Redis URL for the store's leases when its server ignores conditional writes (the worker's own Redis). */
-  redis?: string;
-  model: string;
-  /** The generated config, used when the model does not exist yet. */
-  config: ModelConfig;
-  source: string;
-  /** Idempotency: a retried job finds its version instead of publishing a second one. */
-  publishKey: string;
-  version?: number;
-  /** `link` for msb's own build outputs, which nothing rewrites in place. */
-  transfer?: 'copy' | 'link';
-  /** More files for the version directory (e.g. the plan's signature record). */
-  files?: Record<string, string>;
-}
-
-/**
- * Publishes `source` as a version of `model` through the store's one publish flow (atomic, locked, idempotent per
- * publishKey), creating the model with `config` when it does not exist. Refuses to add a version to a model served
- * by another platform or backend (`MSB_STORE_MODEL_MISMATCH`).
- */
-export async function publishToStore(req: PublishRequest): Promise<number> {
-  const store = await ModelStore.open(req.store, { create: true, ...(req.redis ? { redis: req.redis } : {}) });
-  try {
-    return await publishTo(store, req);
-  } finally {
-    if (store !== req.store) await store.close();
-  }
-}
-
-async function publishTo(store: ModelStore, req: PublishRequest): Promise<number> {
-  const result = await publishModel(store, {
-    model: req.model,
-    config: req.config,
-    source: req.source,
-    publishKey: req.publishKey,
-    existing: 'add',
-    ...(req.version !== undefined ? { version: req.version } : {}),
-    ...(req.transfer ? { transfer: req.transfer } : {}),
-    ...(req.files ? { files: req.files } : {}),
-  });
-  return result.version;
-}
+import { parseStoreUri } from '../store/index.js';
 
 /**
  * Built plans by plan key, beside the store (never inside: Triton would take a directory there as a model), so a

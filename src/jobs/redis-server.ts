@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import net from 'node:net';
-import { JobError } from './errors.js';
+import { RedisError } from '../redis/index.js';
 
 /** Asks the kernel for a free TCP port on loopback. */
 export function freePort(): Promise<number> {
@@ -35,7 +35,7 @@ export async function waitForRedis(port: number, timeoutMs = 10_000): Promise<vo
     if (ok) return;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new JobError('MSB_REDIS_START', `redis-server did not answer on port ${port}`, { port });
+  throw new RedisError('MSB_REDIS_START', `redis-server did not answer on port ${port}`, { port });
 }
 
 /** Starts a private redis-server on a free loopback port, data in `dir`, nothing persisted. */
@@ -49,7 +49,7 @@ export async function startRedis(dir: string): Promise<{ url: string; stop: () =
   const failed = new Promise<never>((_, reject) =>
     proc.once('error', (err) =>
       reject(
-        new JobError(
+        new RedisError(
           'MSB_REDIS_START',
           `cannot start redis-server (${err.message}); install it (apt-get install redis-server) or set REDIS_URL`,
         ),

@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { loadProto } from '../config/schema.js';
+import { loadProto } from '../config/index.js';
 
 /**
  * Small ONNX models the demo converts, written with msb's own subset of the ONNX schema (`proto/onnx.proto`) through

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { parseStoreUri } from '../store/index.js';
+import { parseStoreUri, s3ClientConfig } from '../store/index.js';
 import { JobError } from './errors.js';
 import { fileDigest } from './spec.js';
 
@@ -31,10 +31,7 @@ async function openRemote(source: string, wantChecksum = false): Promise<{ body:
   }
   const loc = parseStoreUri(source);
   if (loc.kind === 'local' || !loc.prefix) throw sourceError(source, 'not an object URI (s3://bucket/key)');
-  const [{ S3Client, GetObjectCommand }, { s3ClientConfig }] = await Promise.all([
-    import('@aws-sdk/client-s3'),
-    import('../store/s3-client.js'),
-  ]);
+  const { S3Client, GetObjectCommand } = await import('@aws-sdk/client-s3');
   const client = new S3Client(await s3ClientConfig(loc));
   try {
     const out = await client.send(

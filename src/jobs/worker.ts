@@ -1,23 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
-import { generateModelConfig } from '../config/index.js';
 import { isMsbError } from '../errors.js';
-import {
-  inspectModel,
-  type ModelSignature,
-  parseTensorOption,
-  planSidecarPath,
-  writePlanSidecar,
-} from '../inspect/index.js';
+import { parseTensorOption, planSidecarPath, writePlanSidecar } from '../inspect/index.js';
 import type { BuildConversion } from '../onnx/index.js';
+import { publish } from '../publish/index.js';
 import { openRedis, type RedisLink } from '../redis/index.js';
 import { type TritonLoadReport, TritonRepositoryClient, type TritonRepositoryOptions } from '../triton/index.js';
 import { type BuilderIdentity, type EngineBuilder, tensorrtEngineBuilder } from './builder.js';
 import { prepareBuildSource } from './convert-step.js';
-import { PlanCache, type PublishRequest, publishToStore } from './publish.js';
+import { PlanCache } from './publish.js';
 import { SourceCache, type SourceCacheOptions } from './sources.js';
 import { type BuildJobSpec, IMPORT_QUEUE, type JobSpec, parseJobSpec, QUEUE_PREFIX, targetQueue } from './spec.js';
 
@@ -344,31 +337,31 @@ export class ConversionWorker {
   }
 
   /**
-   * Publishes `source` as the job's output: the config generated from `signature` with the output's options, the
-   * version idempotent per job id (a retried job finds its version).
+   * Publishes `source` as the job's output through the one publish flow (`publish`: inspect, unwrap an Ultralytics
+   * engine, check against the stored config, write), the config generated with the output's options for a new
+   * model, the version idempotent per job id (a retried job finds its version).
    */
-  private publish(
+  private async publish(
     job: Job<JobData, JobResult>,
-    signature: ModelSignature,
     output: Extract<JobSpec, { kind: 'import' }>['output'],
     source: string,
-    extra: Pick<PublishRequest, 'transfer' | 'files'> = {},
+    extra: { inputs?: string[]; outputs?: string[]; transfer?: 'link' } = {},
   ): Promise<number> {
-    const config = generateModelConfig(signature, {
-      name: output.model,
+    const result = await publish({
+      store: this.options.store,
+      ...(this.options.redis ? { redis: this.options.redis } : {}),
+      model: output.model,
+      source,
+      mode: 'create-or-add',
+      publishKey: job.id as string,
+      ...(extra.inputs ? { inputs: extra.inputs.map(parseTensorOption) } : {}),
+      ...(extra.outputs ? { outputs: extra.outputs.map(parseTensorOption) } : {}),
+      ...(extra.transfer ? { transfer: extra.transfer } : {}),
       ...(output.maxBatchSize !== undefined ? { maxBatchSize: output.maxBatchSize } : {}),
       ...(output.concurrency !== undefined ? { concurrency: output.concurrency } : {}),
-    });
-    return publishToStore({
-      store: this.options.store,
-      redis: this.options.redis,
-      model: output.model,
-      config,
-      source,
-      publishKey: job.id as string,
       ...(output.version !== undefined ? { version: output.version } : {}),
-      ...extra,
     });
+    return result.version;
   }
 
   private async importModel(
@@ -376,12 +369,10 @@ export class ConversionWorker {
     spec: Extract<JobSpec, { kind: 'import' }>,
   ): Promise<JobResult> {
     await job.updateProgress({ phase: 'inspect', percent: 10 });
-    const signature = await inspectModel(spec.source, {
-      ...(spec.inputs ? { inputs: spec.inputs.map(parseTensorOption) } : {}),
-      ...(spec.outputs ? { outputs: spec.outputs.map(parseTensorOption) } : {}),
+    const version = await this.publish(job, spec.output, spec.source, {
+      ...(spec.inputs ? { inputs: spec.inputs } : {}),
+      ...(spec.outputs ? { outputs: spec.outputs } : {}),
     });
-    await job.updateProgress({ phase: 'publish', percent: 60 });
-    const version = await this.publish(job, signature, spec.output, spec.source);
     return { kind: 'import', model: spec.output.model, version };
   }
 
@@ -421,10 +412,8 @@ export class ConversionWorker {
         buildOptions: { ...spec.build, target: spec.target },
       });
     }
-    const version = await this.publish(job, cached.record.signature, spec.output, cached.plan, {
-      transfer: 'link',
-      files: { [path.basename(planSidecarPath('model.plan'))]: planSidecarPath(cached.plan) },
-    });
+    // The plan's record (`<key>.plan.msb.json`) is published with it by the publish flow.
+    const version = await this.publish(job, spec.output, cached.plan, { transfer: 'link' });
     return {
       kind: 'build',
       model: spec.output.model,

@@ -70,7 +70,9 @@ export async function openSession(file: string, options: SessionOptions = {}): P
       graphOptimizationLevel: options.optimization ?? 'all',
       intraOpNumThreads: options.threads ?? 1,
       interOpNumThreads: 1,
-      logSeverityLevel: 3,
+      // Fatal only: every error ONNX Runtime reports reaches the caller as MSB_ONNX_RUNTIME_FAILED with ORT's own
+      // message, so its log line would say the same thing twice (on stderr, before msb's report or error line).
+      logSeverityLevel: 4,
     });
   } catch (err) {
     throw new OnnxError(
@@ -204,9 +206,7 @@ function randomData(type: OrtType, n: number, rand: () => number, name: string):
       throw new OnnxError(
         'MSB_ONNX_BAD_INPUTS',
         `input '${name}' has type ${type}, which has no random generator here; give it with --inputs`,
-        {
-          input: name,
-        },
+        { input: name, type },
       );
   }
 }

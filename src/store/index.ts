@@ -4,17 +4,17 @@
  * surviving kill -9 at any step.
  */
 
-export { type AddModelOptions, type AddModelResult, addModel } from './add.js';
 export { STORE_ERROR_RETRYABLE, StoreError, type StoreErrorCode } from './errors.js';
 export { LocalStorage } from './local-storage.js';
-export type { AddVersionOptions, ModelInfo, VersionRecord } from './model.js';
+export type { AddVersionOptions, EditOptions, ModelInfo, VersionRecord } from './model.js';
 export { renderConfig, StoredModel } from './model.js';
 export { checkName, MAX_NAME_BYTES, nameProblem, tritonVersionOf } from './names.js';
 export type { ObjectClient, ObjectMeta } from './object-client.js';
 export { type LeaseProvider, ObjectStorage, type ObjectStorageOptions } from './object-storage.js';
 export { isDirectoryModel, modelFileName } from './platforms.js';
-export { type PublishRequest, type PublishResult, publishModel } from './publish.js';
-export { type PublishableSource, publishableSource } from './publishable.js';
+export { type PutVersionRequest, type PutVersionResult, putVersion } from './publish.js';
+export { inspectObject } from './remote.js';
+export { s3ClientConfig } from './s3-client.js';
 export { storageByteSource, storedSignature } from './signature.js';
 export { resolveSource } from './sources.js';
 export type {
@@ -35,6 +35,6 @@ export type {
 } from './storage.js';
 export { COMMIT_ORDER } from './storage.js';
 export type { CreateModelOptions, OpenOptions } from './store.js';
-export { ModelStore, openStorage, publishVersion, VERSION_RECORD } from './store.js';
+export { ModelStore, openStorage, VERSION_RECORD } from './store.js';
 export { OBJECT_NAME, parseStoreUri, type StoreLocation, tritonCredential } from './uri.js';
-export type { RepositoryProblem } from './validate.js';
+export { modelProblems, type RepositoryProblem } from './validate.js';

@@ -69,6 +69,13 @@ export class LocalStorage implements RepositoryStorage {
     return key === '' ? this.location : path.join(this.location, ...key.split('/'));
   }
 
+  localPath(key: string): string {
+    return this.abs(key);
+  }
+
+  /** A directory holds nothing open between calls. */
+  async close(): Promise<void> {}
+
   /**
    * The path of `key` for a write, after checking that no existing component of it is a link leading out of the
    * repository (the deepest existing ancestor must resolve inside the repository's real path).
@@ -96,9 +103,9 @@ export class LocalStorage implements RepositoryStorage {
     }
   }
 
-  async prepare(create: boolean): Promise<void> {
+  async prepare(create: boolean, options: { readOnly?: boolean } = {}): Promise<void> {
     let st = await stat(this.location).catch(() => undefined);
-    if (!st && create) {
+    if (!st && create && !options.readOnly) {
       await makeDirectories(this.location);
       await fsyncPath(path.dirname(this.location));
       st = await stat(this.location);
@@ -112,6 +119,7 @@ export class LocalStorage implements RepositoryStorage {
         path: this.location,
       });
     }
+    if (options.readOnly) return;
     await mkdir(path.join(this.stagingDir, 'locks'), { recursive: true }).catch((err: unknown) => {
       throw new StoreError('MSB_STORE_STAGING', `cannot create staging directory ${this.stagingDir}: ${String(err)}`, {
         path: this.stagingDir,

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import {
+  type ConfigComments,
   type ModelConfig,
   type ModelDynamicBatching,
   type ModelInstanceGroup,
@@ -13,6 +14,7 @@ import { isMsbError } from '../errors.js';
 import { StoreError } from './errors.js';
 import { checkName, checkVersion, tritonVersionOf } from './names.js';
 import { isDirectoryModel, isEnsemble, modelFileName } from './platforms.js';
+import { VERSION_RECORD, type VersionRecord } from './record.js';
 import { resolveSource } from './sources.js';
 import {
   type LockOptions,
@@ -23,28 +25,9 @@ import {
   type StagingArea,
   type Transfer,
 } from './storage.js';
+import { modelProblems, type RepositoryProblem } from './validate.js';
 
-/**
- * msb's record of a published version, kept in the version directory itself as `.msb-version.json`. It appears in
- * the same rename as the model file, so it can never disagree with the version. Triton ignores it: backends open
- * their model file by name (`model.onnx`, `model.plan`, the `model.savedmodel/` directory, `model.py`, ...) and
- * never list the version directory; a SavedModel's own directory is left untouched, and for the Python backend
- * the file is not a module. It also keeps every version directory non-empty (ensembles included), which makes
- * rename(2) itself refuse a second writer that picked the same number. On an object store it is written after the
- * model file (commit order), with the SHA-256 of each object computed while uploading.
- */
-export const VERSION_RECORD = '.msb-version.json';
-
-export interface VersionRecord {
-  msb: 1;
-  publishKey?: string;
-  source?: string;
-  /** What was taken off the source to make the published file (an Ultralytics engine's metadata). */
-  container?: { kind: string; metadata: Record<string, unknown> };
-  publishedAt: string;
-  /** Every file of the version with its size, and its SHA-256 where the storage computed it (object stores). */
-  files: { path: string; size: number; sha256?: string }[];
-}
+export { VERSION_RECORD, type VersionRecord };
 
 export interface AddVersionOptions {
   /** Version number to create; refused with `MSB_STORE_EXISTS` when taken. Default: one above the highest. */
@@ -75,6 +58,17 @@ export interface AddVersionOptions {
    * `publishableSource`): recorded as the version's source, with the container's metadata.
    */
   derivedFrom?: { source: string; container: string; metadata: Record<string, unknown> };
+}
+
+/** How a config edit ({@link StoredModel.update}, {@link StoredModel.save}) treats problems it would add. */
+export interface EditOptions {
+  /** Save a config the model checks refuse (the problems are returned). Default false: `MSB_STORE_CONFIG`. */
+  force?: boolean;
+  /**
+   * The comments of the new config, when it replaces the stored one from another text (`msb config set FILE`).
+   * Default: the stored file's comments, each kept with its field.
+   */
+  comments?: ConfigComments;
 }
 
 /** What {@link StoredModel.describe} returns. */
@@ -136,16 +130,48 @@ export class StoredModel {
   }
 
   /**
-   * Writes `config` (validated first, name forced to the directory name). Refused with `MSB_STORE_CONFLICT` when
-   * config.pbtxt changed on disk since this object read it, so a concurrent writer's update is never lost silently;
-   * use `update()` for read-modify-write.
+   * Writes `config` after the checks of {@link update} (refused, or with `force` saved anyway; the problems are
+   * returned). Refused with `MSB_STORE_CONFLICT` when config.pbtxt changed on disk since this object read it, so a
+   * concurrent writer's update is never lost silently; use `update()` for read-modify-write.
    */
-  async save(): Promise<void> {
-    await this.withLock(async () => {
-      const current = await this.storage.readTagged(this.configKey);
-      if (current?.data.toString('utf8') !== this.baseText) throw this.conflict();
-      if (!(await this.writeConfig(this.config, current?.etag))) throw this.conflict();
+  async save(options: EditOptions = {}): Promise<RepositoryProblem[]> {
+    return this.withLock(async () => {
+      const current = await this.readCurrent();
+      if (current.text !== this.baseText) throw this.conflict();
+      const problems = await this.checkEdit(current.text, this.config, options);
+      if (!(await this.writeConfig(this.config, current.etag, current.comments))) throw this.conflict();
+      return problems;
     });
+  }
+
+  /**
+   * The checks before a config edit is saved: Triton's config rules (`MSB_STORE_CONFIG`, always), then the model
+   * checks `validate` applies to this model with the new config (each version's model file against it, labels
+   * files, the version policy). An error the stored config did not already have refuses the edit
+   * (`MSB_STORE_CONFIG`, every such problem in `details.problems`) unless `force`; problems the model had before
+   * do not block an edit (it may be the one that fixes them). Returns every problem of the model with the new
+   * config.
+   */
+  private async checkEdit(
+    beforeText: string | undefined,
+    next: ModelConfig,
+    options: EditOptions,
+  ): Promise<RepositoryProblem[]> {
+    const text = renderConfig(this.name, next);
+    const key = (p: RepositoryProblem) => `${p.rule} ${p.path} ${p.message}`;
+    const before = new Set((await modelProblems(this.storage, this.name, beforeText)).map(key));
+    const after = await modelProblems(this.storage, this.name, text);
+    const added = after.filter((p) => p.severity === 'error' && !before.has(key(p)));
+    if (added.length > 0 && !options.force) {
+      throw new StoreError(
+        'MSB_STORE_CONFIG',
+        `config of model ${this.name} not saved, Triton would refuse it: ${added
+          .map((p) => `${p.path}: ${p.rule}: ${p.message}`)
+          .join('; ')} (--force saves it anyway)`,
+        { model: this.name, problems: added },
+      );
+    }
+    return after;
   }
 
   private conflict(): StoreError {
@@ -161,26 +187,42 @@ export class StoredModel {
   }
 
   /**
-   * Read–modify–write of the config under the model's lock: `fn` gets the config as it is in the store now. The write
-   * is conditional on the config not having changed since it was read (S3 `If-Match`), so a writer that does not
-   * honour the lock is never overwritten: `fn` is then applied again to the newer config.
+   * The one read–modify–write of the config, under the model's lock: `fn` gets the config as it is in the store
+   * now; what it returns is checked as {@link checkEdit} says (refused, or with `force` saved anyway) and written
+   * with the stored file's comments kept (each with its field; see src/config/textformat/comments.ts). Returns the
+   * model's problems with the new config. The write is conditional on the config not having changed since it was
+   * read (S3 `If-Match`), so a writer that does not honour the lock is never overwritten: `fn` is then applied
+   * again to the newer config.
    */
-  async update(fn: (config: ModelConfig) => ModelConfig | undefined | Promise<ModelConfig | undefined>): Promise<void> {
-    await this.withLock(async () => {
+  async update(
+    fn: (config: ModelConfig) => ModelConfig | undefined | Promise<ModelConfig | undefined>,
+    options: EditOptions = {},
+  ): Promise<RepositoryProblem[]> {
+    return this.withLock(async () => {
       for (let attempt = 0; ; attempt++) {
-        const current = await this.storage.readTagged(this.configKey);
-        const config = current ? parseStored(this.name, current.data.toString('utf8')) : { name: this.name };
-        if (await this.writeConfig((await fn(config)) ?? config, current?.etag)) return;
+        const current = await this.readCurrent();
+        const next = (await fn(current.config)) ?? current.config;
+        const problems = await this.checkEdit(current.text, next, options);
+        if (await this.writeConfig(next, current.etag, options.comments ?? current.comments)) return problems;
         if (attempt >= 20) throw this.conflict();
       }
     });
   }
 
-  private async readCurrent(): Promise<{ config: ModelConfig; etag: string | undefined }> {
+  private async readCurrent(): Promise<{
+    config: ModelConfig;
+    etag: string | undefined;
+    text: string | undefined;
+    comments: ConfigComments;
+  }> {
     const current = await this.storage.readTagged(this.configKey);
+    const text = current?.data.toString('utf8');
+    const comments: ConfigComments = new Map();
     return {
-      config: current ? parseStored(this.name, current.data.toString('utf8')) : { name: this.name },
+      config: text !== undefined ? parseStored(this.name, text, comments) : { name: this.name },
       etag: current?.etag,
+      text,
+      comments,
     };
   }
 
@@ -195,8 +237,15 @@ export class StoredModel {
     return (await this.storage.read(this.configKey))?.toString('utf8');
   }
 
-  /** Writes the config when it is still the one tagged `etag` (none: still absent); false when it changed. */
-  private async writeConfig(config: ModelConfig, etag: string | undefined): Promise<boolean> {
+  /**
+   * Writes the config, with `comments` put back, when it is still the one tagged `etag` (none: still absent); false
+   * when it changed.
+   */
+  private async writeConfig(
+    config: ModelConfig,
+    etag: string | undefined,
+    comments: ConfigComments | undefined,
+  ): Promise<boolean> {
     if (config.name !== undefined && config.name !== '' && config.name !== this.name) {
       // Triton requires the config's name to be the directory's: a new name here would be silently dropped.
       throw new StoreError(
@@ -208,7 +257,7 @@ export class StoredModel {
         { model: this.name, name: config.name },
       );
     }
-    const text = renderConfig(this.name, config);
+    const text = renderConfig(this.name, config, comments);
     const ok = await this.storage.write(
       this.configKey,
       text,
@@ -414,13 +463,13 @@ export class StoredModel {
    */
   private async listInPolicy(version: number, listed: boolean): Promise<void> {
     for (let attempt = 0; ; attempt++) {
-      const { config, etag } = await this.readCurrent();
+      const { config, etag, comments } = await this.readCurrent();
       const specific = config.versionPolicy?.specific;
       if (!specific) return;
       const versions = (specific.versions ?? []).map(Number).filter((v) => v !== version);
       if (listed) versions.push(version);
       config.versionPolicy = { specific: { versions: versions.sort((a, b) => a - b) } };
-      if (await this.writeConfig(config, etag)) return;
+      if (await this.writeConfig(config, etag, comments)) return;
       if (attempt >= 20) throw this.conflict();
     }
   }
@@ -464,7 +513,7 @@ export class StoredModel {
       content = await readAll(e.open());
     }
     return this.withLock(async () => {
-      const { config, etag } = await this.readCurrent();
+      const { config, etag, comments } = await this.readCurrent();
       const out = config.output?.find((o) => o.name === output);
       if (!out) {
         throw new StoreError('MSB_STORE_NOT_FOUND', `model ${this.name} has no output ${JSON.stringify(output)}`, {
@@ -479,7 +528,7 @@ export class StoredModel {
       await this.storage.write(`${this.name}/${fileName}`, content);
       const previous = out.labelFilename;
       out.labelFilename = fileName;
-      if (!(await this.writeConfig(config, etag))) throw this.conflict();
+      if (!(await this.writeConfig(config, etag, comments))) throw this.conflict();
       if (previous && previous !== fileName && !config.output?.some((o) => o.labelFilename === previous)) {
         await this.storage.delete(`${this.name}/${checkName('labels file', previous)}`);
       }
@@ -490,7 +539,7 @@ export class StoredModel {
   /** Drops `output`'s label_filename, then its file when no other output uses it. */
   async removeLabels(output: string): Promise<void> {
     await this.withLock(async () => {
-      const { config, etag } = await this.readCurrent();
+      const { config, etag, comments } = await this.readCurrent();
       const out = config.output?.find((o) => o.name === output);
       if (!out?.labelFilename) {
         throw new StoreError(
@@ -505,7 +554,7 @@ export class StoredModel {
       const file = out.labelFilename;
       delete out.labelFilename;
       // Removal in reverse: the config stops naming the file before the file goes.
-      if (!(await this.writeConfig(config, etag))) throw this.conflict();
+      if (!(await this.writeConfig(config, etag, comments))) throw this.conflict();
       if (!config.output?.some((o) => o.labelFilename === file)) {
         await this.storage.delete(`${this.name}/${checkName('labels file', file)}`);
       }
@@ -557,8 +606,11 @@ export class StoredModel {
   }
 }
 
-/** Canonical config.pbtxt text for a model: name forced to the directory name, validated first. */
-export function renderConfig(modelName: string, config: ModelConfig): string {
+/**
+ * Canonical config.pbtxt text for a model: name forced to the directory name, validated first; `comments` (from
+ * the text it replaces) put back by field.
+ */
+export function renderConfig(modelName: string, config: ModelConfig, comments?: ConfigComments): string {
   const named: ModelConfig = { ...config, name: modelName };
   const problems = validateModelConfig(named, { modelName });
   if (problems.length > 0) {
@@ -568,12 +620,12 @@ export function renderConfig(modelName: string, config: ModelConfig): string {
       { model: modelName, problems },
     );
   }
-  return printModelConfig(named);
+  return printModelConfig(named, comments ? { comments } : {});
 }
 
-export function parseStored(modelName: string, text: string): ModelConfig {
+export function parseStored(modelName: string, text: string, comments?: ConfigComments): ModelConfig {
   try {
-    return parseModelConfig(text, { source: `${modelName}/config.pbtxt` });
+    return parseModelConfig(text, { source: `${modelName}/config.pbtxt`, ...(comments ? { comments } : {}) });
   } catch (err) {
     throw new StoreError(
       'MSB_STORE_CONFIG',

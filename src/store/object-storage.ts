@@ -112,16 +112,18 @@ export class ObjectStorage implements RepositoryStorage {
     }
   }
 
-  async prepare(create: boolean): Promise<void> {
+  async prepare(create: boolean, options: { readOnly?: boolean } = {}): Promise<void> {
     const marker = await this.client.get(`${this.meta}store.json`);
     if (!marker) {
       const top = await this.client.list(this.root, '/');
       const any = top.objects.length > 0 || top.prefixes.length > 0;
-      if (!any && !create) {
+      if (!any && (!create || options.readOnly)) {
         throw new StoreError('MSB_STORE_NOT_FOUND', `model store ${this.location} does not exist`, {
           path: this.location,
         });
       }
+      // A read writes nothing: no marker, no probe (reads need neither).
+      if (options.readOnly) return;
       this.enforced = await this.probe();
       await this.client.put(
         `${this.meta}store.json`,
@@ -133,6 +135,7 @@ export class ObjectStorage implements RepositoryStorage {
       } catch {
         this.enforced = undefined;
       }
+      if (options.readOnly) return;
       this.enforced ??= await this.probe();
     }
     await this.cleanLeftovers();
@@ -395,6 +398,11 @@ export class ObjectStorage implements RepositoryStorage {
         if (held?.data.toString('utf8').includes(nonce)) await this.client.delete(key);
       },
     );
+  }
+
+  /** Objects have no path on this machine. */
+  localPath(): undefined {
+    return undefined;
   }
 
   async close(): Promise<void> {

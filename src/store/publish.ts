@@ -5,7 +5,12 @@ import type { AddVersionOptions } from './model.js';
 import { checkName } from './names.js';
 import type { ModelStore } from './store.js';
 
-export interface PublishRequest {
+/**
+ * What the store writes for one publish: the model's config and a version's files, already decided. The publish use
+ * case (`publish` in src/publish) inspects, unwraps and checks the source and then calls {@link putVersion}; nothing
+ * else writes a version.
+ */
+export interface PutVersionRequest {
   model: string;
   /** The config for the model: used when it is created, and by `replace` on an existing one. */
   config: ModelConfig;
@@ -33,7 +38,7 @@ export interface PublishRequest {
   strict?: boolean;
 }
 
-export interface PublishResult {
+export interface PutVersionResult {
   model: string;
   /** The version this publish made (or, with `publishKey`, found). */
   version: number;
@@ -44,12 +49,12 @@ export interface PublishResult {
 const served = (c: ModelConfig) => c.platform || c.backend || '';
 
 /**
- * The one create-or-add flow, for `msb add`, the library and the worker. A new model appears with its labels and
+ * The store's one create-or-add write, under the publish use case. A new model appears with its labels and
  * first version and then its config (see the commit order); when another writer creates the same model at the same
  * time, the loser adds its version to the winner's model as `existing` says, so two concurrent creates never fail
  * for the wrong reason nor lose a version.
  */
-export async function publishModel(store: ModelStore, req: PublishRequest): Promise<PublishResult> {
+export async function putVersion(store: ModelStore, req: PutVersionRequest): Promise<PutVersionResult> {
   checkName('model', req.model);
   const versionOptions: AddVersionOptions = {
     ...(req.version !== undefined ? { version: req.version } : {}),
@@ -101,10 +106,10 @@ export async function publishModel(store: ModelStore, req: PublishRequest): Prom
         const { labelFilename: _named, ...bare } = o;
         return bare;
       });
-      await model.update(() => ({ ...req.config, output }));
+      await model.update(() => ({ ...req.config, output }), { force: true });
       await model.setLabels(req.labels.output, { file: req.labels.source }, { fileName: req.labels.fileName });
     } else {
-      await model.update(() => req.config);
+      await model.update(() => req.config, { force: true });
     }
     if (req.version !== undefined && (await model.listVersions()).includes(req.version)) {
       await model.removeVersion(req.version);

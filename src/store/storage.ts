@@ -12,10 +12,18 @@ export interface RepositoryStorage {
   /** Where the repository is, for messages: a directory path or a URI. */
   readonly location: string;
   /**
-   * Makes sure the repository exists (creating it when asked) and removes what crashed writers left behind (staged
-   * trees, orphaned multipart uploads, unfinished version claims).
+   * The path on this machine of the file at `key` where the repository is a local directory (readers that need a
+   * path, such as TensorFlow's SavedModel inspection, use it), else `undefined`: read it through `read`.
    */
-  prepare(create: boolean): Promise<void>;
+  localPath(key: string): string | undefined;
+  /** Releases what the storage holds (object-store clients, a Redis lease connection); it is not used after. */
+  close(): Promise<void>;
+  /**
+   * Makes sure the repository exists (creating it when asked) and removes what crashed writers left behind (staged
+   * trees, orphaned multipart uploads, unfinished version claims). With `readOnly` (msb's read commands) it only
+   * checks that the repository is there: it creates, cleans and writes nothing.
+   */
+  prepare(create: boolean, options?: { readOnly?: boolean }): Promise<void>;
   /**
    * The entries directly under `key` (`''` is the root), cut at the next `/` the way Triton's S3/GCS filesystems
    * cut object keys; `undefined` when nothing exists under `key`. Sorted by name.

@@ -1,3 +1,5 @@
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
 import type { ModelConfig } from '../config/index.js';
 import { StoreError } from './errors.js';
 import { LocalStorage } from './local-storage.js';
@@ -26,6 +28,12 @@ export interface OpenOptions {
   stagingDir?: string;
   /** Lock waiting and lease settings for every model of this store. */
   lock?: LockOptions;
+  /**
+   * For reads (`msb ls`, `show`, `validate`, `config get`): check the store is there and create, clean and write
+   * nothing (no staging directory, no lock). Writes through such a store are not refused by it, so open one only to
+   * read. Default false.
+   */
+  readOnly?: boolean;
   /** Another storage behind the same contract. Default: the local directory `root`. */
   storage?: RepositoryStorage;
 }
@@ -75,7 +83,10 @@ export class ModelStore {
   static async open(target: string | ModelStore, options: OpenOptions = {}): Promise<ModelStore> {
     if (target instanceof ModelStore) return target;
     const storage = options.storage ?? (await openStorage(target, options));
-    await storage.prepare(options.create ?? false);
+    // A model directory, a version directory or a file given as the store is named as such, with its store, before
+    // anything is created beside it.
+    await refuseNonStore(storage);
+    await storage.prepare(options.create ?? false, { readOnly: options.readOnly ?? false });
     return new ModelStore(storage, options.lock ?? {});
   }
 
@@ -86,7 +97,7 @@ export class ModelStore {
 
   /** Releases connections (object-store clients, Redis); local stores hold none. */
   async close(): Promise<void> {
-    await (this.storage as { close?: () => Promise<void> }).close?.();
+    await this.storage.close();
   }
 
   /** Names of every subdirectory of the root, sorted (each is a model to Triton, whatever its name). */
@@ -241,14 +252,47 @@ export async function openStorage(
 }
 
 /**
- * Publishes `source` as a version of an existing model: the primitive jobs use. Idempotent with `publishKey`: a retry
- * returns the version the first attempt published.
+ * A path that is inside a store rather than a store: a model directory (it holds config.pbtxt, or only version
+ * directories with model files and msb's version records), a version directory (it holds a version record or a
+ * model file, and its parent is a model directory), or a file. `MSB_STORE_NOT_A_STORE` names the store it belongs
+ * to; a missing path or a plain directory passes (the caller creates or refuses it).
  */
-export async function publishVersion(
-  store: ModelStore,
-  model: string,
-  source: string | undefined,
-  options: AddVersionOptions = {},
-): Promise<number> {
-  return (await store.getModel(model)).addVersion(source, options);
+async function refuseNonStore(storage: RepositoryStorage): Promise<void> {
+  const at = storage.location;
+  const entries = await storage.list('');
+  const parent = path.posix.dirname(at.replace(/\/+$/, ''));
+  const grand = path.posix.dirname(parent);
+  const notAStore = (what: string, store: string) =>
+    new StoreError('MSB_STORE_NOT_A_STORE', `${at} is ${what}, not a model store; the store is ${store}`, {
+      path: at,
+      store,
+    });
+  if (entries === undefined) {
+    if (storage instanceof LocalStorage) {
+      const st = await stat(at).catch(() => undefined);
+      if (st?.isFile()) {
+        const inModel = await isModelDir(grand);
+        const inVersion = await isModelDir(path.dirname(grand));
+        if (inModel) throw notAStore(`a file of model ${path.basename(parent)}'s directory`, grand);
+        if (inVersion) {
+          throw notAStore(
+            `a file of version ${path.basename(parent)} of model ${path.basename(grand)}`,
+            path.dirname(grand),
+          );
+        }
+        throw new StoreError('MSB_STORE_NOT_A_STORE', `model store ${at} is a file, not a directory`, { path: at });
+      }
+    }
+    return;
+  }
+  const has = (name: string, type?: 'file' | 'dir') =>
+    entries.some((e) => e.name === name && (!type || e.type === type));
+  if (has('config.pbtxt', 'file')) throw notAStore(`the directory of model ${path.posix.basename(at)}`, parent);
+  const versionLike = has(VERSION_RECORD, 'file') || entries.some((e) => e.type === 'file' && /^model\./.test(e.name));
+  if (versionLike && tritonVersionOf(path.posix.basename(at)).kind === 'version') {
+    throw notAStore(`version ${path.posix.basename(at)} of model ${path.posix.basename(parent)}`, grand);
+  }
+  async function isModelDir(dir: string): Promise<boolean> {
+    return (await stat(path.join(dir, 'config.pbtxt')).catch(() => undefined))?.isFile() ?? false;
+  }
 }

@@ -8,11 +8,10 @@ import {
 } from '../config/index.js';
 import { isMsbError } from '../errors.js';
 import { InspectError } from '../inspect/errors.js';
-import type { ModelSignature } from '../inspect/signature.js';
-import { LocalStorage } from './local-storage.js';
-import { VERSION_RECORD, type VersionRecord } from './model.js';
+import type { ModelSignature } from '../inspect/types.js';
 import { tritonVersionOf } from './names.js';
 import { AUTOFILL_FILES, isDirectoryModel, modelFileName, platformOfFile } from './platforms.js';
+import { VERSION_RECORD, type VersionRecord } from './record.js';
 import { storedSignature } from './signature.js';
 import type { RepositoryStorage, StorageEntry } from './storage.js';
 
@@ -27,6 +26,12 @@ export interface RepositoryProblem {
   message: string;
   /** Config against model file (rules of `MODEL_RULES`): the version, tensor, and both sides' values. */
   version?: number;
+  /**
+   * For a problem of one version: whether Triton's version policy loads that version. Every version present is
+   * checked; a problem of a version the policy does not load is a warning (Triton does not read it, but a policy
+   * change or `msb rm` of the newer version would make it the one served).
+   */
+  loaded?: boolean;
   tensor?: string;
   config?: string;
   model?: string;
@@ -55,16 +60,40 @@ type Add = (
   rule: string,
   severity: RepositoryProblem['severity'],
   message: string,
-  more?: Pick<RepositoryProblem, 'version' | 'tensor' | 'config' | 'model'>,
+  more?: Pick<RepositoryProblem, 'version' | 'tensor' | 'config' | 'model' | 'loaded'>,
 ) => void;
 
-async function validateModel(storage: RepositoryStorage, name: string, add: Add): Promise<void> {
+/**
+ * The problems of one model as `validateRepository` reports them, with `configText` in place of its stored
+ * config.pbtxt (undefined: none): what a config edit would leave, checked before it is saved.
+ */
+export async function modelProblems(
+  storage: RepositoryStorage,
+  name: string,
+  configText: string | undefined,
+): Promise<RepositoryProblem[]> {
+  const problems: RepositoryProblem[] = [];
+  await validateModel(
+    storage,
+    name,
+    (path, rule, severity, message, more = {}) => problems.push({ path, rule, severity, message, ...more }),
+    { text: configText },
+  );
+  return problems;
+}
+
+async function validateModel(
+  storage: RepositoryStorage,
+  name: string,
+  add: Add,
+  override?: { text: string | undefined },
+): Promise<void> {
   if (name.startsWith('.')) {
     add(name, 'hidden-model', 'error', `hidden directory ${name} is loaded by Triton as a model`);
   }
   const entries = (await storage.list(name)) ?? [];
   const configPath = `${name}/config.pbtxt`;
-  const text = (await storage.read(configPath))?.toString('utf8');
+  const text = override ? override.text : (await storage.read(configPath))?.toString('utf8');
   let config: ModelConfig | undefined;
   if (text === undefined) {
     // Triton's auto-complete (on unless --disable-auto-complete-config) then starts from an empty config.
@@ -182,7 +211,20 @@ async function validateModel(storage: RepositoryStorage, name: string, add: Add)
       );
     }
   }
-  for (const v of loaded) {
+  // Every version present is checked, the ones the policy loads as errors, the others as warnings.
+  const loadedSet = new Set(loaded);
+  const present = [...versions.keys()].filter((v) => v > 0n).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const outer = add;
+  for (const v of present) {
+    const isLoaded = loadedSet.has(v);
+    const add: Add = (p, rule, severity, message, more = {}) =>
+      outer(
+        p,
+        rule,
+        isLoaded ? severity : 'warning',
+        isLoaded ? message : `${message} (version ${v} is not loaded by the version policy)`,
+        { version: Number(v), ...more, loaded: isLoaded },
+      );
     for (const dir of versions.get(v) ?? []) {
       const vEntries = (await storage.list(`${name}/${dir}`)) ?? [];
       const has = (f: string) =>
@@ -243,8 +285,8 @@ export async function readStoredSignature(
     return signatureFromOptions('torchscript', [], []);
   }
   if (!READ_SERVED.has(served)) return undefined;
-  if (!(storage instanceof LocalStorage)) return storedSignature(storage, key);
-  const file = path.join(storage.location, ...key.split('/'));
+  const file = storage.localPath(key);
+  if (file === undefined) return storedSignature(storage, key);
   const signatureName = config.parameters?.TF_SIGNATURE_DEF?.stringValue;
   const outputs = /\.graphdef$/.test(key)
     ? (config.output ?? []).map((o) => ({ name: o.name ?? '', dataType: o.dataType ?? 'TYPE_INVALID', dims: [] }))

@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { isMsbError } from '../errors.js';
-import { inspectOnnx } from '../inspect/onnx.js';
+import { inspectOnnx } from '../inspect/index.js';
 import { TensorrtError, type TensorrtErrorCode } from './errors.js';
 import { loadAddon, type NativeAddon, type NativeConcurrency, type NativeEvent, type NativeHandle } from './native.js';
 import {
@@ -40,7 +40,13 @@ export type { BuildProgress } from './progress.js';
 export { type EngineSignature, type EngineTensor, engineToModelSignature, type ProfileShapes } from './signature.js';
 
 export interface TensorrtStatus {
+  /** Builds and inspections can run: libnvinfer with its builder, and libnvonnxparser, of the compiled major. */
   available: boolean;
+  /**
+   * Plans can be read (`inspectEngine`): libnvinfer's runtime of the compiled major loaded, also when it has no
+   * builder (TensorRT's lean runtime, `MSB_LIBNVINFER=libnvinfer_lean.so.<major>`). Both still need a CUDA device.
+   */
+  runtime: boolean;
   /** The loaded library's version, e.g. '10.16.0'. */
   version?: string;
   major?: number;
@@ -98,9 +104,9 @@ function addon(): NativeAddon | TensorrtError {
 export const tensorrt = {
   status(): TensorrtStatus {
     const a = addon();
-    if (a instanceof TensorrtError) return { available: false, reason: a.message, code: a.code };
+    if (a instanceof TensorrtError) return { available: false, runtime: false, reason: a.message, code: a.code };
     const s = a.status();
-    const out: TensorrtStatus = { available: s.available };
+    const out: TensorrtStatus = { available: s.available, runtime: s.runtime === true };
     if (s.libraryVersion) {
       const [major, minor, patch] = s.libraryVersion;
       Object.assign(out, { version: `${major}.${minor}.${patch}`, major, minor });

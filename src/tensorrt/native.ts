@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 export interface NativeStatus {
   compiled: boolean;
   available: boolean;
+  /** libnvinfer's runtime loaded and matches the headers: plans can be read (also by a runtime without builder). */
+  runtime?: boolean;
   code?: 'MSB_TENSORRT_UNAVAILABLE' | 'MSB_TENSORRT_VERSION_MISMATCH';
   reason?: string;
   compiledVersion?: [number, number, number];
@@ -54,7 +56,7 @@ export interface NativeEngine {
   engineInformation: string;
 }
 
-/** One flat request per build: every field present, defaults already applied (see build.ts). */
+/** One flat request per build: every field present, defaults already applied (toNativeRequest in options.ts). */
 export interface NativeBuildRequest {
   onnxPath?: string;
   onnxBytes?: Uint8Array;

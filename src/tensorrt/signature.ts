@@ -1,5 +1,5 @@
 import type { DataType } from '../config/index.js';
-import type { ModelSignature, TensorSignature } from '../inspect/signature.js';
+import type { ModelSignature, TensorSignature } from '../inspect/types.js';
 import type { NativeEngine, NativeTensor } from './native.js';
 
 /** Shapes of one input in one optimization profile. */

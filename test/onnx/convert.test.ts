@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { compareModels, convertModel } from '../../src/onnx/index.js';
 import { runCli } from '../helpers/cli.js';
+import { skipWithout, testdata } from '../helpers/paths.js';
 import { python, pythonHasOnnx, runPython } from '../helpers/python.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -241,4 +242,72 @@ describe('msb onnx convert', { skip: haveOnnx ? false : 'python3-onnx is not ins
     assert.equal(c.code, 2);
     assert.match(c.stderr, /^msb: MSB_INSPECT_CORRUPT: /);
   });
+
+  test('random calibration inputs that cannot run the model: converted without the data-range rule, and said so', async () => {
+    const out = path.join(dir, 'expand16.onnx');
+    const report = await convertModel(f('expand_shape'), out, { precision: 'fp16', keepIoTypes: true });
+    assert.ok('skipped' in report.calibration, JSON.stringify(report.calibration));
+    assert.match(report.calibration.skipped, /cannot run the model on random inputs \(.*invalid expand shape.*\)/);
+    assert.match(report.calibration.skipped, /data-range rule was not applied; give --calibration samples/);
+    assert.equal(report.lowNodes, 2); // expand, relu: the other rules still decide
+    const m = describeModel(out);
+    assert.deepEqual(m.inputs, { x: 1, shape: 7 });
+    assert.deepEqual(m.outputs, { y: 1 });
+    // Samples the user gives that run are used; ones that cannot run are an error of those samples, not skipped.
+    const good = path.join(dir, 'expand-good.json');
+    const sample = (shape: number[]) => ({
+      x: { dims: [3, 4], data: Array.from({ length: 12 }, (_, k) => k) },
+      shape: { dims: [2], data: shape },
+    });
+    await writeFile(good, JSON.stringify(sample([8, 9])));
+    const calibrated = await convertModel(f('expand_shape'), out, { precision: 'fp16', calibrationFile: good });
+    assert.deepEqual(calibrated.calibration, { samples: 1, source: 'file' });
+    const bad = path.join(dir, 'expand-bad.json');
+    await writeFile(bad, JSON.stringify(sample([0, 0])));
+    await assert.rejects(convertModel(f('expand_shape'), out, { precision: 'fp16', calibrationFile: bad }), {
+      code: 'MSB_ONNX_RUNTIME_FAILED',
+    });
+    const cli = await runCli(['onnx', 'convert', f('expand_shape'), '-o', out, '--precision', 'fp16']);
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.match(cli.stdout, /^calibration\tskipped \(ONNX Runtime cannot run the model on random inputs/m);
+    assert.equal(cli.stderr, '', "ONNX Runtime's own log line does not repeat the reason");
+  });
+});
+
+const irOld = testdata('onnx', 'onnx-backend', 'pytorch-operator', 'test_operator_conv', 'model.onnx');
+test('--keep-io-types keeps the type of a graph input that is also an initializer (IR < 4)', {
+  skip: skipWithout(irOld) || (haveOnnx ? false : 'python3-onnx is not installed'),
+}, async () => {
+  // IR 3: the Conv weight `1` is an initializer listed among the graph inputs, as every IR < 4 model lists them.
+  const before = describeModel(irOld);
+  assert.deepEqual(before.inputs, { '0': 1, '1': 1 });
+  assert.deepEqual(Object.keys(before.initializers), ['1']);
+  const out = path.join(await tempDir('msb-convert-ir3-'), 'conv16.onnx');
+  const report = await convertModel(irOld, out, { precision: 'fp16', keepIoTypes: true });
+  const m = describeModel(out);
+  assert.deepEqual(m.inputs, { '0': 1, '1': 1 });
+  assert.deepEqual(m.initializers, { '1': 1 });
+  assert.equal(report.lowNodes, 1); // the Conv runs in FP16, reading its weight through a Cast
+  assert.equal(report.castsInserted, 3);
+  assert.deepEqual(
+    m.nodes.map((n: { op: string }) => n.op),
+    ['Cast', 'Cast', 'Conv', 'Cast'],
+  );
+  // Without --keep-io-types the weight is stored in FP16 and its input entry follows it, as before.
+  const converted = describeModel((await convertModel(irOld, out, { precision: 'fp16' })).output);
+  assert.deepEqual(converted.inputs, { '0': 10, '1': 10 });
+});
+
+const strnorm = testdata('onnx', 'onnx-backend', 'simple', 'test_strnorm_model_nostopwords_nochangecase', 'model.onnx');
+test('an input msb has no random values for (a string) skips the measurement, said in the report, instead of failing', {
+  skip: skipWithout(strnorm) || (haveOnnx ? false : 'python3-onnx is not installed'),
+}, async () => {
+  const out = path.join(await tempDir('msb-convert-str-'), 'strnorm.onnx');
+  const report = await convertModel(strnorm, out, { precision: 'fp16', keepIoTypes: true });
+  assert.deepEqual(report.calibration, {
+    skipped:
+      "no random calibration values for input 'x' (type string): the data-range rule was not applied; " +
+      'give --calibration samples to apply it',
+  });
+  assert.deepEqual(describeModel(out).inputs, { x: 8 });
 });

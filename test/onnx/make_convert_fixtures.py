@@ -119,3 +119,18 @@ g = helper.make_graph(
     [init("W", rng.uniform(-1, 1, (6, 4))), numpy_helper.from_array(np.array(3, dtype=np.int64), "trips")],
 )
 save(model(g), "loop")
+
+# expand_shape: an Expand whose target shape comes from a graph input (minus 5: random calibration values, 0s and 1s,
+# give negative dims), so random inputs cannot run it; a sample [8, 9] (target [3, 4]) can.
+g = helper.make_graph(
+    [
+        helper.make_node("Sub", ["shape", "five"], ["target"], name="shift_shape"),
+        helper.make_node("Expand", ["x", "target"], ["e"], name="expand"),
+        helper.make_node("Relu", ["e"], ["y"], name="relu"),
+    ],
+    "expand_shape",
+    [helper.make_tensor_value_info("x", T.FLOAT, [3, 4]), helper.make_tensor_value_info("shape", T.INT64, [2])],
+    [helper.make_tensor_value_info("y", T.FLOAT, ["a", "b"])],
+    [numpy_helper.from_array(np.array([5, 5], dtype=np.int64), "five")],
+)
+save(model(g), "expand_shape")

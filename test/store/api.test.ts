@@ -350,6 +350,8 @@ test('validate() reads the repository with Triton rules and reports every proble
       'warning config-missing .staging/config.pbtxt',
       'warning config-missing autofilled/config.pbtxt',
       'warning config-missing noconfig/config.pbtxt',
+      // Every version present is checked; one the policy does not load is a warning.
+      'warning model-unreadable policy/4/model.onnx',
       'warning version-changed good/2/model.onnx',
       'warning version-inexact odd/2abc',
       'warning version-leading-zero odd/01',

@@ -1,6 +1,8 @@
 // The storage contract: one suite, run unchanged against every RepositoryStorage (contract-*.test.ts).
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, test } from 'node:test';
 import { ModelStore, type RepositoryStorage } from '../../src/store/index.js';
@@ -27,7 +29,7 @@ export interface ContractBackend {
 export function storageContract(label: string, backend: ContractBackend): void {
   const opened: RepositoryStorage[] = [];
   after(async () => {
-    for (const s of opened) await (s as { close?: () => Promise<void> }).close?.();
+    for (const s of opened) await s.close();
   });
   const make = async () => {
     const s = await backend.make();
@@ -66,6 +68,16 @@ export function storageContract(label: string, backend: ContractBackend): void {
     await s.delete('m/a.txt');
     await s.delete('m/a.txt');
     assert.equal(await s.read('m/a.txt'), undefined);
+  });
+
+  test(`${label}: localPath is the file read() reads, where the repository is a directory; close() releases it`, async () => {
+    const s = await backend.make();
+    await s.prepare(true);
+    assert.ok(await s.write('m/a.txt', 'where am I'));
+    const file = s.localPath('m/a.txt');
+    if (file === undefined) assert.ok(!path.isAbsolute(s.location), `${s.location} has no local paths`);
+    else assert.equal(await readFile(file, 'utf8'), 'where am I');
+    await s.close();
   });
 
   test(`${label}: conditional writes hold where the server enforces them, and the probe says which`, async () => {
@@ -219,7 +231,7 @@ export function strictContract(label: string, backend: ContractBackend): void {
       assert.deepEqual(m.config.versionPolicy, { specific: { versions: [4] } });
       assert.deepEqual(await m.listVersions(), [4]);
     } finally {
-      await (s as { close?: () => Promise<void> }).close?.();
+      await s.close();
     }
   });
 }

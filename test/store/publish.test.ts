@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { isMsbError } from '../../src/errors.js';
-import { ModelStore, publishModel } from '../../src/store/index.js';
+import { ModelStore, putVersion } from '../../src/store/index.js';
 import { runCli } from '../helpers/cli.js';
 import { skipWithout, testdata } from '../helpers/paths.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -11,10 +11,11 @@ import { tempDir } from '../helpers/tmp.js';
 const onnx = testdata('onnx', 'onnx-backend', 'light', 'light_shufflenet.onnx');
 /** Without the corpora (a clone without ../shared) these tests skip, and say so. */
 const skip = skipWithout(onnx);
+/** ShuffleNet's own tensors: a version added to a model with this config passes the publish flow's model checks. */
 const config = {
   platform: 'onnxruntime_onnx',
-  input: [{ name: 'in', dataType: 'TYPE_FP32' as const, dims: [3] }],
-  output: [{ name: 'out', dataType: 'TYPE_FP32' as const, dims: [1000] }],
+  input: [{ name: 'gpu_0/data_0', dataType: 'TYPE_FP32' as const, dims: [1, 3, 224, 224] }],
+  output: [{ name: 'gpu_0/softmax_1', dataType: 'TYPE_FP32' as const, dims: [1, 1000] }],
 };
 
 test('msb version add refuses to write through a model directory linked out of the store; validate warns naming the target', {
@@ -44,7 +45,9 @@ test('msb version add refuses to write through a model directory linked out of t
     linked.update((c) => ({ ...c, maxBatchSize: 0 })),
     (err) => isMsbError(err, 'MSB_STORE_SYMLINK'),
   );
-  await assert.rejects(linked.setLabels('out', ['a']), (err) => isMsbError(err, 'MSB_STORE_SYMLINK'));
+  await assert.rejects(linked.setLabels('gpu_0/softmax_1', ['a'], { fileName: 'labels.txt' }), (err) =>
+    isMsbError(err, 'MSB_STORE_SYMLINK'),
+  );
   await assert.rejects(
     store.removeModel('real').then(() => linked.removeVersion(1)),
     (err) => isMsbError(err, 'MSB_STORE_NOT_FOUND'),
@@ -70,18 +73,18 @@ test('one publish flow: concurrent creates of one model both succeed with distin
   const store = await ModelStore.open(path.join(dir, 'repo'), { create: true });
   const results = await Promise.all(
     [1, 2, 3, 4].map((i) =>
-      publishModel(store, { model: 'm', config, source: onnx, publishKey: `k${i}`, existing: 'add' }),
+      putVersion(store, { model: 'm', config, source: onnx, publishKey: `k${i}`, existing: 'add' }),
     ),
   );
   assert.deepEqual(results.map((r) => r.version).sort(), [1, 2, 3, 4]);
   assert.equal(results.filter((r) => r.created).length, 1);
   assert.deepEqual(await (await store.getModel('m')).listVersions(), [1, 2, 3, 4]);
   // A retry with a key finds its version.
-  const again = await publishModel(store, { model: 'm', config, source: onnx, publishKey: 'k3', existing: 'add' });
+  const again = await putVersion(store, { model: 'm', config, source: onnx, publishKey: 'k3', existing: 'add' });
   assert.equal(again.version, results.find((_, i) => i === 2)?.version);
   // A model served by another platform is refused.
   await assert.rejects(
-    publishModel(store, {
+    putVersion(store, {
       model: 'm',
       config: { ...config, platform: 'tensorrt_plan' },
       source: onnx,

@@ -10,7 +10,8 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { type DataType, type ModelConfig, parseModelConfig, printModelConfig } from '../../src/config/index.js';
 import { isMsbError } from '../../src/errors.js';
-import { addModel, ModelStore, type RepositoryProblem } from '../../src/store/index.js';
+import { publish } from '../../src/publish/index.js';
+import { ModelStore, type RepositoryProblem } from '../../src/store/index.js';
 import { encodeTf } from '../fixtures/tf/encode.js';
 import { skipWithout, testdata } from '../helpers/paths.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -94,7 +95,7 @@ describe('msb validate checks each config against its ONNX model (real models)',
     for (const [i, file] of files.entries()) {
       const name = `m${String(i).padStart(3, '0')}`;
       try {
-        await addModel({ storePath: root, source: file, kind: 'onnx', name, force: false });
+        await publish({ store: root, source: file, format: 'onnx', model: name, mode: 'create' });
         names.push(name);
       } catch (err) {
         // A model msb refuses to add (a type Triton cannot serve, ...) is not a store to validate.

@@ -13,6 +13,11 @@ for h in NvInfer.h NvInferImpl.h NvOnnxParser.h; do
 done
 cuda=${CUDA_ROOT:-/usr/local/cuda}/include
 [ -f "$cuda/cuda_runtime_api.h" ] || { echo "tensorrt-double: $cuda/cuda_runtime_api.h missing (set CUDA_ROOT)" >&2; exit 2; }
+# crt/host_defines.h: beside the runtime headers in a toolkit, in the nvcc wheel's folder with NVIDIA's pip wheels
+# (CUDA_ROOT=<site-packages>/nvidia/cuda_runtime; see CMakeLists.txt).
+crt=$cuda
+[ -f "$crt/crt/host_defines.h" ] || crt=$cuda/../../cuda_nvcc/include
+[ -f "$crt/crt/host_defines.h" ] || { echo "tensorrt-double: crt/host_defines.h not found beside $cuda" >&2; exit 2; }
 major=$(sed -n 's/^#define TRT_MAJOR_ENTERPRISE \([0-9]*\).*/\1/p; s/^#define NV_TENSORRT_MAJOR \([0-9][0-9]*\).*/\1/p' \
   "$headers/NvInferVersion.h" | head -n 1)
 [ -n "$major" ] || { echo "tensorrt-double: no major version in $headers/NvInferVersion.h" >&2; exit 2; }
@@ -22,7 +27,7 @@ node "$here/gen-stubs.mjs" "$headers" > "$out/gen/stubs.h.tmp"
 mv "$out/gen/stubs.h.tmp" "$out/gen/stubs.h"
 
 cxx=${CXX:-g++}
-flags="-std=c++17 -O1 -g -fPIC -Wall -Wextra -Wno-deprecated-declarations -I$out/gen -I$here -isystem $headers -isystem $cuda"
+flags="-std=c++17 -O1 -g -fPIC -Wall -Wextra -Wno-deprecated-declarations -I$out/gen -I$here -isystem $headers -isystem $cuda -isystem $crt"
 if [ "${MSB_SANITIZE:-0}" = 1 ]; then
   flags="$flags -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 fi

@@ -15,6 +15,13 @@ version=$(sed -n 's/^#define TRT_\(MAJOR\|MINOR\|PATCH\)_ENTERPRISE \([0-9]*\).*
 [ -n "$version" ] || version=$(sed -n 's/^#define NV_TENSORRT_\(MAJOR\|MINOR\|PATCH\) \([0-9][0-9]*\).*/\2/p' "$headers/NvInferVersion.h" | paste -sd.)
 out="$PWD/build/tensorrt-contract/$version"
 echo "test:tensorrt-contract: TensorRT $version headers in $headers -> $out"
+major=${version%%.*}
+# CUDA's headers (types only): a toolkit's, else those of the pip wheels in .venv/tensorrt<major> (.ci/python-deps).
+if [ -z "${CUDA_ROOT:-}" ] && [ ! -f /usr/local/cuda/include/cuda_runtime_api.h ]; then
+  for d in "$PWD"/.venv/tensorrt"$major"/lib/python3*/site-packages/nvidia/cuda_runtime; do
+    [ -f "$d/include/cuda_runtime_api.h" ] && export CUDA_ROOT="$d"
+  done
+fi
 
 MSB_SANITIZE=1 MSB_TENSORRT_HEADERS="$headers" sh test/tensorrt-double/build.sh "$out/double" >/dev/null
 # The addon against the same headers, in a build folder of its own (the default build stays header-less).
@@ -26,7 +33,6 @@ grep -q createInferBuilder_INTERNAL "$out/addon/Release/msb_native.node" || {
   exit 1
 }
 
-major=${version%%.*}
 libasan=$(${CXX:-g++} -print-file-name=libasan.so)
 export MSB_NATIVE_ADDON="$out/addon/Release/msb_native.node"
 export MSB_LIBNVINFER="$out/double/libnvinfer.so.$major"
@@ -42,6 +48,13 @@ LD_PRELOAD="$libasan" \
   LSAN_OPTIONS="exitcode=0:report_objects=0" \
   UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
   node --import tsx --test --test-concurrency=1 test/tensorrt-double/*.contract.ts || status=$?
+# The same addon against NVIDIA's real libraries of this major (test/tensorrt/real-libs.test.ts; it skips, or fails
+# with MSB_REQUIRE_TENSORRT=1, when .ci/python-deps has not installed them). Each case sets the libraries it uses.
+LD_PRELOAD="$libasan" \
+  ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1:check_initialization_order=1:log_path=$out/lsan/asan" \
+  LSAN_OPTIONS="exitcode=0:report_objects=0" \
+  UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
+  node --import tsx --test --test-concurrency=1 test/tensorrt/real-libs.test.ts || status=$?
 
 # Sanitizer reports: any error is a failure; a leak counts when one of its frames is in the addon or the double.
 ours="msb_native.node\|libnvinfer.so\|libnvonnxparser.so\|native/\|tensorrt-double/"

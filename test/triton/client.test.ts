@@ -4,6 +4,7 @@
  * status codes and messages Triton sends). Real HTTP on loopback, a real repository directory.
  */
 import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -111,8 +112,12 @@ describe('load', () => {
     const triton = new TritonRepositoryClient({
       url: server.url,
       backoffMs: 20,
-      // the store's listing catches up after the first try, as an eventually consistent object store may
-      onRetry: () => void publish(repository, 'late'),
+      // the store's listing catches up after the first try, as an eventually consistent object store may; written
+      // synchronously, so it is there before the retry (an async write could lose the 20 ms race on a loaded machine)
+      onRetry: () => {
+        mkdirSync(path.join(repository, 'late', '1'), { recursive: true });
+        writeFileSync(path.join(repository, 'late', 'config.pbtxt'), 'name: "late"\nplatform: "onnxruntime_onnx"\n');
+      },
     });
     assert.deepEqual(await triton.load('late'), { attempts: 2 });
     assert.ok(server.loaded.has('late'));

@@ -1,32 +1,28 @@
-import { MsbError } from '../../errors.js';
+import { defineErrors, retryableOf } from '../../errors.js';
 
-/**
- * Stable codes of {@link TextFormatError}, each with whether retrying can help (none: the text is what it is).
- */
-export const TEXTFORMAT_ERROR_RETRYABLE = {
+const TextFormatBase = defineErrors('MSB_TEXTFORMAT_', {
   /** Tokens out of place, a bad literal, an unterminated string. */
-  MSB_TEXTFORMAT_SYNTAX: false,
-  MSB_TEXTFORMAT_UNKNOWN_FIELD: false,
+  MSB_TEXTFORMAT_SYNTAX: { retryable: false },
+  MSB_TEXTFORMAT_UNKNOWN_FIELD: { retryable: false },
   /** A value of the wrong type or out of range. */
-  MSB_TEXTFORMAT_TYPE: false,
+  MSB_TEXTFORMAT_TYPE: { retryable: false },
   /** No such enum value. */
-  MSB_TEXTFORMAT_ENUM: false,
+  MSB_TEXTFORMAT_ENUM: { retryable: false },
   /** A non-repeated field or oneof member given twice. */
-  MSB_TEXTFORMAT_DUPLICATE: false,
-} as const satisfies Record<`MSB_TEXTFORMAT_${string}`, boolean>;
+  MSB_TEXTFORMAT_DUPLICATE: { retryable: false },
+});
 
-export type TextFormatErrorCode = keyof typeof TEXTFORMAT_ERROR_RETRYABLE;
+export type TextFormatErrorCode = keyof typeof TextFormatBase.codes;
+
+/** Code → whether retrying can help (none: the text is what it is). */
+export const TEXTFORMAT_ERROR_RETRYABLE = retryableOf(TextFormatBase.codes);
 
 /**
  * A config that is not valid protobuf text format for its schema, or an object that does not fit the schema.
- * Codes: `MSB_TEXTFORMAT_SYNTAX` (tokens out of place, bad literal, unterminated string),
- * `MSB_TEXTFORMAT_UNKNOWN_FIELD`, `MSB_TEXTFORMAT_TYPE` (value of the wrong type or out of range),
- * `MSB_TEXTFORMAT_ENUM` (no such enum value), `MSB_TEXTFORMAT_DUPLICATE` (non-repeated field or oneof member given
- * twice). `line`/`column` are 1-based (0 when the error is about an object, not text); `path` names the field, e.g.
+ * `line`/`column` are 1-based (0 when the error is about an object, not text); `path` names the field, e.g.
  * `input[1].dims[0]`.
  */
-export class TextFormatError extends MsbError {
-  declare readonly code: TextFormatErrorCode;
+export class TextFormatError extends TextFormatBase {
   readonly line: number;
   readonly column: number;
   readonly path: string;
@@ -39,12 +35,7 @@ export class TextFormatError extends MsbError {
   ) {
     const at = where.line > 0 ? `${where.line}:${where.column}: ` : '';
     const field = where.path ? ` (at ${where.path})` : '';
-    super(
-      code,
-      `${where.source ? `${where.source}:` : ''}${at}${message}${field}`,
-      { ...where },
-      { retryable: TEXTFORMAT_ERROR_RETRYABLE[code] },
-    );
+    super(code, `${where.source ? `${where.source}:` : ''}${at}${message}${field}`, { ...where });
     this.line = where.line;
     this.column = where.column;
     this.path = where.path;

@@ -7,6 +7,7 @@
  */
 import type protobuf from 'protobufjs';
 import { jsonKey } from '../schema.js';
+import { type ConfigComments, END } from './comments.js';
 import { TextFormatError, type TextFormatErrorCode } from './errors.js';
 import {
   enumOf,
@@ -26,9 +27,18 @@ const TRUE_WORDS = new Set(['true', 'True', 't']);
 const FALSE_WORDS = new Set(['false', 'False', 'f']);
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Parses `text` as a `type` message into a plain object (see `ModelConfig` for the object conventions). */
-export function parseTextFormat(type: protobuf.Type, text: string, options: { source?: string } = {}): PlainMessage {
-  const parser = new Parser(new Tokenizer(text, options.source), options.source);
+/**
+ * Parses `text` as a `type` message into a plain object (see `ModelConfig` for the object conventions). With
+ * `comments`, the text's comments are added to it by field path (see comments.ts).
+ */
+export function parseTextFormat(
+  type: protobuf.Type,
+  text: string,
+  options: { source?: string; comments?: ConfigComments } = {},
+): PlainMessage {
+  const tok = new Tokenizer(text, options.source);
+  tok.keepComments = options.comments !== undefined;
+  const parser = new Parser(tok, options.source, options.comments);
   const msg = parser.message(type, undefined, '');
   return msg;
 }
@@ -37,7 +47,29 @@ class Parser {
   constructor(
     private readonly tok: Tokenizer,
     private readonly source: string | undefined,
+    private readonly comments: ConfigComments | undefined,
   ) {}
+
+  /** Comments skipped so far go before the field (or message end) `key`. */
+  private takeBefore(key: string): void {
+    if (!this.comments || this.tok.pending.length === 0) return;
+    const entry = this.comments.get(key) ?? { before: [] };
+    entry.before.push(...this.tok.pending.map((c) => c.text));
+    this.comments.set(key, entry);
+    this.tok.pending = [];
+  }
+
+  /** After field `key`: a comment on the line its last token is on is its trailing comment. */
+  private takeAfter(key: string): void {
+    if (!this.comments) return;
+    this.tok.peek();
+    const first = this.tok.pending[0];
+    if (first === undefined || first.line !== this.tok.lastLine) return;
+    this.tok.pending.shift();
+    const entry = this.comments.get(key) ?? { before: [] };
+    entry.after = first.text;
+    this.comments.set(key, entry);
+  }
 
   private fail(code: TextFormatErrorCode, message: string, at: Token, path: string): TextFormatError {
     return new TextFormatError(code, message, { line: at.line, column: at.column, path, source: this.source });
@@ -72,6 +104,7 @@ class Parser {
     for (;;) {
       const t = this.tok.peek();
       if (close === undefined ? t.kind === 'eof' : t.kind === 'symbol' && t.text === close) {
+        this.takeBefore(`${path}${END}`);
         this.tok.next();
         return out;
       }
@@ -83,8 +116,9 @@ class Parser {
           path,
         );
       }
-      this.field(type, out, seen, oneofs, path);
+      const key = this.field(type, out, seen, oneofs, path);
       if (!this.trySymbol(';')) this.trySymbol(',');
+      this.takeAfter(key);
     }
   }
 
@@ -94,7 +128,7 @@ class Parser {
     seen: Set<string>,
     oneofs: Map<string, string>,
     parentPath: string,
-  ): void {
+  ): string {
     const nameTok = this.tok.next();
     if (nameTok.kind !== 'ident') {
       const what =
@@ -114,6 +148,9 @@ class Parser {
     const key = jsonKey(field);
     this.tok.context = path;
     const repeated = field.repeated || field.map;
+    // The comments above a field are its own; an element of a repeated field is named by its index.
+    const commentKey = repeated ? `${path}[${this.count(out, key, field)}]` : path;
+    this.takeBefore(commentKey);
     if (!repeated) {
       if (seen.has(field.name)) {
         throw this.fail(
@@ -176,9 +213,10 @@ class Parser {
         }
       }
       if (!field.map && out[key] === undefined) out[key] = [];
-      return;
+      return commentKey;
     }
     this.store(field, key, out, readOne(repeated ? this.count(out, key, field) : undefined));
+    return commentKey;
   }
 
   private count(out: PlainMessage, key: string, field: protobuf.Field): number {

@@ -11,6 +11,7 @@
  */
 import type protobuf from 'protobufjs';
 import { jsonKey } from '../schema.js';
+import { type ConfigComments, END } from './comments.js';
 import { TextFormatError, type TextFormatErrorCode } from './errors.js';
 import {
   enumOf,
@@ -24,10 +25,55 @@ import {
   scalarKind,
 } from './scalars.js';
 
-export function printTextFormat(type: protobuf.Type, message: Record<string, unknown>): string {
+/** Prints `message` canonically; with `comments` (from the parser, see comments.ts) each goes back by its field. */
+export function printTextFormat(
+  type: protobuf.Type,
+  message: Record<string, unknown>,
+  comments?: ConfigComments,
+): string {
   const lines: string[] = [];
-  printMessage(type, message, '', '', lines);
+  const out = new Out(lines, comments);
+  printMessage(type, message, '', '', lines, out, '');
   return lines.length ? `${lines.join('\n')}\n` : '';
+}
+
+/** Places comments around the printed lines, and keeps those whose field is not printed (see comments.ts). */
+class Out {
+  private readonly used = new Set<string>();
+
+  constructor(
+    private readonly lines: string[],
+    private readonly comments: ConfigComments | undefined,
+  ) {}
+
+  /** Comment lines that go above field `key`. */
+  before(key: string, indent: string): void {
+    const c = this.comments?.get(key);
+    if (!c) return;
+    this.used.add(key);
+    for (const text of c.before) this.lines.push(`${indent}${text}`);
+  }
+
+  /** The trailing comment of field `key`, appended to the last line printed. */
+  after(key: string): void {
+    const c = this.comments?.get(key)?.after;
+    if (c === undefined || this.lines.length === 0) return;
+    this.lines[this.lines.length - 1] += `  ${c}`;
+  }
+
+  /** At the end of message `key` (`''`: the file): the comments of its fields not printed, then its closing ones. */
+  end(key: string, indent: string): void {
+    if (!this.comments) return;
+    const own = `${key}${END}`;
+    for (const [k, c] of this.comments) {
+      if (k === own || this.used.has(k) || !(key === '' || k.startsWith(`${key}.`))) continue;
+      this.used.add(k);
+      for (const text of [...c.before, ...(c.after !== undefined ? [c.after] : [])]) {
+        this.lines.push(`${indent}${text}`);
+      }
+    }
+    this.before(own, indent);
+  }
 }
 
 function objectError(code: TextFormatErrorCode, message: string, path: string): TextFormatError {
@@ -91,40 +137,59 @@ function join(path: string, key: string): string {
   return path ? `${path}.${key}` : key;
 }
 
+/** `key` is the comment path (proto field names, see comments.ts); `path` the object path named in errors. */
 function printMessage(
   type: protobuf.Type,
   message: Record<string, unknown>,
   indent: string,
   path: string,
   lines: string[],
+  out: Out,
+  key: string,
 ): void {
   for (const [field, value] of fieldsOf(type, message, path)) {
     const p = join(path, jsonKey(field));
+    const k = join(key, field.name);
     if (field.map) {
-      printMap(field, value, indent, p, lines);
+      printMap(field, value, indent, p, lines, out, k);
     } else if (field.repeated) {
       if (!Array.isArray(value)) throw objectError('MSB_TEXTFORMAT_TYPE', `Expected an array for ${field.name}.`, p);
       value.forEach((v, i) => {
-        printField(field, v, indent, `${p}[${i}]`, lines);
+        printField(field, v, indent, `${p}[${i}]`, lines, out, `${k}[${i}]`);
       });
     } else if (messageOf(field)) {
-      printField(field, value, indent, p, lines);
+      printField(field, value, indent, p, lines, out, k);
     } else {
       const checked = checkedScalar(field, value, p);
-      if (realOneof(field) || !isDefaultValue(field, checked)) lines.push(scalarLine(field, checked, indent));
+      if (realOneof(field) || !isDefaultValue(field, checked)) {
+        out.before(k, indent);
+        lines.push(scalarLine(field, checked, indent));
+        out.after(k);
+      }
     }
   }
+  out.end(key, indent);
 }
 
-function printField(field: protobuf.Field, value: unknown, indent: string, path: string, lines: string[]): void {
+function printField(
+  field: protobuf.Field,
+  value: unknown,
+  indent: string,
+  path: string,
+  lines: string[],
+  out: Out,
+  key: string,
+): void {
   const sub = messageOf(field);
+  out.before(key, indent);
   if (sub) {
     lines.push(`${indent}${field.name} {`);
-    printMessage(sub, value as Record<string, unknown>, `${indent}  `, path, lines);
+    printMessage(sub, value as Record<string, unknown>, `${indent}  `, path, lines, out, key);
     lines.push(`${indent}}`);
   } else {
     lines.push(scalarLine(field, checkedScalar(field, value, path), indent));
   }
+  out.after(key);
 }
 
 /** `name: value` for a scalar already checked against its field. */
@@ -132,7 +197,15 @@ function scalarLine(field: protobuf.Field, checked: unknown, indent: string): st
   return `${indent}${field.name}: ${formatScalar(field, checked)}`;
 }
 
-function printMap(field: protobuf.Field, value: unknown, indent: string, path: string, lines: string[]): void {
+function printMap(
+  field: protobuf.Field,
+  value: unknown,
+  indent: string,
+  path: string,
+  lines: string[],
+  out: Out,
+  key: string,
+): void {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw objectError('MSB_TEXTFORMAT_TYPE', `Expected an object (map) for ${field.name}.`, path);
   }
@@ -143,18 +216,23 @@ function printMap(field: protobuf.Field, value: unknown, indent: string, path: s
   entries.sort((a, b) => compareKeys(a[1], b[1]));
   const valueType = messageOf(field);
   const inner = `${indent}  `;
-  for (const [k, key, v] of entries) {
+  for (const [i, [k, mapKey, v]] of entries.entries()) {
     const p = `${path}[${JSON.stringify(k)}]`;
+    // Map entries are named by position (in key order, as printed).
+    const ck = `${key}[${i}]`;
+    out.before(ck, indent);
     lines.push(`${indent}${field.name} {`);
-    lines.push(`${inner}key: ${typeof key === 'string' ? quote(Buffer.from(key, 'utf8')) : String(key)}`);
+    lines.push(`${inner}key: ${typeof mapKey === 'string' ? quote(Buffer.from(mapKey, 'utf8')) : String(mapKey)}`);
     if (valueType) {
       lines.push(`${inner}value {`);
-      printMessage(valueType, v as Record<string, unknown>, `${inner}  `, p, lines);
+      printMessage(valueType, v as Record<string, unknown>, `${inner}  `, p, lines, out, `${ck}.value`);
       lines.push(`${inner}}`);
     } else {
       lines.push(`${inner}value: ${formatScalar(field, checkedScalar(field, v, p))}`);
     }
+    out.end(ck, inner);
     lines.push(`${indent}}`);
+    out.after(ck);
   }
 }
 

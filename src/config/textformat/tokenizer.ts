@@ -37,6 +37,12 @@ const SIMPLE_ESCAPES: Record<string, number> = {
   '"': 0x22,
 };
 
+/** A `#` comment as written (trailing space trimmed), with the line it is on. */
+export interface CommentToken {
+  text: string;
+  line: number;
+}
+
 export class Tokenizer {
   private pos = 0;
   private line = 1;
@@ -44,6 +50,12 @@ export class Tokenizer {
   private peeked: Token | undefined;
   /** Field path the parser is reading, named in lexical errors. */
   context = '';
+  /** Comments skipped since the parser last took them (only when `keepComments`). */
+  pending: CommentToken[] = [];
+  /** Line of the last token returned by next(). */
+  lastLine = 0;
+  /** Record comments in `pending` instead of dropping them. */
+  keepComments = false;
 
   constructor(
     private readonly src: string,
@@ -58,6 +70,7 @@ export class Tokenizer {
   next(): Token {
     const t = this.peek();
     this.peeked = undefined;
+    this.lastLine = t.line;
     return t;
   }
 
@@ -86,7 +99,10 @@ export class Tokenizer {
       const c = this.src[this.pos];
       if (c === undefined) return;
       if (c === '#') {
+        const begin = this.pos;
+        const line = this.line;
         while (this.pos < this.src.length && this.src[this.pos] !== '\n') this.advance();
+        if (this.keepComments) this.pending.push({ text: this.src.slice(begin, this.pos).trimEnd(), line });
       } else if (c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\v' || c === '\f') {
         this.advance();
       } else {

@@ -1,8 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { detectFormat, ultralyticsLabels, unwrapEngine } from '../inspect/index.js';
-import { StoreError } from './errors.js';
-import type { AddVersionOptions } from './model.js';
+import { type AddVersionOptions, StoreError } from '../store/index.js';
 
 /** What is published for a source: the file itself, or what Triton can load made from it. */
 export interface PublishableSource {
