@@ -30,11 +30,15 @@ async function thrownCodes(): Promise<Map<string, string>> {
     ...(await sources(path.join(repoRoot, 'src'), /\.ts$/)),
     ...(await sources(path.join(repoRoot, 'native'), /\.(cc|h)$/)),
   ];
+  // Quoted MSB_ names that are environment variables, not codes (the correlation-ID manager's token variable).
+  const environmentVariables = new Set(['MSB_CID_TOKEN']);
   for (const file of files) {
     const text = await readFile(file, 'utf8');
     // A module's prefix ('MSB_STORE_') ends in _ and is no code. The addon's only other MSB_ strings are environment variables (MSB_LIBCUDA, ...): its codes are MSB_TENSORRT_.
     const re = file.endsWith('.ts') ? /'(MSB_[A-Z0-9_]*[A-Z0-9])'/g : /"(MSB_TENSORRT_[A-Z0-9_]+)"/g;
-    for (const m of text.matchAll(re)) codes.set(m[1] as string, path.relative(repoRoot, file));
+    for (const m of text.matchAll(re)) {
+      if (!environmentVariables.has(m[1] as string)) codes.set(m[1] as string, path.relative(repoRoot, file));
+    }
   }
   return codes;
 }

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { type Command, CommanderError } from 'commander';
-import { isMsbError } from '../errors.js';
+import { isMsbError, MsbError } from '../errors.js';
 import { CliError } from './errors.js';
 
 // Start-up time: every module here is loaded by `msb --help`. Command modules import the library (and its
@@ -24,20 +24,56 @@ export const EXIT_INTERNAL = 70;
  */
 export function reportError(err: unknown): number {
   if (isMsbError(err)) {
-    process.stderr.write(`msb: ${err.code}: ${err.message}\n`);
+    if (jsonContract()) writeJsonError(err.code, err.message, err.retryable, err.details);
+    else process.stderr.write(`msb: ${err.code}: ${err.message}\n`);
     return EXIT_ERROR;
   }
   if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_ERROR;
   const message = err instanceof Error ? err.message : String(err);
+  if (jsonContract()) {
+    writeJsonError('MSB_INTERNAL', `${message} (a bug in msb)`, false, {});
+    return EXIT_INTERNAL;
+  }
   process.stderr.write(`msb: MSB_INTERNAL: ${message} (a bug in msb; MSB_DEBUG=1 prints the stack)\n`);
   if (process.env.MSB_DEBUG && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
   return EXIT_INTERNAL;
+}
+
+/**
+ * The version of the `--json` contract (docs/cli-json.md) this msb speaks. A caller that sets
+ * `MSB_CLI_JSON_CONTRACT=<version>` (the Python package does) gets its errors as one JSON line on stderr, and a
+ * version msb does not speak is refused before the command runs (`MSB_CLI_CONTRACT`), so a changed shape is never
+ * misread.
+ */
+export const CLI_JSON_CONTRACT = 1;
+
+function jsonContract(): boolean {
+  return process.env.MSB_CLI_JSON_CONTRACT !== undefined && process.env.MSB_CLI_JSON_CONTRACT !== '';
+}
+
+function writeJsonError(code: string, message: string, retryable: boolean, details: Readonly<Record<string, unknown>>) {
+  const error = { code, message, retryable, details };
+  process.stderr.write(
+    `${JSON.stringify({ contract: CLI_JSON_CONTRACT, error }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n`,
+  );
+}
+
+function checkJsonContract(): void {
+  const asked = process.env.MSB_CLI_JSON_CONTRACT;
+  if (asked && asked !== String(CLI_JSON_CONTRACT)) {
+    throw new MsbError(
+      'MSB_CLI_CONTRACT',
+      `MSB_CLI_JSON_CONTRACT=${asked}: this msb speaks --json contract ${CLI_JSON_CONTRACT} (docs/cli-json.md)`,
+      { asked, supported: [CLI_JSON_CONTRACT] },
+    );
+  }
 }
 
 /** Wraps a commander action: whatever it throws is reported by reportError and sets the exit status. */
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<void> | void): (...args: A) => Promise<void> {
   return async (...args: A) => {
     try {
+      checkJsonContract();
       await fn(...args);
     } catch (err) {
       process.exitCode = reportError(err);

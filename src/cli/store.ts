@@ -3,6 +3,7 @@ import { type Command, Option } from 'commander';
 import { StoreError } from '../store/errors.js';
 import type { ModelStore } from '../store/index.js';
 import { action, EXIT_PROBLEMS, printJson, printTable } from './common.js';
+import { registerCreateCommand } from './create.js';
 import { nonNegativeInt, positiveInt } from './numbers.js';
 
 /** How store arguments are described in help. */
@@ -55,10 +56,12 @@ export function registerStoreCommands(program: Command): void {
     .command('init')
     .description('create an empty model store (a Triton model repository)')
     .argument('<store>', STORE_ARG)
+    .option('--json', 'machine-readable output')
     .action(
-      storeAction(async (root: string) => {
+      storeAction(async (root: string, opts: { json?: boolean }) => {
         const store = await openStoreForCli(root, 'create');
-        process.stdout.write(`model store ready at ${store.root}\n`);
+        if (opts.json) printJson({ store: store.root });
+        else process.stdout.write(`model store ready at ${store.root}\n`);
       }),
     );
 
@@ -258,6 +261,7 @@ export function registerStoreCommands(program: Command): void {
     );
 
   registerAddCommand(program);
+  registerCreateCommand(program);
 }
 
 async function listStore(store: ModelStore) {

@@ -35,8 +35,8 @@ export async function infer(
   model: string,
   input: string,
   output: string,
-  values: number[],
-): Promise<number[]> {
+  values: number[] | number[][],
+): Promise<number[] | number[][]> {
   const { stdout } = await runTritonPython(INFER, [
     `127.0.0.1:${server.httpPort}`,
     model,
@@ -44,5 +44,5 @@ export async function infer(
     output,
     JSON.stringify(values),
   ]);
-  return JSON.parse(stdout) as number[];
+  return JSON.parse(stdout) as number[] | number[][];
 }

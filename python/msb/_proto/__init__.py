@@ -1,0 +1,1 @@
+"""Triton's ModelConfig protobuf messages, generated at build time from proto/model_config.proto (see setup.py)."""
