@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { type Command, CommanderError } from 'commander';
-import { isMsbError, MsbError } from '../errors.js';
+import { isMsbError } from '../errors.js';
 import { CliError } from './errors.js';
 
 // Start-up time: every module here is loaded by `msb --help`. Command modules import the library (and its
@@ -61,7 +61,7 @@ function writeJsonError(code: string, message: string, retryable: boolean, detai
 function checkJsonContract(): void {
   const asked = process.env.MSB_CLI_JSON_CONTRACT;
   if (asked && asked !== String(CLI_JSON_CONTRACT)) {
-    throw new MsbError(
+    throw new CliError(
       'MSB_CLI_CONTRACT',
       `MSB_CLI_JSON_CONTRACT=${asked}: this msb speaks --json contract ${CLI_JSON_CONTRACT} (docs/cli-json.md)`,
       { asked, supported: [CLI_JSON_CONTRACT] },

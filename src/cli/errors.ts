@@ -19,6 +19,8 @@ export class CliError extends defineErrors('MSB_CLI_', {
   MSB_CLI_JSON: { retryable: false },
   /** The editor of `msb config edit` failed; nothing was saved. */
   MSB_CLI_EDITOR: { retryable: false },
+  /** `MSB_CLI_JSON_CONTRACT` asks for a `--json` contract version this msb does not speak (docs/cli-json.md). */
+  MSB_CLI_CONTRACT: { retryable: false },
 }) {}
 
 export type CliErrorCode = keyof typeof CliError.codes;

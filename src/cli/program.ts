@@ -18,7 +18,7 @@ export const COMMAND_MODULES: { names: string[]; load: () => Promise<Register> }
   { names: ['config'], load: async () => (await import('./config.js')).registerConfigCommands },
   { names: ['inspect'], load: async () => (await import('./inspect.js')).registerInspectCommands },
   {
-    names: ['init', 'ls', 'show', 'rm', 'version', 'labels', 'validate', 'add'],
+    names: ['init', 'ls', 'show', 'rm', 'version', 'labels', 'validate', 'add', 'create'],
     load: async () => (await import('./store.js')).registerStoreCommands,
   },
   { names: ['tensorrt', 'devices'], load: async () => (await import('./tensorrt.js')).registerTensorrtCommands },
