@@ -10,7 +10,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { type Job, Queue, QueueEvents, Worker } from 'bullmq';
-import { ConversionClient, ConversionWorker, writeSampleModels } from '../src/jobs/index.js';
+import {
+  ConversionClient,
+  ConversionWorker,
+  IMPORT_QUEUE,
+  QUEUE_PREFIX,
+  writeSampleModels,
+} from '../src/jobs/index.js';
 import { publish } from '../src/publish/index.js';
 import { TestRedis } from '../test/helpers/redis.js';
 
@@ -86,7 +92,9 @@ async function msbSide(): Promise<Side> {
   const store = path.join(dir, 'msb-store');
   const worker = await ConversionWorker.start({ redis: url, store });
   const client = new ConversionClient({ redis: url });
-  const queue = new Queue('msb-import', { connection: { url } });
+  // msb's queues live under its prefix (one hash slot on a cluster): a Queue without it reads another queue, and
+  // getJob answered undefined (the `processedOn` crash).
+  const queue = new Queue(IMPORT_QUEUE, { connection: { url }, prefix: QUEUE_PREFIX });
   queue.setMaxListeners(0);
   return {
     name: 'msb ConversionClient + ConversionWorker',
@@ -95,7 +103,9 @@ async function msbSide(): Promise<Side> {
       return {
         wait: async () => {
           await handle.result();
-          return (await queue.getJob(handle.id)) as Job;
+          const job = await queue.getJob(handle.id);
+          if (!job) throw new Error(`job ${handle.id} completed but is not in ${QUEUE_PREFIX}:${IMPORT_QUEUE}`);
+          return job;
         },
       };
     },

@@ -226,7 +226,9 @@ test('one list of public entry points: package.json exports, src/index.ts and th
   });
   assert.deepEqual(namespaces.sort(), exported);
   const readme = await readFile(path.join(repoRoot, 'README.md'), 'utf8');
-  const named = [...new Set([...readme.matchAll(/`msb\/([a-z-]+)`/g)].map((m) => m[1] as string))].sort();
+  const named = [
+    ...new Set([...readme.matchAll(/`model-store-builder\/([a-z-]+)`/g)].map((m) => m[1] as string)),
+  ].sort();
   assert.deepEqual(named, exported);
   // Every part with an index.ts is public, except the command line itself and the manifests renderer behind
   // `msb deploy` (the CLI's, not a library entry point).

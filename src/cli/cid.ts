@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import type { CorrelationIds, IdKind } from '../cid/index.js';
 import { defaultRedisUrl, parseId } from '../cid/names.js';
-import { action, printJson, printTable } from './common.js';
+import { action, printJson, printTable, withRedisTimeout } from './common.js';
 
 interface CommonOptions {
   redis: string;
+  redisTimeout?: number;
   json?: boolean;
 }
 
@@ -12,7 +13,7 @@ interface CommonOptions {
 export function registerCidCommands(program: Command): void {
   const cid = program.command('cid').description('lease correlation IDs for stateful models (Triton sequence batcher)');
   const common = (c: Command) =>
-    c
+    withRedisTimeout(c)
       .option(
         '--redis <url>',
         'Redis URL: redis://, rediss://, redis+sentinel://host:port,…/master, redis+cluster://host:port,… (default: $REDIS_URL or redis://127.0.0.1:6379)',
@@ -22,7 +23,8 @@ export function registerCidCommands(program: Command): void {
 
   common(
     cid
-      .command('acquire <model>')
+      .command('acquire')
+      .argument('<model>', 'stateful model the sequence runs on')
       .description('lease a new correlation ID; prints ID, token and expiry')
       .option('--ttl <ms>', 'lease length in milliseconds', '30000')
       .option('--kind <kind>', 'uint64 or string', 'uint64')
@@ -40,7 +42,7 @@ export function registerCidCommands(program: Command): void {
         o: CommonOptions & { ttl: string; kind: string; cap: string; maxId?: string; waitReplicas: string },
       ) => {
         const maxId = o.maxId === undefined ? undefined : parseId(o.maxId);
-        await withClient(o.redis, { maxId, waitReplicas: Number(o.waitReplicas) }, async (ids) => {
+        await withClient(o, { maxId, waitReplicas: Number(o.waitReplicas) }, async (ids) => {
           const lease = await ids.acquire(model, { ttl: millis(o.ttl), kind: o.kind as IdKind, cap: Number(o.cap) });
           if (o.json) printJson(lease);
           else printTable(['id', 'token', 'expires'], [[String(lease.id), lease.token, iso(lease.expiresAt)]]);
@@ -51,13 +53,15 @@ export function registerCidCommands(program: Command): void {
 
   common(
     cid
-      .command('renew <model> <id>')
+      .command('renew')
+      .argument('<model>', 'model of the lease')
+      .argument('<id>', 'correlation ID the lease holds')
       .description('extend a lease (needs the token printed by acquire)')
       .requiredOption('--token <token>', 'the lease token')
       .option('--ttl <ms>', 'new lease length in milliseconds', '30000'),
   ).action(
     action(async (model: string, id: string, o: CommonOptions & { token: string; ttl: string }) => {
-      await withClient(o.redis, {}, async (ids) => {
+      await withClient(o, {}, async (ids) => {
         const lease = await ids.renew({ model, id: parseId(id), token: o.token }, { ttl: millis(o.ttl) });
         if (o.json) printJson(lease);
         else printTable(['id', 'expires'], [[String(lease.id), iso(lease.expiresAt)]]);
@@ -67,12 +71,14 @@ export function registerCidCommands(program: Command): void {
 
   common(
     cid
-      .command('release <model> <id>')
+      .command('release')
+      .argument('<model>', 'model of the lease')
+      .argument('<id>', 'correlation ID the lease holds')
       .description('end a lease (needs the token printed by acquire)')
       .requiredOption('--token <token>', 'the lease token'),
   ).action(
     action(async (model: string, id: string, o: CommonOptions & { token: string }) => {
-      await withClient(o.redis, {}, async (ids) => {
+      await withClient(o, {}, async (ids) => {
         const { releasedAt } = await ids.release({ model, id: parseId(id), token: o.token });
         if (o.json) printJson({ model, id, releasedAt });
         else printTable(['id', 'released'], [[id, iso(releasedAt)]]);
@@ -80,9 +86,11 @@ export function registerCidCommands(program: Command): void {
     }),
   );
 
-  common(cid.command('ls <model>').description('list the live leases of a model')).action(
+  common(
+    cid.command('ls').argument('<model>', 'model whose leases to list').description('list the live leases of a model'),
+  ).action(
     action(async (model: string, o: CommonOptions) => {
-      await withClient(o.redis, {}, async (ids) => {
+      await withClient(o, {}, async (ids) => {
         const leases = await ids.list(model);
         if (o.json) printJson(leases);
         else
@@ -103,7 +111,8 @@ function registerCidModelCommands(cid: Command): void {
   cid
     .command('model')
     .description('the correlation-ID manager: a Triton model that hands out IDs from msb serve')
-    .command('add <store>')
+    .command('add')
+    .argument('<store>', 'model store: a directory or URI (s3://…, gs://…)')
     .description('publish the correlation-ID manager model into a store (path, s3:// or gs://)')
     .requiredOption('--name <name>', 'the manager model name, e.g. cidmgr')
     .requiredOption('--api <url>', "msb serve's URL as the Triton server reaches it, e.g. http://msb:8080")
@@ -166,7 +175,7 @@ function iso(ms: number): string {
 
 /** One short-lived command-mode connection: "cannot reach Redis at URL" rather than a hang; always closed. */
 async function withClient(
-  url: string,
+  o: CommonOptions,
   options: { maxId?: bigint | undefined; waitReplicas?: number },
   fn: (ids: CorrelationIds) => Promise<void>,
 ): Promise<void> {
@@ -175,12 +184,15 @@ async function withClient(
     import('../redis/index.js'),
     import('../cid/index.js'),
   ]);
-  return withRedis(url, (link) =>
-    fn(
-      new CorrelationIds(link.connection, {
-        ...(options.maxId === undefined ? {} : { maxId: options.maxId }),
-        ...(options.waitReplicas ? { waitReplicas: options.waitReplicas } : {}),
-      }),
-    ),
+  return withRedis(
+    o.redis,
+    (link) =>
+      fn(
+        new CorrelationIds(link.connection, {
+          ...(options.maxId === undefined ? {} : { maxId: options.maxId }),
+          ...(options.waitReplicas ? { waitReplicas: options.waitReplicas } : {}),
+        }),
+      ),
+    o.redisTimeout ? { connectTimeoutMs: o.redisTimeout } : {},
   );
 }

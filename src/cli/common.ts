@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { CommanderError } from 'commander';
+import { type Command, CommanderError } from 'commander';
 import { isMsbError } from '../errors.js';
 import { CliError } from './errors.js';
 
@@ -81,6 +81,23 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void> | 
   };
 }
 
+/**
+ * `--redis-timeout <seconds>` for the commands that talk to Redis once and exit: how long Redis may be unreachable
+ * before the command fails with MSB_REDIS_UNREACHABLE. The value is in milliseconds for the library.
+ */
+export function withRedisTimeout(cmd: Command): Command {
+  return cmd.option(
+    '--redis-timeout <seconds>',
+    'give up after Redis has been unreachable this long (default: $MSB_REDIS_TIMEOUT_MS milliseconds, else 5 s)',
+    (text: string) => {
+      if (!/^\d+(\.\d+)?$/.test(text) || Number(text) <= 0) {
+        throw new CliError('MSB_CLI_ARGUMENT', `--redis-timeout takes a number of seconds > 0, got '${text}'`);
+      }
+      return Math.round(Number(text) * 1000);
+    },
+  );
+}
+
 /** JSON for `--json`: bigint as decimal string, stable two-space indentation. */
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`);
@@ -97,4 +114,24 @@ export function printTable(head: string[], rows: (string | number)[][]): void {
   const table = new Table({ head, style: { head: [], border: [] } });
   for (const row of rows) table.push(row.map(String));
   process.stdout.write(`${table.toString()}\n`);
+}
+
+/** The command's name as typed: `msb jobs show`. */
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+/**
+ * Commander's usage errors (unknown option or command, missing argument) become the contract's one line,
+ * `msb: MSB_CLI_USAGE: unknown option '--bogus' (see msb inspect --help)`, on every command of the tree, instead of the
+ * message followed by pages of help. Call once, after every command is registered.
+ */
+export function usageErrorsOnOneLine(cmd: Command): void {
+  const hint = `see ${commandPath(cmd)} --help`;
+  cmd.showHelpAfterError(false).configureOutput({
+    outputError: (message, write) => write(`msb: MSB_CLI_USAGE: ${message.trim().replace(/^error: /, '')} (${hint})\n`),
+  });
+  for (const sub of cmd.commands) usageErrorsOnOneLine(sub);
 }

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { MsbError } from '../errors.js';
-import { action, EXIT_PROBLEMS } from './common.js';
+import { action, EXIT_ERROR, EXIT_PROBLEMS, reportError } from './common.js';
 import { readConfigFile } from './config-codec.js';
 import { CliError } from './errors.js';
 
@@ -18,24 +18,34 @@ export function registerConfigCheckCommands(config: Command): void {
         const gpus = opts.gpus === undefined ? undefined : parseGpus(opts.gpus);
         const { validateModelConfig } = await import('../config/index.js');
         let failed = 0;
+        let unreadable = 0;
         for (const file of files) {
           let problems: { path: string; rule: string; message: string }[];
           try {
-            const modelName = opts.nameCheck
-              ? (opts.name ?? path.basename(path.dirname(path.resolve(file))))
-              : undefined;
-            problems = validateModelConfig(await readConfigFile(file), { modelName, gpus });
+            const dirName = opts.name ?? path.basename(path.dirname(path.resolve(file)));
+            const config = await readConfigFile(file);
+            // Without the name check the config still needs no `name`: Triton takes the directory's name then.
+            const modelName = opts.nameCheck ? dirName : (config.name ?? dirName);
+            problems = validateModelConfig(config, { modelName, gpus });
           } catch (err) {
             if (!(err instanceof MsbError)) throw err;
-            process.stderr.write(`${err.message}\n`);
-            failed++;
+            // A file that cannot be read is input msb could not run on (exit 2, the coded line); a file that does not
+            // parse is a problem found in it (exit 1).
+            if (err.code.startsWith('MSB_CLI_')) {
+              reportError(err);
+              unreadable++;
+            } else {
+              process.stderr.write(`${err.message}\n`);
+              failed++;
+            }
             continue;
           }
           for (const p of problems)
             process.stderr.write(`${file}: ${p.path || '(config)'}: ${p.message} [${p.rule}]\n`);
           if (problems.length) failed++;
         }
-        if (failed) process.exitCode = EXIT_PROBLEMS;
+        if (unreadable) process.exitCode = EXIT_ERROR;
+        else if (failed) process.exitCode = EXIT_PROBLEMS;
       }),
     );
 }

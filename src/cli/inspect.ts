@@ -41,6 +41,13 @@ export async function inspectWithOptions(target: string, opts: SignatureCliOptio
   });
 }
 
+/** The facts a signature error carries about the file (a plan's header, an engine's container), if any. */
+function fileFacts(err: unknown): { format: string; metadata: Record<string, string> } | undefined {
+  const d = (err as { code?: string; details?: Record<string, unknown> }).details;
+  if ((err as { code?: string }).code !== 'MSB_INSPECT_SIGNATURE_REQUIRED' || typeof d?.format !== 'string') return;
+  return { format: d.format, metadata: (d.metadata ?? {}) as Record<string, string> };
+}
+
 const showDims = (t: TensorSignature) =>
   `[${t.dims.map((d, i) => (d === -1 && t.dimParams?.[i] ? t.dimParams[i] : String(d))).join(', ')}]`;
 
@@ -53,7 +60,30 @@ export function registerInspectCommands(program: Command): void {
       .option('--json', 'print the signature as JSON'),
   ).action(
     action(async (target: string, opts: SignatureCliOptions & { json?: boolean }) => {
-      const sig = await inspectWithOptions(target, opts);
+      let sig: ModelSignature;
+      try {
+        sig = await inspectWithOptions(target, opts);
+      } catch (err) {
+        const facts = opts.input.length || opts.output.length ? undefined : fileFacts(err);
+        if (!facts) throw err;
+        // A plan (or Ultralytics engine) with no tensors asked for: what the file says is the answer, not an error;
+        // its tensors are needed only to publish it or generate its config, which still refuse without them.
+        const note = `tensors: ${(err as Error).message.replace(/^[^:]*: /, '')}`;
+        if (opts.json) printJson({ ...facts, inputs: null, outputs: null, note });
+        else {
+          printTable(
+            ['property', 'value'],
+            [
+              ['format', facts.format],
+              ['platform', facts.format],
+              ['backend', 'tensorrt'],
+              ...Object.entries(facts.metadata),
+            ],
+          );
+          process.stdout.write(`${note}\n`);
+        }
+        return;
+      }
       if (opts.json) {
         printJson(sig);
         return;

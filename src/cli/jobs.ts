@@ -2,7 +2,7 @@ import { type Command, Option } from 'commander';
 import { JobError } from '../jobs/errors.js';
 import type { ConversionClient, JobInfo, JobSpecInput } from '../jobs/index.js';
 import { defaultRedisUrl } from '../redis/url.js';
-import { action, printJson, printTable } from './common.js';
+import { action, printJson, printTable, withRedisTimeout } from './common.js';
 import { readJsonInput } from './config-codec.js';
 import { CliError } from './errors.js';
 
@@ -10,7 +10,7 @@ import { CliError } from './errors.js';
 const jobsLib = () => import('../jobs/index.js');
 
 function redisOption(cmd: Command): Command {
-  return cmd.option(
+  return withRedisTimeout(cmd).option(
     '--redis <url>',
     'Redis URL: redis://host:port, rediss://…, redis+sentinel://host:port,…/master, redis+cluster://host:port,… (default: $REDIS_URL or redis://127.0.0.1:6379)',
   );
@@ -45,10 +45,16 @@ function untilSignal(graceMs: number, who: string): Promise<void> {
 }
 
 /** A command-mode client ("cannot reach Redis at URL" instead of a hang); a lost connection becomes the same error. */
-async function withClient(opts: { redis?: string }, fn: (c: ConversionClient) => Promise<void>): Promise<void> {
+async function withClient(
+  opts: { redis?: string; redisTimeout?: number },
+  fn: (c: ConversionClient) => Promise<void>,
+): Promise<void> {
   const url = redisUrl(opts);
   const [{ ConversionClient }, { isConnectionError }] = await Promise.all([jobsLib(), import('../redis/index.js')]);
-  const client = await ConversionClient.connect({ redis: url });
+  const client = await ConversionClient.connect({
+    redis: url,
+    ...(opts.redisTimeout ? { connectTimeoutMs: opts.redisTimeout } : {}),
+  });
   try {
     await fn(client);
   } catch (err) {
@@ -91,6 +97,26 @@ interface WorkerCliOptions {
   tritonLoad?: string;
   tritonLoadTimeout: string;
   tritonHeader?: Record<string, string>;
+}
+
+/** The job `id` names: itself when it is a job's id, else the one job whose id starts with it. */
+async function fullJobId(c: ConversionClient, id: string): Promise<string> {
+  const ids = await c.idsStartingWith(id);
+  if (ids.includes(id) || ids.length === 0) return id; // no match: get/cancel say "no job"
+  if (ids.length === 1) return ids[0] as string;
+  throw new CliError(
+    'MSB_CLI_ARGUMENT',
+    `job id prefix ${id} matches ${ids.length} jobs (${ids
+      .slice(0, 3)
+      .map((x) => x.slice(0, 16))
+      .join(', ')}${ids.length > 3 ? ', …' : ''}); give more of the id`,
+    { id, matches: ids.length },
+  );
+}
+
+/** Epoch-millisecond fields (`createdAt`, `processedOn`, `finishedOn`) as ISO 8601 for people. */
+function showTime(key: string, value: unknown): unknown {
+  return typeof value === 'number' && /(At|On)$/.test(key) ? new Date(value).toISOString() : value;
 }
 
 function describeJob(j: JobInfo): (string | number)[] {
@@ -260,6 +286,10 @@ export function registerJobCommands(program: Command): void {
               handle,
               opts.timeout === undefined ? undefined : Number(opts.timeout) * 1000,
             );
+            // The state read at enqueue time (waiting, active) is stale beside the result: the wait returned it, so
+            // the job completed.
+            out.state = 'completed';
+            delete out.waiting;
           }
           if (opts.json) printJson(out);
           else
@@ -286,26 +316,49 @@ export function registerJobCommands(program: Command): void {
       ),
     );
   redisOption(jobs.command('show'))
-    .argument('<id>', 'job id (full)')
-    .option('--json', 'print JSON')
+    .description("a job's state, progress, result or failure (times in ISO 8601, UTC)")
+    .argument('<id>', 'job id, or a unique prefix of it (listings show 12 characters)')
+    .option('--json', 'print JSON (times in epoch milliseconds, as the API)')
     .action(
       action((id: string, opts: { redis?: string; json?: boolean }) =>
         withClient(opts, async (c) => {
-          const info = await c.get(id);
+          const info = await c.get(await fullJobId(c, id));
           if (!info) throw new JobError('MSB_JOB_NOT_FOUND', `no job ${id}`);
           if (opts.json) printJson(info);
           else
             for (const [k, v] of Object.entries(info))
-              process.stdout.write(`${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}\n`);
+              process.stdout.write(`${k}: ${typeof v === 'object' ? JSON.stringify(v) : showTime(k, v)}\n`);
         }),
       ),
     );
   redisOption(jobs.command('cancel'))
-    .argument('<id>', 'job id (full)')
-    .action(action((id: string, opts: { redis?: string }) => withClient(opts, (c) => c.cancel(id))));
+    .description('cancel a job: a waiting one is removed, a running one is stopped by its worker')
+    .argument('<id>', 'job id, or a unique prefix of it')
+    .action(
+      action((id: string, opts: { redis?: string }) =>
+        withClient(opts, async (c) => {
+          const full = await fullJobId(c, id);
+          const done = await c.cancel(full);
+          process.stdout.write(
+            done === 'removed'
+              ? `job ${full}: removed (no worker had started it)\n`
+              : `job ${full}: running; its worker was told to stop it (msb jobs show ${full.slice(0, 12)} shows when it has)\n`,
+          );
+        }),
+      ),
+    );
   redisOption(jobs.command('retry'))
-    .argument('<id>', 'job id (full)')
-    .action(action((id: string, opts: { redis?: string }) => withClient(opts, (c) => c.retry(id))));
+    .description('run a failed job again')
+    .argument('<id>', 'job id, or a unique prefix of it')
+    .action(
+      action((id: string, opts: { redis?: string }) =>
+        withClient(opts, async (c) => {
+          const full = await fullJobId(c, id);
+          await c.retry(full);
+          process.stdout.write(`job ${full}: queued again\n`);
+        }),
+      ),
+    );
 
   program
     .command('demo')

@@ -76,6 +76,7 @@ export function registerServeCommands(program: Command): void {
     );
   token
     .command('ls')
+    .description('list the tokens: name, scopes, creation time (never the secret)')
     .requiredOption('--tokens <file>', 'tokens file')
     .option('--json', 'print JSON')
     .action(
@@ -92,6 +93,7 @@ export function registerServeCommands(program: Command): void {
     );
   token
     .command('rm')
+    .description('revoke a token: remove it from the tokens file')
     .argument('<name>', 'token name')
     .requiredOption('--tokens <file>', 'tokens file')
     .action(

@@ -7,7 +7,7 @@ import { nonNegativeInt, positiveInt } from './numbers.js';
 
 /** How store arguments are described in help. */
 export const STORE_ARG =
-  'store: a directory or URI (file://, s3://bucket/prefix, s3://http://host:port/bucket/prefix, gs://bucket/prefix)';
+  'store: a directory or URI (file://, s3://bucket/prefix, s3://[http://|https://]host:port/bucket/prefix, gs://bucket/prefix)';
 
 /** Where `msb add` puts models when no store is named. */
 export const DEFAULT_STORE = './model-store';

@@ -3,12 +3,15 @@
  * outputs, batch dimension), read without a GPU. See each format's module for what its files reveal.
  */
 import { InspectError } from './errors.js';
-import { inspectGraphDef } from './graphdef.js';
 import { inspectOnnx } from './onnx.js';
 import { inspectPlan } from './plan.js';
-import { inspectSavedModel } from './savedmodel.js';
-import { detectFormat, type ModelSignature, signatureFromOptions, type TensorSignature } from './signature.js';
-import { inspectTorchScript } from './torchscript.js';
+import {
+  checkStatedTensors,
+  detectFormat,
+  type ModelSignature,
+  signatureFromOptions,
+  type TensorSignature,
+} from './signature.js';
 
 export { INSPECT_ERROR_RETRYABLE, InspectError, type InspectErrorCode } from './errors.js';
 export { inspectOnnx, inspectOnnxSource, type OnnxModelInfo } from './onnx.js';
@@ -68,14 +71,19 @@ export async function inspectModel(target: string, options: InspectOptions = {})
   switch (found.format) {
     case 'tensorrt_plan':
       return inspectPlan(found.path, found.head, options, found.ultralytics);
+    // The TensorFlow and TorchScript readers load when such a model is inspected: `msb inspect model.onnx` (and
+    // every importer of this module) does not pay for them.
     case 'tf_savedmodel':
-      return inspectSavedModel(found.path, options);
+      return (await import('./savedmodel.js')).inspectSavedModel(found.path, options);
     case 'tf_graphdef':
-      return inspectGraphDef(found.path, options);
+      return (await import('./graphdef.js')).inspectGraphDef(found.path, options);
     case 'torchscript':
-      return inspectTorchScript(found.path, options);
-    case 'onnx':
-      return (await inspectOnnx(found.path)).signature;
+      return (await import('./torchscript.js')).inspectTorchScript(found.path, options);
+    case 'onnx': {
+      const { signature } = await inspectOnnx(found.path);
+      checkStatedTensors(found.path, signature, options, 'the ONNX graph');
+      return signature;
+    }
     default:
       // Python, OpenVINO and custom backends: msb does not read these files, and Triton's backend completes the
       // inputs and outputs it is not told about at load time (auto_complete_config, the OpenVINO/identity

@@ -24,7 +24,13 @@ import type { z } from 'zod';
 import { writeFileAtomic } from '../atomic-file.js';
 import { isMsbError } from '../errors.js';
 import { InspectError } from './errors.js';
-import { type ModelSignature, PLAN_MAGIC, signatureFromOptions, type TensorSignature } from './signature.js';
+import {
+  checkStatedTensors,
+  type ModelSignature,
+  PLAN_MAGIC,
+  signatureFromOptions,
+  type TensorSignature,
+} from './signature.js';
 import {
   type UltralyticsEngine,
   type UnwrappedEngine,
@@ -173,7 +179,16 @@ export async function inspectPlan(
   ultralytics?: UltralyticsEngine,
 ): Promise<ModelSignature> {
   const header = readPlanHeader(ultralytics ? await readAt(planPath, ultralytics.planOffset, head.length) : head);
-  const metadata: Record<string, string> = { planMagic: header.magic ? 'ftrt' : 'unrecognised' };
+  if (!header.magic) {
+    // Every plan TensorRT 8 and later writes starts with "ftrt" (module comment), and TensorRT refuses any other
+    // file; what Triton cannot load is never described, published or given a config, whatever tensors were stated.
+    throw new InspectError(
+      'MSB_INSPECT_CORRUPT',
+      `${planPath}: not a TensorRT plan: ${ultralytics ? 'the plan inside this Ultralytics engine' : 'it'} does not start with TensorRT's magic "ftrt"`,
+      { path: planPath },
+    );
+  }
+  const metadata: Record<string, string> = { planMagic: 'ftrt' };
   if (ultralytics) Object.assign(metadata, ultralyticsFacts(ultralytics));
   if (header.serializationVersion !== undefined) metadata.serializationVersion = String(header.serializationVersion);
   if (header.tensorrtVersion) metadata.tensorrtVersion = header.tensorrtVersion;
@@ -216,42 +231,9 @@ export async function inspectPlan(
       `(which records ${path.basename(planSidecarPath(planPath))} beside it), run msb where TensorRT is installed, ` +
       'or give every tensor with --input NAME:TYPE:DIMS and --output NAME:TYPE:DIMS' +
       `${addonUnavailable ? ` (TensorRT is installed here but cannot read the plan: ${addonUnavailable})` : ''}`,
-    { path: planPath, ...(addonUnavailable ? { tensorrt: addonUnavailable } : {}) },
+    // What the file does say, for `msb inspect` to show when no tensors were asked for.
+    { path: planPath, format: 'tensorrt_plan', metadata, ...(addonUnavailable ? { tensorrt: addonUnavailable } : {}) },
   );
-}
-
-/**
- * Tensors the user stated for a plan whose signature is known otherwise must agree with it: a silent preference
- * for either would hide a mistake (e.g. the options were meant for another plan).
- */
-function checkStatedTensors(
-  planPath: string,
-  known: ModelSignature,
-  options: PlanSignatureOptions,
-  source: string,
-): void {
-  const show = (t: TensorSignature) => `${t.name}:${String(t.dataType).replace(/^TYPE_/, '')}:${t.dims.join(',')}`;
-  for (const [kind, stated, have] of [
-    ['input', options.inputs ?? [], known.inputs],
-    ['output', options.outputs ?? [], known.outputs],
-  ] as const) {
-    for (const t of stated) {
-      const k = have.find((h) => h.name === t.name);
-      if (
-        k &&
-        k.dataType === t.dataType &&
-        k.dims.length === t.dims.length &&
-        k.dims.every((d, i) => d === t.dims[i])
-      ) {
-        continue;
-      }
-      throw new InspectError(
-        'MSB_INSPECT_CONFLICT',
-        `${planPath}: --${kind} ${show(t)} contradicts ${source}, which has ${k ? show(k) : `${kind}s ${have.map(show).join(' ')}`}`,
-        { path: planPath, tensor: t.name },
-      );
-    }
-  }
 }
 
 /**

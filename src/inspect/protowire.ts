@@ -27,11 +27,25 @@ export interface ByteSource {
 }
 
 const WINDOW = 64 * 1024;
+/** Files up to this size are read whole, in one read (`msb inspect` of a small ONNX model). */
+const WHOLE_FILE = 4 * 1024 * 1024;
+
+/** `size` bytes of an open file from its start (a short read continues until the end). */
+async function readWhole(fh: import('node:fs/promises').FileHandle, size: number): Promise<Uint8Array> {
+  const buf = new Uint8Array(size);
+  let got = 0;
+  while (got < size) {
+    const { bytesRead } = await fh.read(buf, got, size - got, got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return buf.subarray(0, got);
+}
 
 export class WireReader {
   /** Offset of the next byte to decode. */
   position = 0;
-  private window = new Uint8Array(0);
+  private window: Uint8Array = new Uint8Array(0);
   private windowStart = 0;
 
   private constructor(
@@ -47,6 +61,12 @@ export class WireReader {
     const fh = await open(path, 'r');
     try {
       const { size } = await fh.stat();
+      if (size <= WHOLE_FILE) {
+        // A small model is read in one read and decoded from memory: no window refills, no file handle left open.
+        const bytes = await readWhole(fh, size);
+        await fh.close();
+        return WireReader.fromBytes(bytes, path);
+      }
       return new WireReader(
         {
           read: async (b, o, l, p) => (await fh.read(b, o, l, p)).bytesRead,
@@ -66,9 +86,9 @@ export class WireReader {
     return new WireReader(source, size, name);
   }
 
-  /** A reader over bytes already in memory. */
+  /** A reader over bytes already in memory (the window is the bytes themselves: nothing is copied). */
   static fromBytes(bytes: Uint8Array, name = '<bytes>'): WireReader {
-    return new WireReader(
+    const reader = new WireReader(
       {
         read: async (b, o, l, p) => {
           const part = bytes.subarray(p, p + l);
@@ -80,6 +100,8 @@ export class WireReader {
       bytes.length,
       name,
     );
+    reader.window = bytes;
+    return reader;
   }
 
   close(): Promise<void> {

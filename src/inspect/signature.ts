@@ -180,3 +180,38 @@ export function signatureFromOptions(
   if (triton.platform) sig.platform = triton.platform;
   return sig;
 }
+
+/**
+ * Tensors the user stated for a model whose signature is known otherwise (an ONNX graph, a plan's msb record or
+ * TensorRT) must agree with it: a silent preference
+ * for either would hide a mistake (e.g. the options were meant for another plan).
+ */
+export function checkStatedTensors(
+  file: string,
+  known: ModelSignature,
+  options: { inputs?: TensorSignature[]; outputs?: TensorSignature[] },
+  source: string,
+): void {
+  const show = (t: TensorSignature) => `${t.name}:${String(t.dataType).replace(/^TYPE_/, '')}:${t.dims.join(',')}`;
+  for (const [kind, stated, have] of [
+    ['input', options.inputs ?? [], known.inputs],
+    ['output', options.outputs ?? [], known.outputs],
+  ] as const) {
+    for (const t of stated) {
+      const k = have.find((h) => h.name === t.name);
+      if (
+        k &&
+        k.dataType === t.dataType &&
+        k.dims.length === t.dims.length &&
+        k.dims.every((d, i) => d === t.dims[i])
+      ) {
+        continue;
+      }
+      throw new InspectError(
+        'MSB_INSPECT_CONFLICT',
+        `${file}: --${kind} ${show(t)} contradicts ${source}, which has ${k ? show(k) : `${kind}s ${have.map(show).join(' ')}`}`,
+        { path: file, tensor: t.name },
+      );
+    }
+  }
+}

@@ -18,6 +18,8 @@ export interface ConversionClientOptions {
   mode?: RedisMode;
   /** Where Redis connection state lines go. Default: stderr in service mode. */
   log?: (line: string) => void;
+  /** Command mode: how long Redis may be unreachable before calls fail (default: `$MSB_REDIS_TIMEOUT_MS`, else 5 000). */
+  connectTimeoutMs?: number;
   /**
    * Replicas that must confirm an enqueue (`WAIT`) before `enqueue` resolves: with 1, an acknowledged job survives
    * the loss of the primary (Sentinel failover). Not on a cluster. Default: 0 (the primary's word).
@@ -85,7 +87,8 @@ export class ConversionHandle extends EventEmitter<{ progress: [unknown] }> {
     return this.client.waitFor(this, timeoutMs);
   }
 
-  cancel(): Promise<void> {
+  /** `removed` for a job no worker had taken; `stop-requested` for a running one (its worker stops it). */
+  cancel(): Promise<'removed' | 'stop-requested'> {
     return this.client.cancel(this.id);
   }
 
@@ -110,6 +113,7 @@ export class ConversionClient {
       name: 'msb-client',
       ...(options.mode ? { mode: options.mode } : {}),
       ...(options.log ? { log: options.log } : {}),
+      ...(options.connectTimeoutMs ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
     });
   }
 
@@ -343,6 +347,14 @@ export class ConversionClient {
     return name ? ((await this.queue(name).getJob(id)) ?? undefined) : undefined;
   }
 
+  /** Ids of the jobs whose id starts with `prefix` (listings show 12 characters), sorted. */
+  async idsStartingWith(prefix: string): Promise<string[]> {
+    if (prefix === '') return [];
+    // The id → queue hash holds every job msb enqueued; one HKEYS, as list() does.
+    const ids = await this.link.connection.hkeys(KEYS.jobQueue);
+    return ids.filter((id) => id.startsWith(prefix)).sort();
+  }
+
   /** A job's state, progress, result or failure, and whether any live worker serves its queue. */
   async get(id: string): Promise<JobInfo | undefined> {
     let job = await this.jobById(id);
@@ -390,7 +402,7 @@ export class ConversionClient {
   }
 
   /** Cancels a job: removed when it has not started, aborted (the build stops) when it runs. */
-  async cancel(id: string): Promise<void> {
+  async cancel(id: string): Promise<'removed' | 'stop-requested'> {
     const job = await this.jobById(id);
     if (!job) throw new JobError('MSB_JOB_NOT_FOUND', `no job ${id}`, { id });
     const state = await job.getState();
@@ -399,10 +411,11 @@ export class ConversionClient {
     }
     if (state === 'active') {
       await this.link.connection.publish(KEYS.cancelChannel, id);
-      return;
+      return 'stop-requested';
     }
     await job.remove();
     await this.link.connection.hdel(KEYS.jobQueue, id);
+    return 'removed';
   }
 
   /** Runs a failed job again. */

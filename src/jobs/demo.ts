@@ -84,7 +84,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       const server = await options.serve({ redis: redisUrl, store: storePath, artifacts: path.join(tmp, 'artifacts') });
       cleanups.push(() => server.close());
       dashboard = `${server.url}/`;
-      say(`serve:   dashboard and API at ${dashboard}`);
+      say(`serve:   dashboard and API at ${dashboard}${options.keep ? '' : ' while the demo runs'}`);
     }
 
     const samples = await writeSampleModels(tmp);
@@ -149,6 +149,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       return result;
     }
     await cleanup();
+    // The dashboard line above named a server that is gone now: say so, and how to keep it.
+    if (dashboard) say(`serve:   stopped with the demo; msb demo --keep leaves the dashboard and the worker running`);
     return result;
   } catch (err) {
     await cleanup();

@@ -99,6 +99,9 @@ export class RedisLink {
       // BullMQ's blocking connections require null; command mode bounds waiting through `retry` instead
       maxRetriesPerRequest: null,
       connectTimeout: Math.min(this.connectTimeoutMs, 10_000),
+      // ioredis arms this timer on disconnect and clears it when the socket closes; a socket that already closed
+      // (connection refused) never clears it, so every failed command sat 2 s (the default) before exiting.
+      ...(this.mode === 'command' ? { disconnectTimeout: 100 } : {}),
       ...(options.name ? { connectionName: options.name } : {}),
       ...(t.username ? { username: t.username } : {}),
       ...(t.password ? { password: t.password } : {}),
@@ -275,10 +278,22 @@ export class RedisLink {
     // "cannot reach Redis at URL (cannot reach Redis at URL (...))".
     if (cause instanceof RedisError && cause.code === 'MSB_REDIS_UNREACHABLE') return cause;
     const why = cause instanceof Error ? cause.message : this.error;
+    // What was tried and for how long: a command gives up after its bound, and the line says how to change it.
+    const triedMs = this.current === 'ready' ? 0 : Date.now() - this.downSince;
+    const tried = triedMs > 0 ? `, trying for ${(triedMs / 1000).toFixed(1)} s` : '';
+    const bound =
+      this.mode === 'command'
+        ? ` (a command waits ${this.connectTimeoutMs / 1000} s: --redis-timeout SECONDS or MSB_REDIS_TIMEOUT_MS changes it)`
+        : '';
     return new RedisError(
       'MSB_REDIS_UNREACHABLE',
-      `cannot reach Redis at ${this.url}${why ? ` (${why})` : ''}`,
-      { url: this.url, ...(why ? { reason: why } : {}) },
+      `cannot reach Redis at ${this.url}${why ? ` (${why})` : ''}${tried}${bound}`,
+      {
+        url: this.url,
+        ...(why ? { reason: why } : {}),
+        triedMs,
+        ...(this.mode === 'command' ? { timeoutMs: this.connectTimeoutMs } : {}),
+      },
       cause === undefined ? {} : { cause },
     );
   }

@@ -106,7 +106,7 @@ export class LocalStorage implements RepositoryStorage {
   async prepare(create: boolean, options: { readOnly?: boolean } = {}): Promise<void> {
     let st = await stat(this.location).catch(() => undefined);
     if (!st && create && !options.readOnly) {
-      await mkdir(this.location, { recursive: true });
+      await makeDirectories(this.location);
       await fsyncPath(path.dirname(this.location));
       st = await stat(this.location);
     }
@@ -368,4 +368,36 @@ async function fsyncDirs(dir: string): Promise<void> {
     if (d.isDirectory()) await fsyncDirs(path.join(dir, d.name));
   }
   await fsyncPath(dir);
+}
+
+/**
+ * `mkdir -p` one level at a time, each failure a coded error naming the path (`msb init file.txt/sub`, a dangling
+ * link, `/sys/x`). Written by hand because Node's `mkdir(…, { recursive: true })` never returns where mkdir answers
+ * ENOENT under a parent that exists (procfs: `msb init /proc/nope` spun at 100% CPU).
+ */
+async function makeDirectories(dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let p = dir; !(await lstat(p).catch(() => undefined)); p = path.dirname(p)) {
+    missing.unshift(p);
+    if (path.dirname(p) === p) break;
+  }
+  for (const d of missing) {
+    const err = await mkdir(d).then(
+      () => undefined,
+      (e: NodeJS.ErrnoException) => e,
+    );
+    if (!err || err.code === 'EEXIST') continue;
+    const parent = path.dirname(d);
+    const pst = await lstat(parent).catch(() => undefined);
+    const why = pst?.isSymbolicLink()
+      ? `${parent} is a link to nothing`
+      : pst && !pst.isDirectory()
+        ? `${parent} is not a directory`
+        : `${parent} does not take new directories`;
+    throw new StoreError('MSB_STORE_NOT_A_STORE', `cannot create model store ${dir}: ${err.code ?? 'error'}: ${why}`, {
+      path: dir,
+      at: d,
+      errno: err.code,
+    });
+  }
 }

@@ -104,7 +104,8 @@ export class S3ObjectClient implements ObjectClient {
         { step: 'build', name: 'msbGcsPreconditions' },
       );
     }
-    const base = loc.endpoint ? `s3://${loc.endpoint}/${loc.bucket}` : `${loc.kind}://${loc.bucket}`;
+    // The bucket's URI as the user spelled the server (`s3://host:port/bucket`, `s3://https://host:port/bucket`).
+    const base = loc.prefix ? loc.uri.slice(0, -(loc.prefix.length + 1)) : loc.uri;
     return new S3ObjectClient(sdk, client, loc.bucket, loc.kind === 'gs', base);
   }
 

@@ -26,14 +26,17 @@ export type StoreLocation =
 export const OBJECT_NAME = /^[0-9a-zA-Z._-]+$/;
 /** Bucket names in the same regex: lower case, digits, `.` and `-`. */
 const BUCKET = /^[0-9a-z.-]+$/;
+/** The same regex's server: `([0-9a-zA-Z\-.]+):([0-9]+)`. */
+const HOST_PORT = /^[0-9a-zA-Z.-]+:[0-9]+$/;
 
 function bad(uri: string, why: string): StoreError {
   return new StoreError('MSB_STORE_URI', `store ${uri}: ${why}`, { uri });
 }
 
 /**
- * Parses a store argument: a path, `file://…`, `s3://bucket/prefix`, Triton's form for S3-compatible servers
- * `s3://http://host:port/bucket/prefix` (or `https://`; the port is required, as in Triton), or `gs://bucket/prefix`.
+ * Parses a store argument: a path, `file://…`, `s3://bucket/prefix`, Triton's forms for S3-compatible servers
+ * `s3://host:port/bucket/prefix` (HTTP), `s3://http://host:port/bucket/prefix` or `s3://https://host:port/…` (the
+ * port is required, as in Triton), or `gs://bucket/prefix`. This is the one parser of store and source URIs.
  * Any other `scheme://` is refused rather than taken for a relative directory named `s3:`.
  */
 export function parseStoreUri(input: string): StoreLocation {
@@ -48,19 +51,33 @@ export function parseStoreUri(input: string): StoreLocation {
   if (lower !== 's3' && lower !== 'gs') {
     throw bad(
       input,
-      `unsupported scheme ${scheme}:// (use a path, file://, s3://bucket/prefix, s3://http://host:port/bucket/prefix or gs://bucket/prefix)`,
+      `unsupported scheme ${scheme}:// (use a path, file://, s3://bucket/prefix, s3://[http://|https://]host:port/bucket/prefix or gs://bucket/prefix)`,
     );
   }
   let rest = input.slice(scheme.length + 3).replace(/\/+$/, '');
   let endpoint: string | undefined;
+  /** The endpoint was given without a scheme (`s3://host:port/…`): the normalised URI keeps that spelling. */
+  let bare = false;
   if (lower === 's3') {
-    const m = /^(https?):\/\/([^/]+)\/(.*)$/.exec(rest) ?? /^(https?):\/\/([^/]+)$/.exec(rest);
+    const m = /^(https?):\/\/([^/]*)(?:\/(.*))?$/i.exec(rest);
     if (m) {
-      if (!/^[0-9a-zA-Z.-]+:[0-9]+$/.test(m[2] ?? '')) {
+      if (!HOST_PORT.test(m[2] ?? '')) {
         throw bad(input, `the server ${m[2]} needs host:port (Triton's S3 path parser requires the port)`);
       }
-      endpoint = `${m[1]}://${m[2]}`;
+      endpoint = `${(m[1] ?? '').toLowerCase()}://${m[2]}`;
       rest = m[3] ?? '';
+    } else {
+      // Triton's scheme group is `(http://|https://|)`: `s3://host:port/bucket/…` is an S3-compatible server over
+      // HTTP. A bucket name cannot hold `:`, so a first segment `host:port` is never a bucket.
+      const first = rest.split('/', 1)[0] ?? '';
+      if (first.includes(':')) {
+        if (!HOST_PORT.test(first)) {
+          throw bad(input, `the server ${first} needs host:port with a numeric port (Triton's S3 path parser)`);
+        }
+        endpoint = `http://${first}`;
+        bare = true;
+        rest = rest.slice(first.length + 1);
+      }
     }
   }
   const [bucket = '', ...parts] = rest.split('/').filter((p) => p !== '');
@@ -71,7 +88,8 @@ export function parseStoreUri(input: string): StoreLocation {
       throw bad(input, `${p} has characters Triton's S3 path parser cannot hold (only [0-9a-zA-Z._-])`);
     }
   }
-  const uri = `${lower}://${endpoint ? `${endpoint}/` : ''}${[bucket, ...parts].join('/')}`;
+  const server = endpoint ? `${bare ? endpoint.slice('http://'.length) : endpoint}/` : '';
+  const uri = `${lower}://${server}${[bucket, ...parts].join('/')}`;
   return { kind: lower, uri, bucket, prefix: parts.join('/'), ...(endpoint ? { endpoint } : {}) };
 }
 

@@ -76,15 +76,16 @@ test('a missing file is a clear error', async () => {
 
 test('config check refuses a device and a file over 16 MiB before reading them', async () => {
   const device = await runCli(['config', 'check', '/dev/urandom'], { timeoutMs: 30_000 });
-  assert.equal(device.code, 1);
-  assert.match(device.stderr, /\/dev\/urandom is a character device, not a config file/);
+  // A file msb cannot read is input it could not run on: the coded line, exit 2.
+  assert.equal(device.code, 2);
+  assert.match(device.stderr, /^msb: MSB_CLI_NOT_A_FILE: \/dev\/urandom is a character device, not a config file/);
   const big = path.join(await tempDir(), 'config.pbtxt');
   // Sparse: 17 MiB on paper, nothing written; refused from its size alone.
   await writeFile(big, '');
   await truncate(big, 17 * 1024 * 1024);
   const large = await runCli(['config', 'check', big]);
-  assert.equal(large.code, 1);
-  assert.match(large.stderr, /is 17825792 bytes; a config file is at most 16 MiB/);
+  assert.equal(large.code, 2);
+  assert.match(large.stderr, /^msb: MSB_CLI_FILE_TOO_LARGE: .*is 17825792 bytes; a config file is at most 16 MiB/);
   const stdin = await runCli(['config', 'json', '-'], { input: 'x'.repeat(17 * 1024 * 1024) });
   assert.equal(stdin.code, 2);
   assert.match(stdin.stderr, /MSB_CLI_FILE_TOO_LARGE/);

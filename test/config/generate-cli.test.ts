@@ -71,13 +71,27 @@ describe('msb inspect', () => {
     assert.deepEqual(other.outputs, [{ name: 'b', dataType: 'TYPE_BOOL', dims: [2] }]);
   });
 
-  test('a plan with no record: exit 2 with what to do; --input/--output supply the signature', async () => {
+  test('a plan with no record: inspect shows what the file says and what to do; --input/--output supply the signature', async () => {
     const plan = path.join(await tempDir(), 'model.plan');
-    await writeFile(plan, Buffer.concat([Buffer.from('ftrt'), Buffer.alloc(60)]));
+    const bytes = Buffer.concat([Buffer.from('ftrt'), Buffer.alloc(60)]);
+    bytes[8] = 240; // serialization version
+    bytes.set([10, 3, 0], 24); // TensorRT 10.3.0
+    await writeFile(plan, bytes);
+    // Before: exit 2 and nothing about the file.
     const r = await runCli(['inspect', plan]);
-    assert.equal(r.code, 2);
-    assert.match(r.stderr, /MSB_INSPECT_SIGNATURE_REQUIRED/);
-    assert.match(r.stderr, /--input NAME:TYPE:DIMS/);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^format\ttensorrt_plan$/m);
+    assert.match(r.stdout, /^tensorrtVersion\t10\.3\.0$/m);
+    assert.match(r.stdout, /^serializationVersion\t240$/m);
+    assert.match(r.stdout, /^tensors: .*without TensorRT.*--input NAME:TYPE:DIMS/m);
+    const json = JSON.parse((await runCli(['inspect', plan, '--json'])).stdout);
+    assert.equal(json.format, 'tensorrt_plan');
+    assert.equal(json.metadata.tensorrtVersion, '10.3.0');
+    assert.equal(json.inputs, null);
+    // What needs the tensors still refuses without them.
+    const gen = await runCli(['config', 'generate', plan]);
+    assert.equal(gen.code, 2);
+    assert.match(gen.stderr, /^msb: MSB_INSPECT_SIGNATURE_REQUIRED: .*--input NAME:TYPE:DIMS/);
     const ok = await runCli(['inspect', plan, '--json', '--input', 'in:FP16:-1,3', '--output', 'out:FP16:-1,3']);
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal(JSON.parse(ok.stdout).batchDim, true);

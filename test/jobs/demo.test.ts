@@ -92,5 +92,10 @@ test('the CLI: msb enqueue, msb jobs ls/show against a real Redis, and msb demo 
   });
   assert.equal(demo.code, 0, demo.stderr);
   assert.match(demo.stdout, /repository .*: valid, as Triton would load it/);
-  assert.match(demo.stdout, /^serve: {3}dashboard and API at http:\/\/127\.0\.0\.1:\d+\/$/m);
+  assert.match(demo.stdout, /^serve: {3}dashboard and API at http:\/\/127\.0\.0\.1:\d+\/ while the demo runs$/m);
+  // Before: the URL was the last word about a server already gone when the demo returned.
+  assert.match(
+    demo.stdout,
+    /^serve: {3}stopped with the demo; msb demo --keep leaves the dashboard and the worker running$/m,
+  );
 });
