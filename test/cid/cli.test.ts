@@ -14,13 +14,13 @@ after(async () => {
 
 test('msb cid acquire / ls / renew / release round trip, with --json and REDIS_URL', async () => {
   const env = { REDIS_URL: redis.url };
-  const acquired = await runCli(['cid', 'acquire', 'cli-model', '--ttl', '60000', '--json'], { env });
+  const acquired = await runCli(['cid', 'acquire', 'cli-model', '--ttl', '600000', '--json'], { env });
   assert.equal(acquired.code, 0, acquired.stderr);
   const lease = JSON.parse(acquired.stdout) as { id: string; token: string; kind: string; expiresAt: number };
   assert.equal(lease.id, '1');
   assert.equal(lease.kind, 'uint64');
 
-  // A ttl far beyond the test's length: each CLI call here starts a tsx process, several seconds on a loaded machine,
+  // Ttls far beyond the test's length: each CLI call here starts a tsx process, several seconds on a loaded machine,
   // and with the default 30 s the lease expired before the test released it (seen: MSB_CID_EXPIRED at 41 s).
   const str = await runCli([
     'cid',
@@ -55,7 +55,7 @@ test('msb cid acquire / ls / renew / release round trip, with --json and REDIS_U
     );
 
     const renewed = await runCli(
-      ['cid', 'renew', 'cli-model', '1', '--token', lease.token, '--ttl', '120000', '--json'],
+      ['cid', 'renew', 'cli-model', '1', '--token', lease.token, '--ttl', '1200000', '--json'],
       {
         env,
       },
