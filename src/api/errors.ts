@@ -27,7 +27,7 @@ export const API_ERROR_RETRYABLE = {
   MSB_API_SOURCE_UNSUPPORTED: false,
   /** The tokens file cannot be read or written, or a token name or scope is invalid. */
   MSB_API_TOKENS: false,
-  /** `msb serve` on a non-loopback address without `--tokens`. */
+  /** `msb serve` cannot listen: a non-loopback address without `--tokens`, or the port is in use. */
   MSB_API_BIND: false,
   /** (500) A failure that is not the client's doing (details in the server log). */
   MSB_API_INTERNAL: true,

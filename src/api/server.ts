@@ -24,6 +24,7 @@ import {
 import { CorrelationIds } from '../cid/index.js';
 import { isMsbError } from '../errors.js';
 import { ConversionClient } from '../jobs/index.js';
+import { ModelStore } from '../store/index.js';
 import { openArtifactStore, parseArtifactId } from './artifacts.js';
 import { auth } from './auth.js';
 import { bullBoardRoutes } from './bull-board.js';
@@ -44,6 +45,12 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
   const bodyLimit = options.bodyLimit ?? 1024 * 1024;
   const idleMs = options.idleTimeoutMs ?? 30_000;
   const redisTimeoutMs = options.redisTimeoutMs ?? 5000;
+  // What it is given is checked before anything starts: a server that cannot serve its store or lets no token in
+  // is refused (the CLI's exit 2) rather than started.
+  const tokens = options.tokens ? new TokenVerifier(options.tokens) : undefined;
+  await tokens?.check();
+  const storeRoot = path.resolve(options.store);
+  await ModelStore.open(storeRoot);
   const artifacts = typeof options.artifacts === 'string' ? openArtifactStore(options.artifacts) : options.artifacts;
   await artifacts.prepare();
 
@@ -82,13 +89,13 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
     client,
     ids,
     artifacts,
-    storeRoot: path.resolve(options.store),
+    storeRoot,
     sourceRoots: await Promise.all((options.sourceRoots ?? []).map((r) => realpath(path.resolve(r)))),
     options,
     bodyLimit,
     maxArtifactBytes: options.maxArtifactBytes ?? 16 * 1024 ** 3,
     idleMs,
-    tokens: options.tokens ? new TokenVerifier(options.tokens) : undefined,
+    tokens,
     async findArtifact(id) {
       const hex = parseArtifactId(id);
       const cached = hex ? known.get(hex) : undefined;
@@ -247,8 +254,23 @@ export async function startApiServer(
   const host = options.host ?? '127.0.0.1';
   checkBind(host, options.tokens);
   const app = await createApiServer(options);
-  await app.listen({ host, port: options.port ?? 8080 });
-  const { port } = app.server.address() as AddressInfo;
+  const port = options.port ?? 8080;
+  try {
+    await app.listen({ host, port });
+  } catch (err) {
+    // Nothing may keep the process alive after this: the Redis connections close with the instance.
+    await app.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL')
+      throw new ApiError(
+        'MSB_API_BIND',
+        `cannot listen on ${host}:${port}: ${code === 'EADDRINUSE' ? 'the port is in use (another msb serve?); pick another with --port' : (err as Error).message}`,
+        { host, port, reason: code },
+        { cause: err },
+      );
+    throw err;
+  }
+  const bound = (app.server.address() as AddressInfo).port;
   const shown = host.includes(':') ? `[${host}]` : host;
-  return { url: `http://${shown}:${port}`, app, close: () => app.close() };
+  return { url: `http://${shown}:${bound}`, app, close: () => app.close() };
 }
