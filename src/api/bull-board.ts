@@ -99,7 +99,7 @@ export const bullBoardRoutes: FastifyPluginAsync<RouteOptions> = async (app, { c
     reply.hijack();
     inner.routing(req.raw, reply.raw);
   };
-  const config = { scope: 'read', writeScope: 'admin', sameOriginWrites: true } as const;
+  const config = { scope: 'read', writeScope: 'admin', sameOriginWrites: true, redis: true } as const;
   app.all('/queues', { config, schema: { hide: true } }, handOver);
   app.all('/queues/*', { config, schema: { hide: true } }, handOver);
 };

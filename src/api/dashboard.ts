@@ -144,7 +144,8 @@ export const dashboardRoutes: FastifyPluginAsync<RouteOptions> = async (app, { c
     queue: anyOr(z.string().max(200)),
     model: anyOr(z.string().max(1024)),
   });
-  app.get('/jobs', { ...readRedis, schema: { hide: true, querystring: jobsPage } }, async (req, reply) => {
+  // Not `redis`: the page reads nothing from Redis itself; its table's polls say when Redis is unreachable.
+  app.get('/jobs', { ...read, schema: { hide: true, querystring: jobsPage } }, async (req, reply) => {
     const q = req.query as z.infer<typeof jobsPage>;
     const params = new URLSearchParams();
     for (const k of ['state', 'queue', 'model'] as const) if (q[k]) params.set(k, q[k] as string);

@@ -66,9 +66,16 @@ function followJob(id) {
   es.addEventListener('end', () => es.close());
 }
 async function pollJobs(query) {
+  const message = document.getElementById('message');
   const tick = async () => {
-    const r = await fetch('/v1/jobs' + query, { credentials: 'same-origin' });
-    if (r.ok) {
+    const r = await fetch('/v1/jobs' + query, { credentials: 'same-origin' }).catch(() => undefined);
+    // The table keeps its last rows; the message says why they are not fresh (e.g. Redis unreachable) until they are.
+    if (!r || !r.ok) {
+      const body = r ? await r.json().catch(() => ({})) : {};
+      message.textContent = (body.code === 'MSB_REDIS_UNREACHABLE' ? 'Redis unreachable: ' : '') + (body.detail || (r ? r.statusText : 'the server does not answer'));
+      message.className = 'bad';
+    } else {
+      if (message.className === 'bad') { message.textContent = ''; message.className = ''; }
       const { jobs } = await r.json();
       document.getElementById('jobs').innerHTML = jobs.map((j) =>
         '<tr data-job="' + esc(j.id) + '"><td><a href="/jobs/' + esc(j.id) + '">' + esc(j.id.slice(0, 12)) + '</a></td><td>' +

@@ -198,10 +198,10 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
     if (!req.routeOptions.config?.redis) return;
     // ioredis queues commands while disconnected and runs them once Redis is back, so a request would wait for it.
     if (!client.redis.ready) throw client.redis.unreachable();
-    // Redis lost during the request: answered once the bound passes (unless it came back and the answer is on its
-    // way). A route that streams (SSE) has taken the reply over by then and is left alone.
+    // Redis lost or stopped answering during the request: answered once the bound passes. A route that streams
+    // (SSE) has taken the reply over by then and is left alone.
     const timer = setTimeout(() => {
-      if (!reply.sent && !client.redis.ready) reply.send(client.redis.unreachable());
+      if (!reply.sent) reply.send(client.redis.unreachable(new Error(`no answer within ${redisTimeoutMs} ms`)));
     }, redisTimeoutMs);
     reply.raw.once('close', () => clearTimeout(timer));
   });
