@@ -14,7 +14,7 @@ export const STYLE = `
 body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#222;background:#fafafa}
 header{background:#1f2937;color:#fff;padding:8px 16px;display:flex;flex-wrap:wrap;gap:4px 16px;align-items:center}
 header a{color:#e5e7eb;text-decoration:none}header .who{margin-left:auto;color:#9ca3af}
-main{padding:16px;max-width:1200px}
+main{padding:16px;max-width:1200px;overflow-x:auto}
 table{border-collapse:collapse;width:100%;background:#fff;margin-bottom:16px}
 th,td{border-bottom:1px solid #e5e7eb;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f3f4f6}.warn{color:#b45309;font-weight:600}.bad{color:#b91c1c}
@@ -37,7 +37,12 @@ async function act(id, action) {
   const state = document.getElementById('state').textContent;
   const r = await fetch('/v1/jobs/' + id + '/' + action, { method: 'POST', headers: csrf, credentials: 'same-origin' });
   const body = await r.json().catch(() => ({}));
-  if (r.ok && action === 'cancel') cancelled = true;
+  if (r.ok && action === 'cancel') {
+    cancelled = true;
+    // The 'removed' state may have arrived before this answer.
+    if (state !== 'active') document.getElementById('state').textContent = 'cancelled';
+    enableActions('removed');
+  }
   const said = action === 'cancel'
     ? (state === 'active' ? 'cancel requested: the build stops and the job fails as cancelled' : 'cancelled: removed from its queue before it ran')
     : 'queued again';
