@@ -141,8 +141,13 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
       return sendProblem(reply, 400, 'MSB_API_BAD_LENGTH', 'the body length differs from its content-length');
     if (code.startsWith('FST_ERR_CTP_') || err instanceof SyntaxError)
       return sendProblem(reply, 400, 'MSB_API_INVALID_REQUEST', `malformed body: ${err.message}`);
-    if ((err as { statusCode?: number }).statusCode === 404 || code === 'FST_ERR_NOT_FOUND')
+    const statusCode = (err as { statusCode?: number }).statusCode ?? 500;
+    if (statusCode === 404 || code === 'FST_ERR_NOT_FOUND')
       return sendProblem(reply, 404, 'MSB_API_NOT_FOUND', err.message);
+    // Fastify's own refusals of a request (e.g. a QUERY without a content type, found by schemathesis): the client's
+    // doing, with Fastify's status, never a 500.
+    if (code.startsWith('FST_ERR_') && statusCode >= 400 && statusCode < 500)
+      return sendProblem(reply, statusCode, 'MSB_API_INVALID_REQUEST', err.message);
     req.log.error(err);
     return sendProblem(reply, 500, 'MSB_API_INTERNAL', 'internal error (see the server log)');
   });

@@ -30,6 +30,9 @@ export const artifactRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, {
         if (length !== undefined && length > maxArtifactBytes) {
           throw new ApiError('MSB_API_BODY_TOO_LARGE', `${length} bytes is above the limit of ${maxArtifactBytes}`, {});
         }
+        // No body at all (no content type, so no parser ran): nothing to store (schemathesis found this a 500).
+        if (req.body === undefined || req.body === null)
+          throw new ApiError('MSB_API_INVALID_REQUEST', 'the body is the model file, and none was sent', {});
         const stored = await artifacts.put(req.body as Readable, {
           limit: maxArtifactBytes,
           idleMs,
