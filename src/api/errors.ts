@@ -28,7 +28,7 @@ export class ApiError extends defineErrors('MSB_API_', {
   MSB_API_SOURCE_UNSUPPORTED: { retryable: false, status: 422 },
   /** The tokens file cannot be read or written, or a token name or scope is invalid. */
   MSB_API_TOKENS: { retryable: false },
-  /** `msb serve` on a non-loopback address without `--tokens`. */
+  /** `msb serve` cannot listen: a non-loopback address without `--tokens`, or the port is in use. */
   MSB_API_BIND: { retryable: false },
   /** A failure that is not the client's doing (details in the server log). */
   MSB_API_INTERNAL: { retryable: true, status: 500 },

@@ -11,16 +11,9 @@ export {
   parseArtifactId,
   type StoredArtifact,
 } from './artifacts.js';
+export { type ApiServerOptions, CSRF_HEADER, SESSION_COOKIE } from './context.js';
 export { API_ERROR_RETRYABLE, ApiError, type ApiErrorCode, httpStatus, type Problem, problem } from './errors.js';
-export {
-  type ApiServerOptions,
-  CSRF_HEADER,
-  checkBind,
-  createApiServer,
-  type RunningApiServer,
-  SESSION_COOKIE,
-  startApiServer,
-} from './server.js';
+export { checkBind, createApiServer, type RunningApiServer, startApiServer } from './server.js';
 export {
   addToken,
   allows,

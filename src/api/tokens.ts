@@ -145,6 +145,20 @@ export class TokenVerifier {
     this.seen = version;
   }
 
+  /**
+   * Refuses a tokens file that would make the server answer every request 401: one that does not exist, cannot be
+   * read or parsed, or holds no token (`MSB_API_TOKENS`, naming the file and how to make one).
+   */
+  async check(): Promise<void> {
+    const how = `create one with: msb token add NAME --scopes read,enqueue --tokens ${this.file}`;
+    const s = await stat(this.file).catch(() => undefined);
+    if (!s)
+      throw new ApiError('MSB_API_TOKENS', `tokens file ${this.file} does not exist (${how})`, { path: this.file });
+    await this.refresh();
+    if (this.entries.length === 0)
+      throw new ApiError('MSB_API_TOKENS', `tokens file ${this.file} holds no token (${how})`, { path: this.file });
+  }
+
   /** The principal of `token`, or undefined. Every entry is compared, each in constant time. */
   async verify(token: string): Promise<Principal | undefined> {
     await this.refresh();

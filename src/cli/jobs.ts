@@ -169,8 +169,10 @@ export function registerJobCommands(program: Command): void {
       action(async (opts: WorkerCliOptions) => {
         const url = redisUrl(opts);
         const graceMs = Number(opts.grace) * 1000;
-        const [{ ConversionWorker, registerQueueMetrics }, { Counter, Histogram }, { Registry, startOpsServer }] =
-          await Promise.all([jobsLib(), import('prom-client'), import('../server/index.js')]);
+        const [{ ConversionWorker, registerWorkerMetrics }, { Registry, startOpsServer }] = await Promise.all([
+          jobsLib(),
+          import('../server/index.js'),
+        ]);
         const worker = await ConversionWorker.start({
           redis: url,
           store: opts.store,
@@ -190,22 +192,8 @@ export function registerJobCommands(program: Command): void {
           `msb worker ${worker.id}: ${worker.identity.tensorrt ? `TensorRT ${worker.identity.tensorrtVersion}, sm ${worker.identity.computeCapability}` : `no TensorRT (${worker.identity.reason})`}; queues ${worker.queues.join(', ')}${worker.tritonUrl ? `; loads into Triton at ${worker.tritonUrl}` : ''}\n`,
         );
         const registry = new Registry();
-        const jobs = new Counter({
-          name: 'msb_jobs_total',
-          help: 'Jobs finished by this worker',
-          labelNames: ['queue', 'outcome'],
-          registers: [registry],
-        });
-        const buildSeconds = new Histogram({
-          name: 'msb_build_seconds',
-          help: 'TensorRT build time',
-          buckets: [1, 10, 30, 60, 300, 900, 3600],
-          registers: [registry],
-        });
-        const gauges = registerQueueMetrics(registry, worker.link, worker.queues);
+        const gauges = registerWorkerMetrics(registry, worker);
         worker.on((e) => {
-          jobs.inc({ queue: e.queue, outcome: e.type });
-          if (e.type === 'completed' && e.result.buildSeconds) buildSeconds.observe(e.result.buildSeconds);
           process.stderr.write(
             `${e.type} ${e.job.slice(0, 12)} ${e.type === 'completed' ? JSON.stringify(e.result) : e.error}\n`,
           );

@@ -1,23 +1,34 @@
 import type { Command } from 'commander';
 import { defaultRedisUrl } from '../redis/url.js';
 import { action, printJson, printTable } from './common.js';
+import { CliError } from './errors.js';
+
+/** A parser of `flag`'s value: a whole number in [min, max] (commander hands over the text). */
+function integer(flag: string, min: number, max: number): (text: string) => number {
+  return (text) => {
+    const n = Number(text);
+    if (!/^\d+$/.test(text) || n < min || n > max)
+      throw new CliError('MSB_CLI_ARGUMENT', `${flag} takes a whole number from ${min} to ${max}, got '${text}'`);
+    return n;
+  };
+}
 
 /** `msb serve` and `msb token`: Fastify, Bull Board and the API load only when one of them runs. */
 export function registerServeCommands(program: Command): void {
   program
     .command('serve')
     .description('serve the HTTP API v1, the dashboard and Bull Board (stateless: run as many replicas as you like)')
-    .option('--port <port>', 'port to listen on', '8080')
+    .option('--port <port>', 'port to listen on (0: a free one)', integer('--port', 0, 65535), 8080)
     .option('--host <address>', 'address to listen on (non-loopback needs --tokens)', '127.0.0.1')
     .option('--redis <url>', 'Redis URL (default: $REDIS_URL or redis://127.0.0.1:6379)')
-    .requiredOption('--store <path>', 'the model store (read-only here)')
+    .requiredOption('--store <path>', 'required: the model store, an existing directory (read-only here)')
     .requiredOption(
       '--artifacts <dir|uri>',
-      'where uploaded model files go: a directory the workers can read, or an object-store URI (s3://…, gs://…)',
+      'required: where uploaded model files go, a directory the workers can read or an object-store URI (s3://…, gs://…)',
     )
     .option(
       '--tokens <file>',
-      'tokens file (msb token add); without it only loopback is allowed and nothing is checked',
+      'tokens file (msb token add): it must exist and hold a token; without it only loopback is allowed and nothing is checked',
     )
     .option(
       '--source-root <dir>',
@@ -25,31 +36,36 @@ export function registerServeCommands(program: Command): void {
       (v: string, acc: string[]) => [...acc, v],
       [] as string[],
     )
-    .option('--max-artifact-bytes <n>', 'largest upload', String(16 * 1024 ** 3))
+    .option(
+      '--max-artifact-bytes <n>',
+      'largest upload',
+      integer('--max-artifact-bytes', 1, Number.MAX_SAFE_INTEGER),
+      16 * 1024 ** 3,
+    )
     .option('--log', 'log every request (JSON lines on stdout)')
     .action(
       action(
         async (opts: {
-          port: string;
+          port: number;
           host: string;
           redis?: string;
           store: string;
           artifacts: string;
           tokens?: string;
           sourceRoot: string[];
-          maxArtifactBytes: string;
+          maxArtifactBytes: number;
           log?: boolean;
         }) => {
           const { startApiServer } = await import('../api/index.js');
           const server = await startApiServer({
             host: opts.host,
-            port: Number(opts.port),
+            port: opts.port,
             redis: opts.redis ?? defaultRedisUrl(),
             store: opts.store,
             artifacts: opts.artifacts,
             ...(opts.tokens ? { tokens: opts.tokens } : {}),
             sourceRoots: opts.sourceRoot,
-            maxArtifactBytes: Number(opts.maxArtifactBytes),
+            maxArtifactBytes: opts.maxArtifactBytes,
             logger: opts.log ?? false,
           });
           process.stderr.write(`msb serve: dashboard and API at ${server.url}/ (OpenAPI: ${server.url}/docs)\n`);

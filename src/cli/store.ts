@@ -72,7 +72,9 @@ export function registerStoreCommands(program: Command): void {
     .action(
       storeAction(async (root: string, opts: { json?: boolean }) => {
         const store = await openStoreForCli(root, 'read');
-        const rows = await listStore(store);
+        const { summary } = await import('../store/index.js'); // the one listing, shared with the API and dashboard
+        // `model` is the key of ls --json (the API's /v1/models says `name`)
+        const rows = (await summary(store)).map(({ name, ...rest }) => ({ model: name, ...rest }));
         if (opts.json) return printJson(rows);
         printTable(
           ['MODEL', 'PLATFORM/BACKEND', 'VERSIONS', 'LABELS'],
@@ -260,33 +262,6 @@ export function registerStoreCommands(program: Command): void {
     );
 
   registerAddCommand(program);
-}
-
-async function listStore(store: ModelStore) {
-  const rows: {
-    model: string;
-    platform?: string;
-    backend?: string;
-    versions: number[];
-    labels: string[];
-    error?: string;
-  }[] = [];
-  for (const name of await store.listModels()) {
-    try {
-      const info = await (await store.getModel(name)).describe();
-      rows.push({
-        model: name,
-        ...(info.config.platform ? { platform: info.config.platform } : {}),
-        ...(info.config.backend ? { backend: info.config.backend } : {}),
-        versions: info.versions.map((v) => v.version),
-        labels: info.labels.map((l) => l.file),
-      });
-    } catch (err) {
-      // A model Triton would not load is still listed: `ls` shows what is there, `validate` says what is wrong.
-      rows.push({ model: name, versions: [], labels: [], error: (err as Error).message });
-    }
-  }
-  return rows;
 }
 
 /** Problems published anyway (`--force`): one line each on stderr, as `validate` would report them. */

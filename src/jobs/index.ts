@@ -24,6 +24,7 @@ export {
   knownQueues,
   type QueueMetrics,
   registerQueueMetrics,
+  registerWorkerMetrics,
 } from './metrics.js';
 export { PlanCache } from './publish.js';
 export { type SampleModel, writeSampleModels } from './samples.js';

@@ -5,10 +5,10 @@
  * list, so a trigger on the list's length alone misses them.
  */
 import { Queue } from 'bullmq';
-import { Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { RedisLink } from '../redis/index.js';
 import { IMPORT_QUEUE, QUEUE_PREFIX } from './spec.js';
-import { KEYS } from './worker.js';
+import { type ConversionWorker, KEYS } from './worker.js';
 
 /** The job states the gauges report, and those that make up the backlog. */
 const STATES = ['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed'] as const;
@@ -122,6 +122,38 @@ export function registerQueueMetrics(
   return {
     close: async () => {
       await Promise.all([...queues.values()].map((q) => q.close().catch(() => undefined)));
+    },
+  };
+}
+
+/**
+ * The metrics of one {@link ConversionWorker} on `registry`: `msb_jobs_total{queue,outcome}` (jobs it finished),
+ * `msb_build_seconds` (its TensorRT builds), and {@link registerQueueMetrics} for its queues. `msb worker` serves
+ * them on `--metrics-port`; a program running its own worker gets the same by calling this. `close()` stops
+ * counting and closes the queue gauges' connections (call it after the worker's own close).
+ */
+export function registerWorkerMetrics(registry: Registry, worker: ConversionWorker): QueueMetrics {
+  const jobs = new Counter({
+    name: 'msb_jobs_total',
+    help: 'Jobs finished by this worker',
+    labelNames: ['queue', 'outcome'],
+    registers: [registry],
+  });
+  const buildSeconds = new Histogram({
+    name: 'msb_build_seconds',
+    help: 'TensorRT build time',
+    buckets: [1, 10, 30, 60, 300, 900, 3600],
+    registers: [registry],
+  });
+  const gauges = registerQueueMetrics(registry, worker.link, worker.queues);
+  const stop = worker.on((e) => {
+    jobs.inc({ queue: e.queue, outcome: e.type });
+    if (e.type === 'completed' && e.result.buildSeconds) buildSeconds.observe(e.result.buildSeconds);
+  });
+  return {
+    close: async () => {
+      stop();
+      await gauges.close();
     },
   };
 }

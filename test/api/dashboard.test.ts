@@ -155,6 +155,9 @@ test('cancel on the job page cancels the running job; the page follows it live',
     timeout: 30_000,
   });
   assert.equal(await page.locator('#reason').textContent(), 'cancelled');
+  // A failed job can be retried, no longer cancelled.
+  assert.equal(await page.locator('#cancel').isDisabled(), true);
+  assert.equal(await page.locator('#retry').isDisabled(), false);
   const info = (await (await h.call(`/v1/jobs/${id}`, { token: h.tokens.read })).json()) as {
     state: string;
     failedReason: string;
@@ -174,4 +177,80 @@ test('the store view lists the published model with its versions', { skip }, asy
   await page.goto(`${h.server.url}/`);
   await page.locator('table.workers tr.worker').first().waitFor();
   await page.screenshot({ path: path.join(shots, 'serve-overview.png'), fullPage: true });
+});
+
+test('a completed job offers neither Cancel nor Retry', { skip }, async () => {
+  const jobs = (await (await h.call('/v1/jobs?state=completed', { token: h.tokens.read })).json()) as {
+    jobs: { id: string }[];
+  };
+  const id = jobs.jobs[0]?.id as string;
+  await page.goto(`${h.server.url}/jobs/${id}`);
+  await page.waitForFunction(() => document.getElementById('state')?.textContent === 'completed');
+  assert.equal(await page.locator('#cancel').isDisabled(), true);
+  assert.equal(await page.locator('#retry').isDisabled(), true);
+});
+
+test('cancelling a waiting build says it was cancelled (not "done" with state "removed")', { skip }, async () => {
+  // A target no worker serves: the job waits.
+  const r = await h.call('/v1/jobs', {
+    method: 'POST',
+    token: h.tokens.enqueue,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      kind: 'build',
+      source: artifact,
+      target: { tensorrt: '10.8', gpu: '9.0' },
+      output: { model: 'w' },
+    }),
+  });
+  const id = ((await r.json()) as { id: string }).id;
+  await page.goto(`${h.server.url}/jobs/${id}`);
+  await page.waitForFunction(() => document.getElementById('state')?.textContent === 'waiting');
+  await page.click('#cancel');
+  await page.waitForFunction(() => document.getElementById('state')?.textContent === 'cancelled', undefined, {
+    timeout: 10_000,
+  });
+  assert.match((await page.locator('#message').textContent()) ?? '', /^cancelled: removed from its queue/);
+  assert.equal(await page.locator('#cancel').isDisabled(), true);
+});
+
+test('/jobs?state=bogus is refused (400) as the API refuses it, not an empty table', { skip }, async () => {
+  const res = await page.goto(`${h.server.url}/jobs?state=bogus`);
+  assert.equal(res?.status(), 400);
+  assert.match((await page.locator('main').textContent()) ?? '', /invalid request: state: /);
+  assert.equal((await page.goto(`${h.server.url}/jobs?state=`))?.status(), 200, 'the form\'s "any"');
+});
+
+test('Bull Board asks nothing of fonts.googleapis.com (offline clusters) and links back to the dashboard', {
+  skip,
+}, async () => {
+  const outside: string[] = [];
+  const watch = (req: { url(): string }) => {
+    if (!req.url().startsWith(h.server.url)) outside.push(req.url());
+  };
+  page.on('request', watch);
+  await page.goto(`${h.server.url}/queues`);
+  await page.waitForLoadState('networkidle');
+  page.off('request', watch);
+  assert.deepEqual(outside, []);
+  const config = JSON.parse((await page.locator('#__UI_CONFIG__').textContent()) ?? '{}') as {
+    miscLinks?: { text: string; url: string }[];
+  };
+  assert.deepEqual(config.miscLinks, [{ text: '← msb dashboard', url: '/' }]);
+});
+
+test('at 390 px wide the header wraps instead of overflowing the page', { skip }, async () => {
+  await page.setViewportSize({ width: 390, height: 720 });
+  try {
+    await page.goto(`${h.server.url}/`);
+    await page.locator('header').waitFor();
+    const widths = await page.evaluate(() => {
+      const d = (globalThis as unknown as { document: { documentElement: { scrollWidth: number } } }).document;
+      return d.documentElement.scrollWidth;
+    });
+    assert.ok(widths <= 390, `the page is ${widths} px wide`);
+    await page.screenshot({ path: path.join(shots, 'serve-narrow.png') });
+  } finally {
+    await page.setViewportSize({ width: 1100, height: 720 });
+  }
 });

@@ -34,6 +34,7 @@ export async function startHarness(
     builderSteps?: number;
     idleTimeoutMs?: number;
     maxArtifactBytes?: number;
+    redisTimeoutMs?: number;
     /** An artifact store URI instead of a directory in the temp dir. */
     artifacts?: string;
   } = {},
@@ -69,6 +70,7 @@ export async function startHarness(
     keepAliveMs: 500,
     ...(options.idleTimeoutMs ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
     ...(options.maxArtifactBytes ? { maxArtifactBytes: options.maxArtifactBytes } : {}),
+    ...(options.redisTimeoutMs ? { redisTimeoutMs: options.redisTimeoutMs } : {}),
   };
   const server = await startApiServer(serverOptions);
   const replicas: RunningApiServer[] = [];

@@ -213,3 +213,12 @@ test('msb --help does not load Fastify, Bull Board or the API', async () => {
   assert.match(r.stderr, /loaded .*commander/, 'the import trace works');
   assert.doesNotMatch(r.stderr, /fastify|bull-board|src\/api\//);
 });
+
+test('found by schemathesis: an upload with no body and a QUERY without a content type are 400s, not 500s', async () => {
+  const empty = await h.call('/v1/artifacts', { method: 'PUT', token: h.tokens.admin });
+  assert.equal(empty.status, 400);
+  assert.equal(((await empty.json()) as { code: string }).code, 'MSB_API_INVALID_REQUEST');
+  const query = await h.call(`/v1/jobs/${'0'.repeat(64)}`, { method: 'QUERY', token: h.tokens.admin });
+  assert.equal(query.status, 400);
+  assert.equal(((await query.json()) as { code: string }).code, 'MSB_API_INVALID_REQUEST');
+});

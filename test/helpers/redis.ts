@@ -60,7 +60,17 @@ export class TestRedis implements TestTopology {
     await this.signal('SIGKILL');
   }
 
+  /** SIGSTOP: the server keeps its connections but answers nothing (a hung host); {@link resume} continues it. */
+  pause(): void {
+    this.proc?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.proc?.kill('SIGCONT');
+  }
+
   async stop(): Promise<void> {
+    this.resume();
     await this.signal('SIGTERM');
     await rm(this.dir, { recursive: true, force: true });
   }
