@@ -17,7 +17,7 @@ export interface TritonRelease {
 }
 
 export interface OnnxSupport {
-  onnx: string;
+  onnx: string | null;
   maxOpset: number;
   maxIr: number;
 }
