@@ -45,3 +45,31 @@ export function onnxSupport(ortVersion: string): OnnxSupport | null {
   const minor = ortVersion.split('.').slice(0, 2).join('.');
   return table.onnxruntimeOnnx[minor] ?? null;
 }
+
+/** One check's answer: `error` Triton at that release cannot load it, `warning` the table cannot tell. */
+export interface ReleaseFinding {
+  level: 'ok' | 'warning' | 'error';
+  message: string;
+}
+
+/** Whether the ONNX Runtime a release ships reads a model stamped with ai.onnx `opset`. */
+export function checkOnnxOpset(release: TritonRelease, opset: number): ReleaseFinding {
+  const ort = release.onnxruntime;
+  const support = ort === null ? null : onnxSupport(ort);
+  if (ort === null || support === null) {
+    return {
+      level: 'warning',
+      message: `Triton ${release.release} ships ONNX Runtime ${ort ?? 'unknown'}, whose newest opset is unknown: opset ${opset} not checked`,
+    };
+  }
+  if (opset > support.maxOpset) {
+    return {
+      level: 'error',
+      message: `opset ${opset} is above ${support.maxOpset}, the newest ONNX Runtime ${ort} (Triton ${release.release}) reads: export with opset ≤ ${support.maxOpset} or use a newer release`,
+    };
+  }
+  return {
+    level: 'ok',
+    message: `opset ${opset} ≤ ${support.maxOpset} (ONNX Runtime ${ort}, Triton ${release.release})`,
+  };
+}
