@@ -11,6 +11,7 @@ export * as jobs from './jobs/index.js';
 export * as onnx from './onnx/index.js';
 export * as publish from './publish/index.js';
 export * as redis from './redis/index.js';
+export * as release from './release/index.js';
 export * as server from './server/index.js';
 export * as store from './store/index.js';
 export * as tensorrt from './tensorrt/index.js';
