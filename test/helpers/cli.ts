@@ -8,22 +8,21 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the real `msb` CLI (from source through tsx) as a child process. */
-export function runCli(
-  args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {},
-): Promise<CliResult> {
+export interface RunOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  input?: string;
+  timeoutMs?: number;
+}
+
+/** Runs a program to its end (SIGKILL after `timeoutMs`, default 60 s), its output collected, `input` on stdin. */
+export function runProcess(command: string, args: string[], options: RunOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    // tsx named by its resolved URL: a bare 'tsx' would be looked up from cwd, which may be outside the checkout.
-    const child = spawn(
-      process.execPath,
-      ['--import', import.meta.resolve('tsx'), path.join(repoRoot, 'src', 'cli', 'main.ts'), ...args],
-      {
-        cwd: options.cwd ?? repoRoot,
-        env: { ...process.env, NO_COLOR: '1', ...options.env },
-        stdio: ['pipe', 'pipe', 'pipe'],
-      },
-    );
+    const child = spawn(command, args, {
+      cwd: options.cwd ?? repoRoot,
+      env: { ...process.env, NO_COLOR: '1', ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
@@ -42,6 +41,16 @@ export function runCli(
     child.stdin.on('error', () => {});
     child.stdin.end(options.input ?? '');
   });
+}
+
+/** Runs the real `msb` CLI (from source through tsx) as a child process. */
+export function runCli(args: string[], options: RunOptions = {}): Promise<CliResult> {
+  // tsx named by its resolved URL: a bare 'tsx' would be looked up from cwd, which may be outside the checkout.
+  return runProcess(
+    process.execPath,
+    ['--import', import.meta.resolve('tsx'), path.join(repoRoot, 'src', 'cli', 'main.ts'), ...args],
+    options,
+  );
 }
 
 /** A long-running `msb` command (a worker, a server) as a child process: its stderr collected, its exit awaited. */

@@ -21,6 +21,7 @@ import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { runProcess } from './cli.js';
 import { repoRoot } from './paths.js';
 import { freeServerPort } from './ports.js';
 
@@ -290,33 +291,14 @@ export class TritonServer {
  * Runs a Python script with the venv's Python (tritonclient, numpy) and resolves with its output; rejects with
  * stderr when it exits non-zero.
  */
-export function runTritonPython(
+export async function runTritonPython(
   script: string,
   args: string[] = [],
   options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {},
 ): Promise<{ stdout: string; stderr: string }> {
   const install = findTriton();
-  if (!install) return Promise.reject(new Error('no real Triton installed'));
-  return new Promise((resolve, reject) => {
-    const child = spawn(install.python, ['-c', script, ...args], {
-      env: { ...process.env, ...options.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve({ stdout, stderr });
-      else reject(new Error(`python exited ${code ?? signal}: ${stderr || stdout}`));
-    });
-    child.stdin.end(options.input ?? '');
-  });
+  if (!install) throw new Error('no real Triton installed');
+  const r = await runProcess(install.python, ['-c', script, ...args], options);
+  if (r.code !== 0) throw new Error(`python exited ${r.code ?? 'on a signal'}: ${r.stderr || r.stdout}`);
+  return { stdout: r.stdout, stderr: r.stderr };
 }

@@ -10,23 +10,10 @@ import { after, before, test } from 'node:test';
 import { publish } from '../../src/publish/index.js';
 import { ModelStore } from '../../src/store/index.js';
 import { tempDir } from '../helpers/tmp.js';
-import { runTritonPython, skipWithoutTriton, TritonServer } from '../helpers/triton.js';
+import { skipWithoutTriton, TritonServer } from '../helpers/triton.js';
+import { ADD_ONE, infer } from './models.js';
 
 const skip = skipWithoutTriton();
-
-// Adds 1 to every element: enough to tell a real answer from an echo.
-const ADD_ONE = `
-import numpy as np
-import triton_python_backend_utils as pb_utils
-
-class TritonPythonModel:
-    def execute(self, requests):
-        out = []
-        for r in requests:
-            x = pb_utils.get_input_tensor_by_name(r, "INPUT0").as_numpy()
-            out.append(pb_utils.InferenceResponse([pb_utils.Tensor("OUTPUT0", (x + 1).astype(np.float32))]))
-        return out
-`;
 
 let server: TritonServer | undefined;
 const dir = await tempDir();
@@ -54,17 +41,6 @@ after(async () => {
   await server?.close();
 });
 
-const INFER = `
-import json, sys
-import numpy as np
-import tritonclient.http as http
-c = http.InferenceServerClient(sys.argv[1])
-i = http.InferInput("INPUT0", [4], "FP32")
-i.set_data_from_numpy(np.array([1, 2, 3, 4], dtype=np.float32))
-r = c.infer(sys.argv[2], [i])
-print(json.dumps(r.as_numpy("OUTPUT0").tolist()))
-`;
-
 test('a Python-backend model msb publishes is READY and answers through tritonclient', { skip }, async () => {
   assert.ok(server);
   assert.deepEqual(
@@ -74,8 +50,7 @@ test('a Python-backend model msb publishes is READY and answers through tritoncl
   assert.equal(await server.modelReady('addone', '1'), true);
   const config = await server.modelConfig('addone');
   assert.equal(config.backend, 'python');
-  const { stdout } = await runTritonPython(INFER, [`127.0.0.1:${server.httpPort}`, 'addone']);
-  assert.deepEqual(JSON.parse(stdout), [2, 3, 4, 5]);
+  assert.deepEqual(await infer(server, 'addone', 'INPUT0', 'OUTPUT0', [1, 2, 3, 4]), [2, 3, 4, 5]);
 });
 
 test('restart: the same ports, the model READY again, the log kept across both runs', { skip }, async () => {
