@@ -109,7 +109,8 @@ test('an expired lease can be neither renewed nor released, and is not listed', 
 test('the per-model cap refuses acquire with MSB_CID_CAP_REACHED until a lease ends', async () => {
   const capped = new CorrelationIds(raw, { cap: 2 });
   const a = await capped.acquire('capped');
-  await capped.acquire('capped', { ttl: 60 });
+  // 1 s: long enough that it still counts on a loaded machine when the next acquires run (60 ms did not always)
+  await capped.acquire('capped', { ttl: 1000 });
   await assert.rejects(
     capped.acquire('capped'),
     (err) => code('MSB_CID_CAP_REACHED')(err) && /cap 2/.test(String(err)),
@@ -118,7 +119,7 @@ test('the per-model cap refuses acquire with MSB_CID_CAP_REACHED until a lease e
   await capped.release(a);
   const c = await capped.acquire('capped');
   await assert.rejects(capped.acquire('capped'), code('MSB_CID_CAP_REACHED'));
-  await sleep(100); // the 60 ms lease ran out: it no longer counts
+  await sleep(1100); // the 1 s lease ran out: it no longer counts
   await capped.acquire('capped');
   const uncapped = await capped.acquire('capped', { cap: 0 });
   await capped.release(uncapped);
