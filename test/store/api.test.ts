@@ -173,11 +173,16 @@ test('every platform and backend gets its files under Triton default names', { s
   await assert.rejects((await store.getModel('onnx')).addVersion(savedmodel), code('MSB_STORE_BAD_SOURCE'));
   await assert.rejects((await store.getModel('savedmodel')).addVersion(onnx), code('MSB_STORE_BAD_SOURCE'));
   await assert.rejects((await store.getModel('onnx')).addVersion(undefined), code('MSB_STORE_BAD_SOURCE'));
-  // The stand-in files are no models: only the formats msb reads say so (Triton would fail to load those too).
+  // The stand-in files are no models: only the formats msb reads say so (Triton would fail to load those too; a
+  // "plan" without TensorRT's magic is refused since issue 20).
   const problems = await store.validate();
   assert.deepEqual(
     problems.map((p) => `${p.rule} ${p.path}`),
-    ['model-unreadable graphdef/1/model.graphdef', 'model-unreadable savedmodel/1/model.savedmodel'],
+    [
+      'model-unreadable graphdef/1/model.graphdef',
+      'model-unreadable plan/1/model.plan',
+      'model-unreadable savedmodel/1/model.savedmodel',
+    ],
   );
 });
 
