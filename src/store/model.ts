@@ -524,14 +524,13 @@ export class StoredModel {
       const fileName = checkName('labels file', options.fileName ?? out.labelFilename ?? `${output}_labels.txt`);
       if (fileName === 'config.pbtxt')
         throw new StoreError('MSB_STORE_INVALID_NAME', 'labels cannot be named config.pbtxt');
-      // Labels before the config that names them: the config never names a missing file.
+      // Labels before the config that names them: the config never names a missing file. A replaced file under
+      // another name is kept: a Triton that read the previous config may still be about to read it, and deleting it
+      // then made that load fail (test/store/s3-writers.test.ts's poller saw it). Triton ignores files no config
+      // names; `removeLabels` still deletes its own.
       await this.storage.write(`${this.name}/${fileName}`, content);
-      const previous = out.labelFilename;
       out.labelFilename = fileName;
       if (!(await this.writeConfig(config, etag, comments))) throw this.conflict();
-      if (previous && previous !== fileName && !config.output?.some((o) => o.labelFilename === previous)) {
-        await this.storage.delete(`${this.name}/${checkName('labels file', previous)}`);
-      }
       return fileName;
     });
   }
