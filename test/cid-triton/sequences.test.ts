@@ -263,7 +263,12 @@ describe('correlation IDs on a real Triton', { skip, timeout: 600_000 }, () => {
     // its code and message on.
     assert.match(noRedis.error ?? '', /^msb: MSB_REDIS_UNREACHABLE: msb serve answered 503: cannot reach Redis at /);
     await redis.start();
-    const after = await manager({ MODEL: 'seq_direct' });
+    // msb serve answers 503 until its Redis connection is back (it reconnects every 2 s at most): a client retries.
+    let after = await manager({ MODEL: 'seq_direct' });
+    for (const deadline = Date.now() + 20_000; after.status === 503 && Date.now() < deadline; ) {
+      await sleep(250);
+      after = await manager({ MODEL: 'seq_direct' });
+    }
     assert.equal(after.status, 200, after.error);
     assert.notEqual(after.outputs?.CORRID, back.outputs?.CORRID, 'AOF kept the live lease: a new ID');
     timings.push(`outages: ${down.error}; ${noRedis.error}`);
