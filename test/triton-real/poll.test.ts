@@ -11,11 +11,10 @@
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runCli } from '../helpers/cli.js';
-import { startTestRedis, type TestTopology } from '../helpers/redis.js';
-import { S3RVER_ENV, TestS3 } from '../helpers/s3.js';
+import { S3RVER_ENV, useS3WithRedis } from '../helpers/s3.js';
 import { tempDir } from '../helpers/tmp.js';
 import { skipWithoutTriton, TritonServer } from '../helpers/triton.js';
 import { until } from '../helpers/until.js';
@@ -213,16 +212,7 @@ test('local directory: 4 msb writers under Triton polling every second', { skip 
 });
 
 describe('S3 (s3rver): Triton reads the bucket itself', { skip }, () => {
-  let s3: TestS3 | undefined;
-  let redis: TestTopology | undefined;
-  before(async () => {
-    s3 = await TestS3.start();
-    redis = await startTestRedis();
-  });
-  after(async () => {
-    await s3?.stop();
-    await redis?.stop();
-  });
+  const servers = useS3WithRedis();
 
   // Triton's S3 client (the AWS SDK for C++) gets s3rver's credentials from the environment, like msb's.
   const tritonEnv = { ...S3RVER_ENV, AWS_DEFAULT_REGION: S3RVER_ENV.AWS_REGION };
@@ -233,13 +223,13 @@ describe('S3 (s3rver): Triton reads the bucket itself', { skip }, () => {
   const s3Ops = ['version add', 'config set', 'labels set'];
 
   test('s3://127.0.0.1:PORT/bucket/prefix (host:port form, HTTP by default)', async () => {
-    assert.ok(s3 && redis);
+    const [s3, redis] = [servers.s3(), servers.redis()];
     const store = s3.uri('hostport');
     await pollRun(store, `s3://127.0.0.1:${s3.port}/${s3.bucket}/hostport`, { REDIS_URL: redis.url }, tritonEnv, s3Ops);
   });
 
   test('s3://http://127.0.0.1:PORT/bucket/prefix (scheme form)', async () => {
-    assert.ok(s3 && redis);
+    const [s3, redis] = [servers.s3(), servers.redis()];
     const store = s3.uri('scheme');
     await pollRun(store, store, { REDIS_URL: redis.url }, tritonEnv, s3Ops);
   });
