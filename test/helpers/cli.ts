@@ -53,6 +53,13 @@ export function runCli(args: string[], options: RunOptions = {}): Promise<CliRes
   );
 }
 
+/** Runs the real `msb` CLI and returns its stdout; a non-zero exit throws, naming the command and its stderr. */
+export async function runCliOk(args: string[], options: RunOptions = {}): Promise<string> {
+  const r = await runCli(args, options);
+  if (r.code !== 0) throw new Error(`msb ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
 /** A long-running `msb` command (a worker, a server) as a child process: its stderr collected, its exit awaited. */
 export interface SpawnedCli {
   proc: ChildProcess;

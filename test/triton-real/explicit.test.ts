@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isMsbError } from '../../src/errors.js';
 import { ConversionClient } from '../../src/jobs/index.js';
 import { TritonRepositoryClient, type TritonRetry } from '../../src/triton/index.js';
-import { runCli, spawnCli } from '../helpers/cli.js';
+import { runCliOk, spawnCli } from '../helpers/cli.js';
 import { startTestRedis, type TestTopology } from '../helpers/redis.js';
 import { tempDir } from '../helpers/tmp.js';
 import { skipWithoutTriton, TritonServer } from '../helpers/triton.js';
@@ -28,11 +28,7 @@ const dir = await tempDir();
 const store = path.join(dir, 'store');
 const source = path.join(dir, 'model.py');
 
-async function msb(...args: string[]): Promise<string> {
-  const r = await runCli(args);
-  assert.equal(r.code, 0, `msb ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
+const msb = (...args: string[]) => runCliOk(args);
 
 async function addPython(name: string): Promise<void> {
   await msb(

@@ -14,7 +14,7 @@ import { isMsbError } from '../../src/errors.js';
 import { publish } from '../../src/publish/index.js';
 import { ModelStore } from '../../src/store/index.js';
 import { TritonRepositoryClient } from '../../src/triton/index.js';
-import { runCli } from '../helpers/cli.js';
+import { runCliOk } from '../helpers/cli.js';
 import { skipWithout, testdata } from '../helpers/paths.js';
 import { tempDir } from '../helpers/tmp.js';
 import { skipWithoutTriton, TritonServer } from '../helpers/triton.js';
@@ -33,10 +33,7 @@ before(async () => {
   if (skip) return;
   const source = path.join(dir, 'model.py');
   await writeFile(source, ADD_ONE);
-  const cli = async (...args: string[]) => {
-    const r = await runCli(args);
-    assert.equal(r.code, 0, `msb ${args.join(' ')}: ${r.stderr}`);
-  };
+  const cli = (...args: string[]) => runCliOk(args);
   await cli('init', store);
   await cli(
     'add',

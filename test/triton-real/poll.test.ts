@@ -13,7 +13,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { runCli } from '../helpers/cli.js';
+import { runCli, runCliOk } from '../helpers/cli.js';
 import { S3RVER_ENV, useS3WithRedis } from '../helpers/s3.js';
 import { tempDir } from '../helpers/tmp.js';
 import { skipWithoutTriton, TritonServer } from '../helpers/triton.js';
@@ -50,8 +50,7 @@ interface Tally {
 }
 
 async function msb(args: string[], env: NodeJS.ProcessEnv): Promise<void> {
-  const r = await runCli(args, { env, timeoutMs: 120_000 });
-  if (r.code !== 0) throw new Error(`msb ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  await runCliOk(args, { env, timeoutMs: 120_000 });
 }
 
 /** The versions `msb ls --json` lists per model. */
