@@ -5,73 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { writePlanSidecar } from '../../src/inspect/index.js';
 import { publish } from '../../src/publish/index.js';
 import { resolveRelease, type TritonRelease } from '../../src/release/index.js';
 import { ModelStore } from '../../src/store/index.js';
-import { pythonHasOnnx, runPython } from '../helpers/python.js';
+import { pythonHasOnnx } from '../helpers/python.js';
 import { tempDir } from '../helpers/tmp.js';
+import { makeOnnx, makePlan } from './fixtures.js';
 
 const hasOnnx = pythonHasOnnx();
 const noOnnx = hasOnnx ? false : 'needs python3-onnx (/usr/bin/python3, or MSB_PYTHON)';
-
-/** Relu models stamped with ai.onnx opsets 13 and 22 (ONNX Runtime 1.19, Triton 24.10, reads up to 21). */
-export function makeOnnx(dir: string): { opset13: string; opset22: string } {
-  runPython(
-    `
-import sys, onnx
-from onnx import helper, TensorProto
-for op, ir in ((13, 8), (22, 10)):
-    x = helper.make_tensor_value_info('x', TensorProto.FLOAT, [1, 4])
-    y = helper.make_tensor_value_info('y', TensorProto.FLOAT, [1, 4])
-    g = helper.make_graph([helper.make_node('Relu', ['x'], ['y'])], 'g', [x], [y])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid('', op)])
-    m.ir_version = ir
-    onnx.save(m, f'{sys.argv[1]}/relu{op}.onnx')
-`,
-    [dir],
-  );
-  return { opset13: path.join(dir, 'relu13.onnx'), opset22: path.join(dir, 'relu22.onnx') };
-}
-
-/**
- * A plan stand-in whose header names TensorRT `trt` (bytes 24..26, TensorRT >= 8.6 layout), with msb's record of
- * its build (signature, built-for compute capability, build options) unless `record` is false.
- */
-export async function makePlan(
-  file: string,
-  trt: [number, number, number],
-  record: { computeCapability: string; buildOptions?: Record<string, unknown> } | false,
-): Promise<string> {
-  const bytes = Buffer.alloc(512);
-  bytes.write('ftrt', 0, 'latin1');
-  bytes[8] = 239;
-  [bytes[24], bytes[25], bytes[26]] = trt;
-  await writeFile(file, bytes);
-  if (record) {
-    const t = (name: string) => ({ name, dataType: 'TYPE_FP32' as const, dims: [-1, 4] });
-    await writePlanSidecar(file, {
-      msb: 1,
-      signature: {
-        format: 'tensorrt_plan',
-        platform: 'tensorrt_plan',
-        backend: 'tensorrt',
-        inputs: [t('x')],
-        outputs: [t('y')],
-        batchDim: true,
-        maxBatchSize: 8,
-        metadata: {},
-      },
-      tensorrt: trt.join('.'),
-      computeCapability: record.computeCapability,
-      ...(record.buildOptions ? { buildOptions: record.buildOptions } : {}),
-    });
-  }
-  return file;
-}
 
 /** 25.01's row with a TensorRT version set here: the table gives none yet, the rules for a known one are tested. */
 const r25 = (tensorrt: string): TritonRelease => ({ ...resolveRelease('25.01'), tensorrt });
