@@ -12,8 +12,6 @@ export class ReleaseError extends defineErrors('MSB_RELEASE_', {
   MSB_RELEASE_TENSORRT_UNKNOWN: { retryable: false, status: 400 },
   /** A build job's TensorRT target is not the TensorRT of the release the worker (or server) checks against. */
   MSB_RELEASE_TARGET_MISMATCH: { retryable: false, status: 400 },
-  /** The store's recorded default release (msb-store.json at its root) cannot be read. */
-  MSB_RELEASE_STORE_DEFAULT: { retryable: false },
 }) {}
 
 export type ReleaseErrorCode = keyof typeof ReleaseError.codes;
