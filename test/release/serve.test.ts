@@ -69,3 +69,19 @@ test('the model problems of the API name a GPU of the fleet without a plan', asy
   await assert.rejects(serve({ triton: '99.01' }), /not a Triton release/);
   await assert.rejects(serve({ gpus: ['86'] }), /compute capabilities/);
 });
+
+test('POST /v1/jobs with a target naming a release whose TensorRT is unknown is a 400 naming why', async () => {
+  const server = await serve();
+  const res = await fetch(`${server.url}/v1/jobs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      kind: 'build',
+      source: path.join(dir, 'p86.plan'),
+      output: { model: 'm' },
+      target: { triton: '25.01', gpu: '8.6' },
+    }),
+  });
+  assert.equal(res.status, 400);
+  assert.match(await res.text(), /MSB_RELEASE_TENSORRT_UNKNOWN: the TensorRT version of Triton 25\.01 is unknown/);
+});
