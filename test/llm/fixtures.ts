@@ -6,6 +6,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
+/** `${key}` as the templates write it (a function, so no string literal holds a template-like placeholder). */
+export const ph = (key: string): string => `$${'{'}${key}}`;
+
 /** A checkpoint directory: config.json and a tokenizer unless left out. */
 export async function writeCheckpoint(dir: string, options: { config?: boolean; tokenizer?: boolean } = {}) {
   await mkdir(dir, { recursive: true });
