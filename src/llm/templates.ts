@@ -12,7 +12,8 @@ import type { LlmProblem } from './problems.js';
  * - `string`: inside any other quoted string (`backend: "${triton_backend}"`): it parses, and Triton takes the text
  *   literally (a backend named `${triton_backend}`), so the load fails later.
  * - `bare`: anywhere else (`max_batch_size: ${triton_max_batch_size}`, `data_type: ${logits_datatype}`): Triton's
- *   text-format parser stops at the `$` ("Expected integer or identifier, got: $", server issue #8592).
+ *   text-format parser stops at the `$` (tritonserver 2.51 logs "Error parsing text-format
+ *   inference.ModelConfig: 4:17: Expected integer, got: $" and the model does not load; server issue #8592).
  * - `comment`: after `#`: ignored.
  */
 export type PlaceholderKind = 'parameter' | 'string' | 'bare' | 'comment';
