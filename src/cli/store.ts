@@ -352,6 +352,23 @@ function registerAddCommand(program: Command): void {
 
 /** `msb add --vllm` and `msb add --tensorrt-llm`: LLM repositories (docs/llm.md). */
 async function addLlm(opts: AddCliOptions): Promise<void> {
+  // Options of the model-file path that an LLM repository has no use for: refused rather than ignored.
+  const stray = [
+    opts.version !== undefined && '--version',
+    opts.platform !== undefined && '--platform',
+    opts.maxBatchSize !== undefined && '--max-batch-size',
+    opts.labels !== undefined && '--labels',
+    opts.labelsFromMetadata && '--labels-from-metadata',
+    opts.strict && '--strict',
+    opts.input.length > 0 && '--input',
+    opts.output.length > 0 && '--output',
+  ].filter((o): o is string => typeof o === 'string');
+  if (stray.length > 0) {
+    throw new CliError(
+      'MSB_CLI_USAGE',
+      `${stray.join(', ')} ${stray.length === 1 ? 'does' : 'do'} not apply to --vllm or --tensorrt-llm (docs/llm.md)`,
+    );
+  }
   const { publishTensorrtLlm, publishVllm } = await import('../publish/index.js');
   let result: Awaited<ReturnType<typeof publishVllm>>;
   if (opts.vllm !== undefined) {

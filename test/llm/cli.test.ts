@@ -41,6 +41,9 @@ test('msb add --vllm: published (exit 0), refused in one line (exit 2), validate
   const usage = await runCli(['add', '--store-path', store, '--vllm', ckpt, '--templates', dir]);
   assert.equal(usage.code, 2);
   oneLine(usage.stderr, 'MSB_CLI_USAGE', /go with --tensorrt-llm/);
+  const ignored = await runCli(['add', '--store-path', store, '--vllm', ckpt, '--max-batch-size', '4', '--strict']);
+  assert.equal(ignored.code, 2);
+  oneLine(ignored.stderr, 'MSB_CLI_USAGE', /--max-batch-size, --strict do not apply to --vllm or --tensorrt-llm/);
   const valid = await runCli(['validate', store]);
   assert.equal(valid.code, 0, valid.stderr);
   assert.equal(valid.stdout, 'ok\n');
