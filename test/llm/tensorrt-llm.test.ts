@@ -7,7 +7,9 @@ import { isMsbError, type MsbError } from '../../src/errors.js';
 import { type LlmProblem, readTrtllmEngine } from '../../src/llm/index.js';
 import { publishTensorrtLlm } from '../../src/publish/index.js';
 import { LocalStorage, ModelStore, type RepositoryStorage } from '../../src/store/index.js';
+import { ObjectStorage } from '../../src/store/object-storage.js';
 import { tempDir } from '../helpers/tmp.js';
+import { MemoryClient } from '../store/memory-client.js';
 import { ph, writeCheckpoint, writeEngine, writeTemplates } from './fixtures.js';
 
 async function inputs(options: Parameters<typeof writeTemplates>[1] = {}) {
@@ -292,5 +294,44 @@ test('createModels: a name taken between the check and the commit removes what t
     (e) => isMsbError(e, 'MSB_STORE_EXISTS') && /model kept already exists/.test((e as Error).message),
   );
   assert.deepEqual(await s.listModels(), ['kept']);
+  await s.close();
+});
+
+test('one change on an object store: every object of the members before the ensemble, its config.pbtxt last', async () => {
+  const i = await inputs({ bls: true });
+  const client = new MemoryClient();
+  const written: string[] = [];
+  const put = client.put.bind(client);
+  client.put = async (key, body, condition) => {
+    written.push(key);
+    return put(key, body, condition);
+  };
+  const upload = client.upload.bind(client);
+  client.upload = async (key, body) => {
+    written.push(key);
+    return upload(key, body);
+  };
+  const s = await ModelStore.open('memory://llm', {
+    create: true,
+    storage: new ObjectStorage(client, { prefix: 'llm' }),
+  });
+  await publishTensorrtLlm({ ...i, store: s });
+  const models = written
+    .filter((k) => /^llm\/[^/.][^/]*\//.test(k))
+    .map((k) => k.split('/')[1] as string)
+    .filter((m, n, all) => all.indexOf(m) === n);
+  assert.deepEqual(models, ['preprocessing', 'tensorrt_llm', 'postprocessing', 'tensorrt_llm_bls', 'ensemble']);
+  const configs = written.filter((k) => k.endsWith('/config.pbtxt'));
+  assert.equal(configs.at(-1), 'llm/ensemble/config.pbtxt');
+  assert.ok(
+    written.indexOf('llm/tensorrt_llm_bls/config.pbtxt') < written.findIndex((k) => k.startsWith('llm/ensemble/')),
+  );
+  assert.deepEqual(await s.listModels(), [
+    'ensemble',
+    'postprocessing',
+    'preprocessing',
+    'tensorrt_llm',
+    'tensorrt_llm_bls',
+  ]);
   await s.close();
 });
