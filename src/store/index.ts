@@ -38,4 +38,4 @@ export type { CreateModelOptions, OpenOptions } from './store.js';
 export { ModelStore, openStorage, VERSION_RECORD } from './store.js';
 export { type ModelSummary, problems, summary } from './summary.js';
 export { OBJECT_NAME, parseStoreUri, type StoreLocation, tritonCredential } from './uri.js';
-export { modelProblems, type RepositoryProblem } from './validate.js';
+export { modelProblems, type RepositoryProblem, type ValidateOptions } from './validate.js';

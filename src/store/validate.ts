@@ -9,6 +9,7 @@ import {
 import { isMsbError } from '../errors.js';
 import { InspectError } from '../inspect/errors.js';
 import type { ModelSignature } from '../inspect/types.js';
+import { checkVllmModelJson, type LlmProblem, templateProblems, VLLM_MODEL_JSON } from '../llm/index.js';
 import { tritonVersionOf } from './names.js';
 import { AUTOFILL_FILES, isDirectoryModel, modelFileName, platformOfFile } from './platforms.js';
 import { VERSION_RECORD, type VersionRecord } from './record.js';
@@ -37,19 +38,30 @@ export interface RepositoryProblem {
   model?: string;
 }
 
+export interface ValidateOptions {
+  /**
+   * The vLLM version whose engine arguments a vLLM model's `model.json` is checked against (the Triton release's,
+   * src/release). Default: the newest vLLM of msb's table.
+   */
+  vllmVersion?: string;
+}
+
 /**
  * The repository as Triton reads it: every subdirectory of the root is a model (dot-directories included); its
  * `config.pbtxt` is parsed and must name the directory; version directories follow `VersionsToLoad` (see
  * `tritonVersionOf`); each version the policy loads must hold the model file(s) for the platform/backend (or
  * `default_model_filename`, `cc_model_filenames`); labels files named by outputs must exist.
  */
-export async function validateRepository(storage: RepositoryStorage): Promise<RepositoryProblem[]> {
+export async function validateRepository(
+  storage: RepositoryStorage,
+  options: ValidateOptions = {},
+): Promise<RepositoryProblem[]> {
   const problems: RepositoryProblem[] = [];
   const add: Add = (path, rule, severity, message, more = {}) =>
     problems.push({ path, rule, severity, message, ...more });
   for (const entry of (await storage.list('')) ?? []) {
     if (entry.type !== 'dir') continue;
-    await validateModel(storage, entry.name, add);
+    await validateModel(storage, entry.name, add, undefined, options);
   }
   for (const p of (await storage.storageProblems?.()) ?? []) add(p.key, p.rule, p.severity, p.message);
   return problems;
@@ -87,6 +99,7 @@ async function validateModel(
   name: string,
   add: Add,
   override?: { text: string | undefined },
+  options: ValidateOptions = {},
 ): Promise<void> {
   if (name.startsWith('.')) {
     add(name, 'hidden-model', 'error', `hidden directory ${name} is loaded by Triton as a model`);
@@ -109,8 +122,14 @@ async function validateModel(
       config = parseModelConfig(text, { source: configPath });
     } catch (err) {
       if (!(err instanceof TextFormatError)) throw err;
-      add(`${configPath}:${err.line}:${err.column}`, 'config-syntax', 'error', err.message);
+      // A template key never filled (`max_batch_size: ${triton_max_batch_size}`) is named with its fix, not reported
+      // as the parser's "got: $".
+      const keys = templateProblems(text, configPath).filter((p) => p.severity === 'error');
+      if (keys.length === 0) add(`${configPath}:${err.line}:${err.column}`, 'config-syntax', 'error', err.message);
+      for (const p of keys) addLlm(add, configPath, p);
     }
+    // Keys that parse (inside strings) are checked too: a required one, or one outside a parameter, fails the load.
+    if (config && text.includes('${')) for (const p of templateProblems(text, configPath)) addLlm(add, configPath, p);
   }
   if (config) {
     if (config.name !== undefined && config.name !== '' && config.name !== name) {
@@ -247,12 +266,49 @@ async function validateModel(
           );
       }
       await checkRecord(storage, `${name}/${dir}`, vEntries, add);
+      if (config.backend === 'vllm' && text !== undefined)
+        await checkVllmVersion(storage, `${name}/${dir}`, config, options, add);
       // An auto-completed config is Triton's to derive from the file; a written one must agree with it.
       if (text !== undefined && file !== undefined && has(file)) {
         await checkAgainstModel(storage, `${name}/${dir}/${file}`, config, Number(v), add);
       }
     }
   }
+}
+
+/** A finding of the LLM checks as a repository problem: `file:line:column` where it has one. */
+function addLlm(add: Add, file: string, p: LlmProblem): void {
+  const at = p.line !== undefined ? `${p.file ?? file}:${p.line}:${p.column ?? 1}` : (p.file ?? file);
+  add(at, p.rule, p.severity, p.message);
+}
+
+/**
+ * A vLLM version's `model.json`: the backend asserts it is there and builds `AsyncEngineArgs(**json)` from it, so its
+ * keys, types and ranges are checked against the vLLM version (and a local checkpoint's files, where it is here).
+ */
+async function checkVllmVersion(
+  storage: RepositoryStorage,
+  dir: string,
+  config: ModelConfig,
+  options: ValidateOptions,
+  add: Add,
+): Promise<void> {
+  const key = `${dir}/${VLLM_MODEL_JSON}`;
+  const text = (await storage.read(key))?.toString('utf8');
+  if (text === undefined) {
+    add(
+      key,
+      'vllm-model-json-missing',
+      'error',
+      `${key} is missing: the vLLM backend reads the engine arguments from it`,
+    );
+    return;
+  }
+  const found = await checkVllmModelJson(text, {
+    config,
+    ...(options.vllmVersion !== undefined ? { vllmVersion: options.vllmVersion } : {}),
+  });
+  for (const p of found) add(key, p.rule, p.severity, p.message);
 }
 
 /** What serves the formats msb reads a signature from (ONNX, TensorRT plans, SavedModel, GraphDef). */
