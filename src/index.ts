@@ -8,6 +8,7 @@ export * as config from './config/index.js';
 export { defineErrors, errorStatus, isMsbError, MsbError } from './errors.js';
 export * as inspect from './inspect/index.js';
 export * as jobs from './jobs/index.js';
+export * as llm from './llm/index.js';
 export * as onnx from './onnx/index.js';
 export * as publish from './publish/index.js';
 export * as redis from './redis/index.js';

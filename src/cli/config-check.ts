@@ -1,9 +1,10 @@
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
+import type { ModelConfig } from '../config/index.js';
 import { MsbError } from '../errors.js';
 import { action, EXIT_ERROR, EXIT_PROBLEMS, reportError } from './common.js';
-import { readConfigFile } from './config-codec.js';
+import { readInput } from './config-codec.js';
 import { CliError } from './errors.js';
 import { parseGpusOption, tritonFromEnv } from './release-options.js';
 
@@ -24,50 +25,89 @@ export function registerConfigCheckCommands(config: Command): void {
       "the fleet's compute capabilities (e.g. 8.0,8.6): each needs a plan it can load in the versions beside each config",
     )
     .action(
-      action(
-        async (
-          files: string[],
-          opts: { name?: string; nameCheck: boolean; gpus?: string; triton?: string; computeCapabilities?: string },
-        ) => {
-          const gpus = opts.gpus === undefined ? undefined : parseGpus(opts.gpus);
-          const triton = opts.triton ?? tritonFromEnv();
-          const ccs = await parseGpusOption(opts.computeCapabilities);
-          const { validateModelConfig } = await import('../config/index.js');
-          let failed = 0;
-          let unreadable = 0;
-          for (const file of files) {
-            let problems: { path: string; rule: string; message: string }[];
-            try {
-              const dirName = opts.name ?? path.basename(path.dirname(path.resolve(file)));
-              const config = await readConfigFile(file);
-              // Without the name check the config still needs no `name`: Triton takes the directory's name then.
-              const modelName = opts.nameCheck ? dirName : (config.name ?? dirName);
-              problems = validateModelConfig(config, { modelName, gpus });
-            } catch (err) {
-              if (!(err instanceof MsbError)) throw err;
-              // A file that cannot be read is input msb could not run on (exit 2, the coded line); a file that does not
-              // parse is a problem found in it (exit 1).
-              if (err.code.startsWith('MSB_CLI_')) {
-                reportError(err);
-                unreadable++;
-              } else {
-                process.stderr.write(`${err.message}\n`);
-                failed++;
-              }
-              continue;
-            }
-            for (const p of problems)
-              process.stderr.write(`${file}: ${p.path || '(config)'}: ${p.message} [${p.rule}]\n`);
-            // The release checks read what no config says (plan headers, ONNX opsets): the model files beside it.
-            const found = await releaseProblems(file, triton, ccs);
-            for (const p of found)
-              process.stderr.write(`${file}: ${p.severity}: ${p.path}: ${p.message} [${p.rule}]\n`);
-            if (problems.length || found.some((p) => p.severity === 'error')) failed++;
+      action(async (files: string[], opts: ConfigCheckOptions) => {
+        const gpus = opts.gpus === undefined ? undefined : parseGpus(opts.gpus);
+        const triton = opts.triton ?? tritonFromEnv();
+        // An unknown release is refused even where no store is there to check.
+        if (triton !== undefined) (await import('../release/index.js')).resolveRelease(triton);
+        const ccs = await parseGpusOption(opts.computeCapabilities);
+        const [{ parseModelConfig, TextFormatError, validateModelConfig }, llm] = await Promise.all([
+          import('../config/index.js'),
+          import('../llm/index.js'),
+        ]);
+        let failed = 0;
+        let unreadable = 0;
+        for (const file of files) {
+          let problems: { path: string; rule: string; message: string }[];
+          let text: string;
+          try {
+            text = await readInput(file);
+          } catch (err) {
+            if (!(err instanceof MsbError)) throw err;
+            reportError(err);
+            unreadable++;
+            continue;
           }
-          if (unreadable) process.exitCode = EXIT_ERROR;
-          else if (failed) process.exitCode = EXIT_PROBLEMS;
-        },
-      ),
+          const source = file === '-' ? '<stdin>' : file;
+          // Template keys never filled: named with their fix (--set KEY=…) rather than as the parser's "got: $".
+          const keys = text.includes('${') ? llm.templateProblems(text, source) : [];
+          for (const p of keys) {
+            process.stderr.write(
+              `${p.file}:${p.line}:${p.column}: ${p.severity === 'warning' ? 'warning: ' : ''}${p.message} [${p.rule}]\n`,
+            );
+          }
+          let config: ModelConfig;
+          try {
+            config = parseModelConfig(text, { source });
+          } catch (err) {
+            if (!(err instanceof TextFormatError)) throw err;
+            // A file that does not parse is a problem found in it (exit 1); its template keys said why, if they did.
+            if (!keys.some((p) => p.severity === 'error')) process.stderr.write(`${err.message}\n`);
+            failed++;
+            continue;
+          }
+          const dirName = opts.name ?? path.basename(path.dirname(path.resolve(file)));
+          // Without the name check the config still needs no `name`: Triton takes the directory's name then.
+          const modelName = opts.nameCheck ? dirName : (config.name ?? dirName);
+          problems = validateModelConfig(config, { modelName, gpus });
+          for (const p of problems)
+            process.stderr.write(`${file}: ${p.path || '(config)'}: ${p.message} [${p.rule}]\n`);
+          let vllmErrors = 0;
+          if (config.backend === 'vllm' && file !== '-') {
+            // The engine arguments beside it: each version directory's model.json.
+            const dir = path.dirname(path.resolve(file));
+            for (const v of (await readdir(dir, { withFileTypes: true })).filter(
+              (e) => e.isDirectory() && /^[1-9]\d*$/.test(e.name),
+            )) {
+              const json = path.join(path.dirname(file), v.name, llm.VLLM_MODEL_JSON);
+              const body = await readFile(json, 'utf8').catch(() => undefined);
+              const found =
+                body === undefined
+                  ? [
+                      {
+                        rule: 'vllm-model-json-missing',
+                        severity: 'error',
+                        message: 'missing: the vLLM backend reads the engine arguments from it',
+                      },
+                    ]
+                  : await llm.checkVllmModelJson(body, { config, ...(gpus ? { gpus } : {}) });
+              for (const p of found) {
+                process.stderr.write(
+                  `${json}: ${p.severity === 'warning' ? 'warning: ' : ''}${p.message} [${p.rule}]\n`,
+                );
+                if (p.severity === 'error') vllmErrors++;
+              }
+            }
+          }
+          // The release checks read what no config says (plan headers, ONNX opsets): the model files beside it.
+          const found = file === '-' ? [] : await releaseProblems(file, text, triton, ccs);
+          for (const p of found) process.stderr.write(`${file}: ${p.severity}: ${p.path}: ${p.message} [${p.rule}]\n`);
+          const releaseErrors = found.filter((p) => p.severity === 'error').length;
+          if (problems.length || vllmErrors || releaseErrors || keys.some((p) => p.severity === 'error')) failed++;
+        }
+        if (unreadable) process.exitCode = EXIT_ERROR;
+        else if (failed) process.exitCode = EXIT_PROBLEMS;
+      }),
     );
 }
 
@@ -78,6 +118,7 @@ export function registerConfigCheckCommands(config: Command): void {
  */
 async function releaseProblems(
   file: string,
+  text: string,
   triton: string | undefined,
   ccs: string[] | undefined,
 ): Promise<{ path: string; rule: string; severity: string; message: string }[]> {
@@ -96,12 +137,19 @@ async function releaseProblems(
       ...(ccs ? { gpus: ccs } : {}),
     });
     if (!checks.release && !checks.gpus) return [];
-    const text = await readFile(file, 'utf8');
     const all = await modelProblems(store.repository, path.basename(modelDir), text, checks);
     return all.filter((p) => p.rule.startsWith('release-') || p.rule.startsWith('gpu-'));
   } finally {
     await store.close();
   }
+}
+
+interface ConfigCheckOptions {
+  name?: string;
+  nameCheck: boolean;
+  gpus?: string;
+  triton?: string;
+  computeCapabilities?: string;
 }
 
 function parseGpus(text: string): number[] {

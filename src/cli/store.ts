@@ -3,6 +3,7 @@ import { type Command, Option } from 'commander';
 import { StoreError } from '../store/errors.js';
 import type { ModelStore } from '../store/index.js';
 import { action, EXIT_PROBLEMS, printJson, printTable } from './common.js';
+import { CliError } from './errors.js';
 import { nonNegativeInt, positiveInt } from './numbers.js';
 import { addReleaseOptions, parseGpusOption, tritonFromEnv } from './release-options.js';
 
@@ -311,9 +312,37 @@ function registerAddCommand(program: Command): void {
     .option('--strict', 'strict mode: version_policy specific lists each published version (see docs/storage.md)')
     .option('--input <spec>', 'input tensor NAME:TYPE:DIMS, repeatable', (v, acc: string[]) => [...acc, v], [])
     .option('--output <spec>', 'output tensor NAME:TYPE:DIMS, repeatable', (v, acc: string[]) => [...acc, v], [])
+    .addOption(
+      new Option(
+        '--vllm <source>',
+        'vLLM model: a local Hugging Face checkpoint directory, or a model id (org/name)',
+      ).conflicts(['engine', 'onnx', 'model', 'tensorrtLlm']),
+    )
+    .addOption(
+      new Option(
+        '--tensorrt-llm <engine-dir>',
+        'TensorRT-LLM engine directory: fills --templates into an ensemble',
+      ).conflicts(['engine', 'onnx', 'model']),
+    )
+    .option('--templates <dir>', "with --tensorrt-llm: your copy of TensorRT-LLM's inflight_batcher_llm models")
+    .option('--tokenizer <dir>', 'with --tensorrt-llm: the Hugging Face tokenizer directory')
+    .option('--streaming', 'with --tensorrt-llm: stream responses (decoupled_mode true)')
+    .option(
+      '--set <key=value>',
+      'with --vllm: an engine argument (JSON value or string); with --tensorrt-llm: a template key. Repeatable',
+      (v, acc: string[]) => [...acc, v],
+      [],
+    )
     .option('--json', 'machine-readable output');
   addReleaseOptions(add).action(
     storeAction(async (opts: AddCliOptions) => {
+      if (opts.vllm !== undefined || opts.tensorrtLlm !== undefined) return addLlm(opts);
+      if (opts.set.length > 0 || opts.templates !== undefined || opts.tokenizer !== undefined || opts.streaming) {
+        throw new CliError(
+          'MSB_CLI_USAGE',
+          '--set, --templates, --tokenizer and --streaming go with --vllm or --tensorrt-llm',
+        );
+      }
       const source = opts.engine ?? opts.onnx ?? opts.model;
       if (!source) throw new StoreError('MSB_STORE_BAD_SOURCE', 'name the model with --engine, --onnx or --model');
       const [{ publish }, { parseTensorOption }] = await Promise.all([
@@ -350,7 +379,81 @@ function registerAddCommand(program: Command): void {
   );
 }
 
+/** `msb add --vllm` and `msb add --tensorrt-llm`: LLM repositories (docs/llm.md). */
+async function addLlm(opts: AddCliOptions): Promise<void> {
+  // Options of the model-file path that an LLM repository has no use for: refused rather than ignored.
+  const stray = [
+    opts.version !== undefined && '--version',
+    opts.platform !== undefined && '--platform',
+    opts.maxBatchSize !== undefined && '--max-batch-size',
+    opts.labels !== undefined && '--labels',
+    opts.labelsFromMetadata && '--labels-from-metadata',
+    opts.strict && '--strict',
+    opts.input.length > 0 && '--input',
+    opts.output.length > 0 && '--output',
+    opts.gpus !== undefined && '--gpus',
+  ].filter((o): o is string => typeof o === 'string');
+  if (stray.length > 0) {
+    throw new CliError(
+      'MSB_CLI_USAGE',
+      `${stray.join(', ')} ${stray.length === 1 ? 'does' : 'do'} not apply to --vllm or --tensorrt-llm (docs/llm.md)`,
+    );
+  }
+  const { publishTensorrtLlm, publishVllm } = await import('../publish/index.js');
+  // --triton (else MSB_TRITON_RELEASE) names the release whose vLLM the engine arguments are checked against; an
+  // unknown name is refused as everywhere else.
+  const triton = opts.triton ?? tritonFromEnv();
+  if (triton !== undefined) (await import('../release/index.js')).resolveRelease(triton);
+  let result: Awaited<ReturnType<typeof publishVllm>>;
+  if (opts.vllm !== undefined) {
+    if (opts.templates !== undefined || opts.tokenizer !== undefined || opts.streaming) {
+      throw new CliError(
+        'MSB_CLI_USAGE',
+        '--templates, --tokenizer and --streaming go with --tensorrt-llm, not --vllm',
+      );
+    }
+    result = await publishVllm({
+      store: opts.storePath,
+      source: opts.vllm,
+      set: opts.set,
+      ...(opts.name !== undefined ? { name: opts.name } : {}),
+      ...(opts.concurrency !== undefined ? { instanceCount: opts.concurrency } : {}),
+      ...(opts.force ? { force: true } : {}),
+      ...(triton !== undefined ? { triton } : {}),
+    });
+  } else {
+    if (opts.templates === undefined || opts.tokenizer === undefined) {
+      throw new CliError('MSB_CLI_USAGE', '--tensorrt-llm needs --templates DIR and --tokenizer DIR');
+    }
+    if (opts.name !== undefined || opts.force) {
+      throw new CliError(
+        'MSB_CLI_USAGE',
+        '--tensorrt-llm takes the model names from the template directories (the ensemble names them) and creates them; --name and --force do not apply',
+      );
+    }
+    const { parseSetOptions } = await import('../llm/index.js');
+    result = await publishTensorrtLlm({
+      store: opts.storePath,
+      engineDir: opts.tensorrtLlm as string,
+      templatesDir: opts.templates,
+      tokenizerDir: opts.tokenizer,
+      set: parseSetOptions(opts.set),
+      ...(opts.streaming ? { streaming: true } : {}),
+    });
+  }
+  for (const w of result.warnings)
+    process.stderr.write(`msb: warning: ${w.file ? `${w.file}:${w.line ?? ''}: ` : ''}${w.message}\n`);
+  if (opts.json) printJson({ store: result.store, models: result.models });
+  else process.stdout.write(`published ${result.models.join(', ')} in ${result.store}\n`);
+}
+
 interface AddCliOptions {
+  vllm?: string;
+  tensorrtLlm?: string;
+  templates?: string;
+  tokenizer?: string;
+  streaming?: boolean;
+  set: string[];
   storePath: string;
   engine?: string;
   onnx?: string;

@@ -1,13 +1,13 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { ModelConfig } from '../config/index.js';
+import type { ConfigComments, ModelConfig } from '../config/index.js';
 import { chooseRelease } from '../release/index.js';
 import { StoreError } from './errors.js';
 import { LocalStorage } from './local-storage.js';
 import { type AddVersionOptions, parseStored, renderConfig, StoredModel, VERSION_RECORD } from './model.js';
 import { checkName, checkVersion, tritonVersionOf } from './names.js';
 import { resolveSource } from './sources.js';
-import type { LockOptions, ModelSource, RepositoryStorage, StagingArea } from './storage.js';
+import type { LockOptions, ModelSource, RepositoryStorage, StagedTree, StagingArea } from './storage.js';
 import { parseStoreUri } from './uri.js';
 import { type RepositoryProblem, type ValidateOptions, validateRepository } from './validate.js';
 
@@ -58,6 +58,8 @@ export interface CreateModelOptions {
    * from then on a version appears exactly when msb lists it there (see `docs/storage.md`). Default false.
    */
   strict?: boolean;
+  /** Comments for the config (from the text it was parsed from), each put back with its field. Default: none. */
+  comments?: ConfigComments;
 }
 
 /**
@@ -137,48 +139,13 @@ export class ModelStore {
       ...(options.platform !== undefined ? { platform: options.platform } : {}),
       ...(options.backend !== undefined ? { backend: options.backend } : {}),
     };
-    const modelFiles: [string, ModelSource][] = [];
-    for (const [file, src] of Object.entries(options.files ?? {})) {
-      if (checkName('model directory file', file) === 'config.pbtxt' || tritonVersionOf(file).kind !== 'not-numeric') {
-        throw new StoreError('MSB_STORE_INVALID_NAME', `${file} cannot be a file of the model directory`, {
-          name: file,
-        });
-      }
-      modelFiles.push([file, await resolveSource(src)]);
-    }
+    const modelFiles = await this.modelFiles(options.files);
     for (let n = -1; ; n++) {
       const candidate = n < 0 ? name : checkName('model', `${name}_${n}`);
-      const config: ModelConfig = { ...base, name: candidate };
-      if (options.strict) {
-        config.versionPolicy = { specific: { versions: options.version ? [options.version.version ?? 1] : [] } };
-      }
-      const text = renderConfig(candidate, config);
-      const model = new StoredModel(this.ctx(), candidate, config, text);
-      let stageVersion: ((stage: StagingArea) => Promise<void>) | undefined;
-      if (options.version) {
-        const { source, ...vopts } = options.version;
-        if (vopts.version !== undefined) checkVersion(vopts.version);
-        stageVersion = await model.stageVersionFor(source, vopts);
-      }
-      const version = options.version?.version ?? 1;
-      // Commit order for a new model (object stores): the model directory's files (labels) and the version first,
-      // its config last, so Triton never reads a config naming a file that is not there yet.
-      const staged = await this.storage.stage(async (stage) => {
-        for (const [file, src] of modelFiles) await stage.putSource(file, src, 'dependency', 'copy');
-        if (stageVersion) await stageVersion(prefixed(stage, String(version)));
-        await stage.writeFile('config.pbtxt', text, 'config');
-      });
+      const { model, staged } = await this.stageModel(candidate, base, modelFiles, options);
       let created: boolean;
       try {
-        // A backend that refuses an existing name by itself (rename, If-None-Match) needs no lock here.
-        const lock = (await this.storage.conditionalWrites())
-          ? undefined
-          : await this.storage.lock(candidate, this.lockOptions);
-        try {
-          created = await staged.commit(candidate);
-        } finally {
-          await lock?.release();
-        }
+        created = await this.commitModel(candidate, staged);
       } finally {
         await staged.discard();
       }
@@ -191,6 +158,112 @@ export class ModelStore {
           model: candidate,
         });
       }
+    }
+  }
+
+  /**
+   * Creates several models as one change: an ensemble with the models it calls (`msb add --tensorrt-llm`). Every
+   * name is checked free and every model is staged (configs rendered and validated, all files copied) before the
+   * first one appears; then they appear one by one in the order given, each as {@link createModel} makes one
+   * appear. Callers list the models an ensemble (or a BLS model) calls before it, so a polling Triton never reads a
+   * config that names a model not yet there, and an explicit-mode Triton finds them all once the call returns. When
+   * a name is taken meanwhile by another writer, the models this call already made are removed again (they are its
+   * own, new) and `MSB_STORE_EXISTS` names it: nothing that was stored before is touched. `force` is not taken here.
+   */
+  async createModels(specs: readonly ({ name: string } & Omit<CreateModelOptions, 'force'>)[]): Promise<StoredModel[]> {
+    const taken: string[] = [];
+    for (const spec of specs) if (await this.hasModel(spec.name)) taken.push(spec.name);
+    if (taken.length > 0) {
+      throw new StoreError(
+        'MSB_STORE_EXISTS',
+        `${taken.length === 1 ? 'model' : 'models'} ${taken.join(', ')} already ${taken.length === 1 ? 'exists' : 'exist'} in ${this.root}; nothing was written`,
+        { models: taken },
+      );
+    }
+    const staged: { model: StoredModel; staged: StagedTree }[] = [];
+    const made: string[] = [];
+    try {
+      for (const spec of specs) {
+        const { name, ...options } = spec;
+        const base: ModelConfig = {
+          ...options.config,
+          ...(options.platform !== undefined ? { platform: options.platform } : {}),
+          ...(options.backend !== undefined ? { backend: options.backend } : {}),
+        };
+        staged.push(await this.stageModel(name, base, await this.modelFiles(options.files), options));
+      }
+      for (const s of staged) {
+        if (!(await this.commitModel(s.model.name, s.staged))) {
+          throw new StoreError(
+            'MSB_STORE_EXISTS',
+            `model ${s.model.name} was created in ${this.root} by another writer meanwhile; the models this publish had made (${made.join(', ') || 'none'}) were removed again`,
+            { model: s.model.name },
+          );
+        }
+        made.push(s.model.name);
+      }
+    } catch (err) {
+      // Removal in reverse: the ensemble (committed last) goes first.
+      for (const name of made.reverse()) await this.storage.removeTree(name).catch(() => {});
+      throw err;
+    } finally {
+      for (const s of staged) await s.staged.discard();
+    }
+    for (const s of staged) await s.model.reload();
+    return staged.map((s) => s.model);
+  }
+
+  private async modelFiles(files: Record<string, string> | undefined): Promise<[string, ModelSource][]> {
+    const modelFiles: [string, ModelSource][] = [];
+    for (const [file, src] of Object.entries(files ?? {})) {
+      if (checkName('model directory file', file) === 'config.pbtxt' || tritonVersionOf(file).kind !== 'not-numeric') {
+        throw new StoreError('MSB_STORE_INVALID_NAME', `${file} cannot be a file of the model directory`, {
+          name: file,
+        });
+      }
+      modelFiles.push([file, await resolveSource(src)]);
+    }
+    return modelFiles;
+  }
+
+  /** A new model's tree, staged (nothing visible yet): its directory files, first version, then its config. */
+  private async stageModel(
+    candidate: string,
+    base: ModelConfig,
+    modelFiles: [string, ModelSource][],
+    options: Omit<CreateModelOptions, 'force'>,
+  ): Promise<{ model: StoredModel; staged: StagedTree }> {
+    const config: ModelConfig = { ...base, name: candidate };
+    if (options.strict) {
+      config.versionPolicy = { specific: { versions: options.version ? [options.version.version ?? 1] : [] } };
+    }
+    const text = renderConfig(candidate, config, options.comments);
+    const model = new StoredModel(this.ctx(), candidate, config, text);
+    let stageVersion: ((stage: StagingArea) => Promise<void>) | undefined;
+    if (options.version) {
+      const { source, ...vopts } = options.version;
+      if (vopts.version !== undefined) checkVersion(vopts.version);
+      stageVersion = await model.stageVersionFor(source, vopts);
+    }
+    const version = options.version?.version ?? 1;
+    // Commit order for a new model (object stores): the model directory's files (labels) and the version first,
+    // its config last, so Triton never reads a config naming a file that is not there yet.
+    const staged = await this.storage.stage(async (stage) => {
+      for (const [file, src] of modelFiles) await stage.putSource(file, src, 'dependency', 'copy');
+      if (stageVersion) await stageVersion(prefixed(stage, String(version)));
+      await stage.writeFile('config.pbtxt', text, 'config');
+    });
+    return { model, staged };
+  }
+
+  /** Makes a staged model appear at `name`; false when the name is taken (nothing replaced). */
+  private async commitModel(name: string, staged: StagedTree): Promise<boolean> {
+    // A backend that refuses an existing name by itself (rename, If-None-Match) needs no lock here.
+    const lock = (await this.storage.conditionalWrites()) ? undefined : await this.storage.lock(name, this.lockOptions);
+    try {
+      return await staged.commit(name);
+    } finally {
+      await lock?.release();
     }
   }
 
@@ -248,6 +321,8 @@ export class ModelStore {
     const chosen = chooseRelease({ flag: given.flag, env: given.env, store: (await this.settings()).triton });
     return {
       ...(chosen ? { release: chosen.release } : {}),
+      // vLLM models' engine arguments are checked against the vLLM the release pairs with, where the table says.
+      ...(chosen?.release.vllm ? { vllmVersion: chosen.release.vllm } : {}),
       ...(given.gpus?.length ? { gpus: given.gpus } : {}),
     };
   }

@@ -9,6 +9,7 @@ import {
 import { isMsbError } from '../errors.js';
 import { InspectError } from '../inspect/errors.js';
 import type { ModelSignature } from '../inspect/types.js';
+import { checkVllmModelJson, type LlmProblem, templateProblems, VLLM_MODEL_JSON } from '../llm/index.js';
 import {
   checkOnnxForRelease,
   checkPlanForRelease,
@@ -45,6 +46,21 @@ export interface RepositoryProblem {
   tensor?: string;
   config?: string;
   model?: string;
+}
+
+export interface ValidateOptions {
+  /**
+   * The vLLM version whose engine arguments a vLLM model's `model.json` is checked against (the Triton release's,
+   * src/release). Default: the newest vLLM of msb's table.
+   */
+  vllmVersion?: string;
+  /**
+   * The Triton release to check against: each version's files must load in it (a plan built by another TensorRT, an
+   * ONNX opset above its ONNX Runtime's are errors; unknowns are warnings; src/release/check.ts).
+   */
+  release?: TritonRelease;
+  /** The fleet's compute capabilities ("8.6"): each GPU needs a plan it can load in every version. */
+  gpus?: readonly string[];
 }
 
 /**
@@ -97,16 +113,6 @@ export async function modelProblems(
   return problems;
 }
 
-/**
- * What else validate checks: with `release`, that Triton at that release loads each version's files (a plan built
- * by another TensorRT, an ONNX opset above its ONNX Runtime's); with `gpus` (compute capabilities such as "8.6"), that
- * each GPU of the fleet has a plan it can load. Unknowns are warnings (src/release/check.ts).
- */
-export interface ValidateOptions {
-  release?: TritonRelease;
-  gpus?: readonly string[];
-}
-
 async function validateModel(
   storage: RepositoryStorage,
   name: string,
@@ -135,8 +141,14 @@ async function validateModel(
       config = parseModelConfig(text, { source: configPath });
     } catch (err) {
       if (!(err instanceof TextFormatError)) throw err;
-      add(`${configPath}:${err.line}:${err.column}`, 'config-syntax', 'error', err.message);
+      // A template key never filled (`max_batch_size: ${triton_max_batch_size}`) is named with its fix, not reported
+      // as the parser's "got: $".
+      const keys = templateProblems(text, configPath).filter((p) => p.severity === 'error');
+      if (keys.length === 0) add(`${configPath}:${err.line}:${err.column}`, 'config-syntax', 'error', err.message);
+      for (const p of keys) addLlm(add, configPath, p);
     }
+    // Keys that parse (inside strings) are checked too: a required one, or one outside a parameter, fails the load.
+    if (config && text.includes('${')) for (const p of templateProblems(text, configPath)) addLlm(add, configPath, p);
   }
   if (config) {
     if (config.name !== undefined && config.name !== '' && config.name !== name) {
@@ -273,6 +285,8 @@ async function validateModel(
           );
       }
       await checkRecord(storage, `${name}/${dir}`, vEntries, add);
+      if (config.backend === 'vllm' && text !== undefined)
+        await checkVllmVersion(storage, `${name}/${dir}`, config, options, add);
       // An auto-completed config is Triton's to derive from the file; a written one must agree with it.
       const signature =
         text !== undefined && file !== undefined && has(file)
@@ -283,6 +297,41 @@ async function validateModel(
       }
     }
   }
+}
+
+/** A finding of the LLM checks as a repository problem: `file:line:column` where it has one. */
+function addLlm(add: Add, file: string, p: LlmProblem): void {
+  const at = p.line !== undefined ? `${p.file ?? file}:${p.line}:${p.column ?? 1}` : (p.file ?? file);
+  add(at, p.rule, p.severity, p.message);
+}
+
+/**
+ * A vLLM version's `model.json`: the backend asserts it is there and builds `AsyncEngineArgs(**json)` from it, so its
+ * keys, types and ranges are checked against the vLLM version (and a local checkpoint's files, where it is here).
+ */
+async function checkVllmVersion(
+  storage: RepositoryStorage,
+  dir: string,
+  config: ModelConfig,
+  options: ValidateOptions,
+  add: Add,
+): Promise<void> {
+  const key = `${dir}/${VLLM_MODEL_JSON}`;
+  const text = (await storage.read(key))?.toString('utf8');
+  if (text === undefined) {
+    add(
+      key,
+      'vllm-model-json-missing',
+      'error',
+      `${key} is missing: the vLLM backend reads the engine arguments from it`,
+    );
+    return;
+  }
+  const found = await checkVllmModelJson(text, {
+    config,
+    ...(options.vllmVersion !== undefined ? { vllmVersion: options.vllmVersion } : {}),
+  });
+  for (const p of found) add(key, p.rule, p.severity, p.message);
 }
 
 /** What serves the formats msb reads a signature from (ONNX, TensorRT plans, SavedModel, GraphDef). */
