@@ -184,3 +184,33 @@ test('msb worker and msb serve refuse an unknown release or fleet before connect
     'MSB_RELEASE_UNKNOWN',
   );
 });
+
+test('with a release, vLLM engine arguments are checked against the vLLM it pairs with (26.01: 0.13.0)', async () => {
+  const store = path.join(dir, 'vllm');
+  // an engine argument of vLLM 0.15.1 and later: valid for the newest vLLM msb knows, not for 26.01's
+  const arg = ['--set', 'allow_deprecated_quantization=true'];
+  const add = await msb(['add', '--store-path', store, '--vllm', 'facebook/opt-125m', ...arg]);
+  assert.equal(add.code, 0, add.stderr);
+  assert.deepEqual(rulesOf(await msb(['validate', store, '--json'])), []);
+  const old = await msb(['validate', store, '--json'], { MSB_TRITON_RELEASE: '26.01' });
+  assert.equal(old.code, 1, old.stderr);
+  assert.deepEqual(rulesOf(old), ['error:vllm-engine-arg-unknown']);
+  assert.match(old.stdout, /not an engine argument of vLLM 0\.13\.0/);
+  const refusedAdd = await msb([
+    'add',
+    '--store-path',
+    store,
+    '--name',
+    'b',
+    '--vllm',
+    'facebook/opt-125m',
+    ...arg,
+    '--triton',
+    '26.01',
+  ]);
+  refused(refusedAdd, 'MSB_LLM_ENGINE_ARGS');
+  refused(
+    await msb(['add', '--store-path', store, '--name', 'c', '--vllm', 'facebook/opt-125m', '--triton', '99.01']),
+    'MSB_RELEASE_UNKNOWN',
+  );
+});
