@@ -243,6 +243,14 @@ export function checkPlansForGpus(
         severity: 'warning',
         message: `${file}: which compute capability it was built for is unknown (a plan's header does not say; msb's record is missing): GPUs of compute capability ${cc} not checked`,
       });
+    } else if (f.computeCapability !== cc && f.hardwareCompatible === undefined) {
+      // A record without build options (an inspect job's) names the GPU that read the plan, not how it was built:
+      // it may be hardware-compatible.
+      problems.push({
+        rule: 'gpu-plan-unknown',
+        severity: 'warning',
+        message: `${file} loads on compute capability ${f.computeCapability}; msb's record does not say whether it is hardware-compatible: GPUs of compute capability ${cc} not checked`,
+      });
     } else if (f.computeCapability !== cc) {
       problems.push({
         rule: 'gpu-plan',

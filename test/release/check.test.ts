@@ -155,6 +155,13 @@ test('checkPlansForGpus: cc_model_filenames, hardware-compatible plans, the buil
     checkPlansForGpus(['8.6'], 'model.plan', {}, () => ({ tensorrt: '10.8.0' })).map((p) => [p.rule, p.severity]),
     [['gpu-plan-unknown', 'warning']],
   );
+  // an inspect job's record: the GPU that read it, not whether it was built hardware-compatible
+  const inspected = () => planRecordFacts({ tensorrt: '10.8.0', computeCapability: '8.6' });
+  assert.deepEqual(checkPlansForGpus(['8.6'], 'model.plan', {}, inspected), []);
+  assert.deepEqual(
+    checkPlansForGpus(['8.0'], 'model.plan', {}, inspected).map((p) => [p.rule, p.severity]),
+    [['gpu-plan-unknown', 'warning']],
+  );
 });
 
 test('checkOnnxForRelease and onnxOpsetOf: the ai.onnx opset against the release ONNX Runtime', () => {

@@ -56,7 +56,10 @@ export async function makePlan(
       },
       tensorrt: trt.join('.'),
       computeCapability: record.computeCapability,
-      ...(record.buildOptions ? { buildOptions: record.buildOptions } : {}),
+      // as msb's worker records a build: its options and target (an inspect job records none)
+      buildOptions: record.buildOptions ?? {
+        target: { tensorrt: `${trt[0]}.${trt[1]}`, gpu: record.computeCapability },
+      },
     });
   }
   return file;
