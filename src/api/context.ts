@@ -6,6 +6,7 @@
 import type { FastifyReply } from 'fastify';
 import type { CorrelationIds, CorrelationIdsOptions } from '../cid/index.js';
 import type { ConversionClient } from '../jobs/index.js';
+import type { ModelStore, ValidateOptions } from '../store/index.js';
 import type { ArtifactStore } from './artifacts.js';
 import { problem } from './errors.js';
 import type { Principal, Scope, TokenVerifier } from './tokens.js';
@@ -40,6 +41,13 @@ export interface ApiServerOptions {
   logger?: boolean;
   /** Options of the correlation-ID leases behind `/v1/sequences` (range, quarantine, cap). Default: the library's. */
   cid?: CorrelationIdsOptions;
+  /**
+   * The Triton release ("25.01") the store's problems are reported against and build jobs must target (issue 24);
+   * without it the store's recorded default. An unknown name refuses the start.
+   */
+  triton?: string;
+  /** The fleet's compute capabilities ("8.6"): the problems say which model has no plan one of them can load. */
+  gpus?: string[];
 }
 
 /** The cookie the dashboard's login form sets. */
@@ -83,6 +91,8 @@ export interface ApiContext {
   maxArtifactBytes: number;
   idleMs: number;
   tokens: TokenVerifier | undefined;
+  /** The release and fleet checks of the store's problems (`--triton`, else the store's default; `--gpus`). */
+  checks(store: ModelStore): Promise<ValidateOptions>;
   /** The artifact `id` (`artifact:sha256:…` or its hex) names, with its size; `MSB_API_NOT_FOUND` otherwise. */
   findArtifact(id: string): Promise<{ hex: string; size: number }>;
 }

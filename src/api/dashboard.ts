@@ -185,7 +185,7 @@ export const dashboardRoutes: FastifyPluginAsync<RouteOptions> = async (app, { c
         ? `<tr><td><a href="/models/${encodeURIComponent(m.name)}">${esc(m.name)}</a></td><td>${esc(m.platform ?? m.backend)}</td><td>${m.versions.join(', ')}</td></tr>`
         : `<tr><td>${esc(m.name)}</td><td colspan="2" class="bad">${esc(m.error)}</td></tr>`,
     );
-    const found = await store.validate();
+    const found = await store.validate(await ctx.checks(store));
     const body = `<table><tr><th>model</th><th>platform</th><th>versions</th></tr>${rows.join('')}</table>
 <h2>Validation</h2>${found.length ? `<table><tr><th>path</th><th>severity</th><th>problem</th></tr>${found.map((x) => `<tr><td>${esc(x.path)}</td><td>${esc(x.severity)}</td><td>${esc(x.message)}</td></tr>`).join('')}</table>` : '<p>valid: Triton would load every model</p>'}`;
     return html(reply, page('Store', who(req), body));
@@ -205,7 +205,7 @@ export const dashboardRoutes: FastifyPluginAsync<RouteOptions> = async (app, { c
         .send(page('No such model', p, `<p>${esc(err.message)}</p>`));
     }
     const info = await model.describe();
-    const found = await problems(store, model.name);
+    const found = await problems(store, model.name, await ctx.checks(store));
     const body = `<h2>Versions</h2><table><tr><th>version</th><th>files</th><th>published</th><th>job</th></tr>${info.versions
       .map(
         (v) =>

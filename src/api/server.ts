@@ -24,6 +24,7 @@ import {
 import { CorrelationIds } from '../cid/index.js';
 import { isMsbError } from '../errors.js';
 import { ConversionClient } from '../jobs/index.js';
+import { parseComputeCapabilities } from '../release/index.js';
 import { ModelStore } from '../store/index.js';
 import { openArtifactStore, parseArtifactId } from './artifacts.js';
 import { auth } from './auth.js';
@@ -50,7 +51,19 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
   const tokens = options.tokens ? new TokenVerifier(options.tokens) : undefined;
   await tokens?.check();
   const storeRoot = path.resolve(options.store);
-  await (await ModelStore.open(storeRoot, { readOnly: true })).close();
+  const checks = (store: ModelStore) =>
+    store.checksFor({
+      ...(options.triton !== undefined ? { flag: options.triton } : {}),
+      ...(options.gpus?.length ? { gpus: options.gpus } : {}),
+    });
+  const opened = await ModelStore.open(storeRoot, { readOnly: true });
+  try {
+    // An unknown release (named, or the store's default) and malformed GPUs refuse the start.
+    if (options.gpus?.length) parseComputeCapabilities(options.gpus.join(','));
+    await checks(opened);
+  } finally {
+    await opened.close();
+  }
   const artifacts = typeof options.artifacts === 'string' ? openArtifactStore(options.artifacts) : options.artifacts;
   await artifacts.prepare();
 
@@ -92,6 +105,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<Fastif
     storeRoot,
     sourceRoots: await Promise.all((options.sourceRoots ?? []).map((r) => realpath(path.resolve(r)))),
     options,
+    checks,
     bodyLimit,
     maxArtifactBytes: options.maxArtifactBytes ?? 16 * 1024 ** 3,
     idleMs,

@@ -6,6 +6,7 @@ import { MsbError } from '../errors.js';
 import { action, EXIT_ERROR, EXIT_PROBLEMS, reportError } from './common.js';
 import { readInput } from './config-codec.js';
 import { CliError } from './errors.js';
+import { parseGpusOption, tritonFromEnv } from './release-options.js';
 
 export function registerConfigCheckCommands(config: Command): void {
   config
@@ -15,9 +16,21 @@ export function registerConfigCheckCommands(config: Command): void {
     .option('--name <model>', "expected model name (default: the name of the file's parent directory)")
     .option('--no-name-check', 'do not compare the config name with the directory name')
     .option('--gpus <ids>', 'comma-separated GPU ids of the serving machine, to check instance_group gpus against')
+    .option(
+      '--triton <release>',
+      "Triton release (e.g. 25.01): also check the model files of the versions beside each config against it (default $MSB_TRITON_RELEASE, else the store's)",
+    )
+    .option(
+      '--compute-capabilities <ccs>',
+      "the fleet's compute capabilities (e.g. 8.0,8.6): each needs a plan it can load in the versions beside each config",
+    )
     .action(
-      action(async (files: string[], opts: { name?: string; nameCheck: boolean; gpus?: string }) => {
+      action(async (files: string[], opts: ConfigCheckOptions) => {
         const gpus = opts.gpus === undefined ? undefined : parseGpus(opts.gpus);
+        const triton = opts.triton ?? tritonFromEnv();
+        // An unknown release is refused even where no store is there to check.
+        if (triton !== undefined) (await import('../release/index.js')).resolveRelease(triton);
+        const ccs = await parseGpusOption(opts.computeCapabilities);
         const [{ parseModelConfig, TextFormatError, validateModelConfig }, llm] = await Promise.all([
           import('../config/index.js'),
           import('../llm/index.js'),
@@ -86,12 +99,57 @@ export function registerConfigCheckCommands(config: Command): void {
               }
             }
           }
-          if (problems.length || vllmErrors || keys.some((p) => p.severity === 'error')) failed++;
+          // The release checks read what no config says (plan headers, ONNX opsets): the model files beside it.
+          const found = file === '-' ? [] : await releaseProblems(file, text, triton, ccs);
+          for (const p of found) process.stderr.write(`${file}: ${p.severity}: ${p.path}: ${p.message} [${p.rule}]\n`);
+          const releaseErrors = found.filter((p) => p.severity === 'error').length;
+          if (problems.length || vllmErrors || releaseErrors || keys.some((p) => p.severity === 'error')) failed++;
         }
         if (unreadable) process.exitCode = EXIT_ERROR;
         else if (failed) process.exitCode = EXIT_PROBLEMS;
       }),
     );
+}
+
+/**
+ * The release and fleet problems of the model whose config is `file` (`<store>/<model>/config.pbtxt`): the rules
+ * `msb validate --triton` applies (src/release/check.ts), with the store's default release when none is named. None
+ * when no release and no compute capability is given, or the file is not in a store.
+ */
+async function releaseProblems(
+  file: string,
+  text: string,
+  triton: string | undefined,
+  ccs: string[] | undefined,
+): Promise<{ path: string; rule: string; severity: string; message: string }[]> {
+  const modelDir = path.dirname(path.resolve(file));
+  const { ModelStore, modelProblems } = await import('../store/index.js');
+  let store: Awaited<ReturnType<typeof ModelStore.open>>;
+  try {
+    store = await ModelStore.open(path.dirname(modelDir), { readOnly: true });
+  } catch (err) {
+    if (err instanceof MsbError && err.code.startsWith('MSB_STORE_')) return []; // not in a store: no model files
+    throw err;
+  }
+  try {
+    const checks = await store.checksFor({
+      ...(triton !== undefined ? { flag: triton } : {}),
+      ...(ccs ? { gpus: ccs } : {}),
+    });
+    if (!checks.release && !checks.gpus) return [];
+    const all = await modelProblems(store.repository, path.basename(modelDir), text, checks);
+    return all.filter((p) => p.rule.startsWith('release-') || p.rule.startsWith('gpu-'));
+  } finally {
+    await store.close();
+  }
+}
+
+interface ConfigCheckOptions {
+  name?: string;
+  nameCheck: boolean;
+  gpus?: string;
+  triton?: string;
+  computeCapabilities?: string;
 }
 
 function parseGpus(text: string): number[] {

@@ -5,6 +5,7 @@ import { defaultRedisUrl } from '../redis/url.js';
 import { action, printJson, printTable, withRedisTimeout } from './common.js';
 import { readJsonInput } from './config-codec.js';
 import { CliError } from './errors.js';
+import { parseGpusOption, tritonFromEnv } from './release-options.js';
 
 // bullmq, ioredis, prom-client and the jobs module load inside the actions that use them (start-up time).
 const jobsLib = () => import('../jobs/index.js');
@@ -65,11 +66,31 @@ async function withClient(
   }
 }
 
-function parseTarget(text: string): { tensorrt: string; gpu: string } {
-  const m = /^(\d+\.\d+)\/(\d+\.\d+|ampere\+)$/.exec(text);
+/**
+ * `--target TENSORRT/GPU` (10.8/8.6, 10.8/ampere+) or `triton:RELEASE/GPU` (triton:25.01/8.6): the release is
+ * resolved to its TensorRT by the job spec (src/jobs/spec.ts, src/release), which refuses an unknown release or one
+ * whose TensorRT no source gives.
+ */
+function parseTarget(text: string): { tensorrt: string; gpu: string } | { triton: string; gpu: string } {
+  const m = /^(triton:)?(\d+\.\d+)\/(\d+\.\d+|ampere\+)$/.exec(text);
   if (!m)
-    throw new CliError('MSB_CLI_ARGUMENT', `--target takes TENSORRT/GPU, e.g. 10.8/8.6 or 10.8/ampere+, got '${text}'`);
-  return { tensorrt: m[1] as string, gpu: m[2] as string };
+    throw new CliError(
+      'MSB_CLI_ARGUMENT',
+      `--target takes TENSORRT/GPU or triton:RELEASE/GPU, e.g. 10.8/8.6, 10.8/ampere+ or triton:25.01/8.6, got '${text}'`,
+    );
+  return m[1] ? { triton: m[2] as string, gpu: m[3] as string } : { tensorrt: m[2] as string, gpu: m[3] as string };
+}
+
+/**
+ * A `triton:RELEASE/GPU` target as the queue sees it: the release's TensorRT major.minor (`MSB_RELEASE_UNKNOWN`,
+ * `MSB_RELEASE_TENSORRT_UNKNOWN` when the table cannot give it; the same rules as a spec's `target.triton`).
+ */
+async function resolveTarget(
+  t: { tensorrt: string; gpu: string } | { triton: string; gpu: string },
+): Promise<{ tensorrt: string; gpu: string }> {
+  if (!('triton' in t)) return t;
+  const { releaseTensorrt, resolveRelease } = await import('../release/index.js');
+  return { tensorrt: releaseTensorrt(resolveRelease(t.triton, '--target triton:')), gpu: t.gpu };
 }
 
 /** A parser of `flag`'s value: a number of seconds > 0. */
@@ -97,6 +118,8 @@ interface WorkerCliOptions {
   tritonLoad?: string;
   tritonLoadTimeout: string;
   tritonHeader?: Record<string, string>;
+  triton?: string;
+  gpus?: string;
 }
 
 /** The job `id` names: itself when it is a job's id, else the one job whose id starts with it. */
@@ -165,6 +188,11 @@ export function registerJobCommands(program: Command): void {
       "with --triton-load: a header for Triton's restricted repository API (--http-restricted-api); repeatable",
       tritonHeader,
     )
+    .option(
+      '--triton <release>',
+      "Triton release (e.g. 25.01) the published versions must load in; build targets must be its TensorRT (default $MSB_TRITON_RELEASE, else the store's)",
+    )
+    .option('--gpus <ccs>', "the fleet's compute capabilities (e.g. 8.0,8.6): each needs a plan it can load")
     .action(
       action(async (opts: WorkerCliOptions) => {
         const url = redisUrl(opts);
@@ -173,9 +201,13 @@ export function registerJobCommands(program: Command): void {
           jobsLib(),
           import('../server/index.js'),
         ]);
+        const triton = opts.triton ?? tritonFromEnv();
+        const gpus = await parseGpusOption(opts.gpus);
         const worker = await ConversionWorker.start({
           redis: url,
           store: opts.store,
+          ...(triton !== undefined ? { triton } : {}),
+          ...(gpus ? { gpus } : {}),
           gpu: Number(opts.gpu),
           graceMs,
           ...(opts.tritonLoad
@@ -229,7 +261,7 @@ export function registerJobCommands(program: Command): void {
     .option('--source-digest <sha256>', 'SHA-256 of the source (default: computed, or the object checksum)')
     .option('--model <name>', 'model to publish to (import, build)')
     .option('--version <n>', 'version number (default: next)')
-    .option('--target <trt/gpu>', 'build/inspect target, e.g. 10.8/8.6 or 10.8/ampere+')
+    .option('--target <trt/gpu>', 'build/inspect target, e.g. 10.8/8.6, 10.8/ampere+ or triton:25.01/8.6')
     .option('--max-batch-size <n>', 'max_batch_size of the generated config')
     .option('--spec <file>', 'a full job spec as JSON instead of the options (- for standard input)')
     .option('--wait', 'wait for the result, saying on stderr what the job waits for')
@@ -241,6 +273,7 @@ export function registerJobCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(
       action(async (kind: string, source: string, opts: Record<string, string | boolean | undefined>) => {
+        const target = opts.target ? await resolveTarget(parseTarget(opts.target as string)) : undefined;
         const spec: JobSpecInput = opts.spec
           ? ((await readJsonInput(opts.spec as string)) as JobSpecInput)
           : ({
@@ -256,8 +289,10 @@ export function registerJobCommands(program: Command): void {
                     },
                   }
                 : {}),
-              ...(opts.target ? { target: parseTarget(opts.target as string) } : {}),
+              ...(target ? { target } : {}),
             } as JobSpecInput);
+        // A spec msb cannot queue is refused before Redis is reached.
+        (await jobsLib()).parseJobSpec(spec);
         await withClient(opts as { redis?: string }, async (client) => {
           const handle = await client.enqueue(spec);
           const info = await handle.info();

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { defaultRedisUrl } from '../redis/url.js';
 import { action, printJson, printTable } from './common.js';
 import { CliError } from './errors.js';
+import { parseGpusOption, tritonFromEnv } from './release-options.js';
 
 /** A parser of `flag`'s value: a whole number in [min, max] (commander hands over the text). */
 function integer(flag: string, min: number, max: number): (text: string) => number {
@@ -43,6 +44,14 @@ export function registerServeCommands(program: Command): void {
       16 * 1024 ** 3,
     )
     .option('--log', 'log every request (JSON lines on stdout)')
+    .option(
+      '--triton <release>',
+      "Triton release (e.g. 25.01) problems are reported against and build jobs must target (default $MSB_TRITON_RELEASE, else the store's)",
+    )
+    .option(
+      '--gpus <ccs>',
+      "the fleet's compute capabilities (e.g. 8.0,8.6): problems name models without a plan for one",
+    )
     .action(
       action(
         async (opts: {
@@ -55,8 +64,12 @@ export function registerServeCommands(program: Command): void {
           sourceRoot: string[];
           maxArtifactBytes: number;
           log?: boolean;
+          triton?: string;
+          gpus?: string;
         }) => {
           const { startApiServer } = await import('../api/index.js');
+          const triton = opts.triton ?? tritonFromEnv();
+          const gpus = await parseGpusOption(opts.gpus);
           const server = await startApiServer({
             host: opts.host,
             port: opts.port,
@@ -67,6 +80,8 @@ export function registerServeCommands(program: Command): void {
             sourceRoots: opts.sourceRoot,
             maxArtifactBytes: opts.maxArtifactBytes,
             logger: opts.log ?? false,
+            ...(triton !== undefined ? { triton } : {}),
+            ...(gpus ? { gpus } : {}),
           });
           process.stderr.write(`msb serve: dashboard and API at ${server.url}/ (OpenAPI: ${server.url}/docs)\n`);
           await new Promise<void>((resolve) => {

@@ -5,6 +5,7 @@ import type { ModelStore } from '../store/index.js';
 import { action, EXIT_PROBLEMS, printJson, printTable } from './common.js';
 import { CliError } from './errors.js';
 import { nonNegativeInt, positiveInt } from './numbers.js';
+import { addReleaseOptions, parseGpusOption, tritonFromEnv } from './release-options.js';
 
 /** How store arguments are described in help. */
 export const STORE_ARG =
@@ -56,11 +57,15 @@ export function registerStoreCommands(program: Command): void {
     .command('init')
     .description('create an empty model store (a Triton model repository)')
     .argument('<store>', STORE_ARG)
+    .option('--triton <release>', "record the store's default Triton release (e.g. 25.01) for its release checks")
     .option('--json', 'machine-readable output')
     .action(
-      storeAction(async (root: string, opts: { json?: boolean }) => {
+      storeAction(async (root: string, opts: { triton?: string; json?: boolean }) => {
+        // Checked before the store is made: an unknown release creates nothing.
+        if (opts.triton !== undefined) (await import('../release/index.js')).resolveRelease(opts.triton);
         const store = await openStoreForCli(root, 'create');
-        if (opts.json) printJson({ store: store.root });
+        if (opts.triton !== undefined) await store.setSettings({ ...(await store.settings()), triton: opts.triton });
+        if (opts.json) printJson({ store: store.root, ...(opts.triton !== undefined ? { triton: opts.triton } : {}) });
         else process.stdout.write(`model store ready at ${store.root}\n`);
       }),
     );
@@ -126,7 +131,7 @@ export function registerStoreCommands(program: Command): void {
     );
 
   const version = program.command('version').description('add, remove and list versions of a model');
-  version
+  const versionAdd = version
     .command('add')
     .description('publish a model file (or directory) as a new version')
     .argument('<store>', STORE_ARG)
@@ -136,41 +141,50 @@ export function registerStoreCommands(program: Command): void {
     .option('--publish-key <key>', 'idempotency key: a second publish with this key returns the first version')
     .option('--link', 'hardlink instead of copying (only for files nothing will rewrite in place)')
     .option('--labels-from-metadata', "set the first output's labels from the file's class names (Ultralytics engines)")
-    .option('--force', "publish even when the file contradicts the model's config (the problems are printed)")
-    .option('--json', 'machine-readable output')
-    .action(
-      storeAction(
-        async (
-          root: string,
-          name: string,
-          file: string | undefined,
-          opts: {
-            version?: number;
-            publishKey?: string;
-            link?: boolean;
-            labelsFromMetadata?: boolean;
-            force?: boolean;
-            json?: boolean;
-          },
-        ) => {
-          const { publish } = await import('../publish/index.js');
-          const result = await publish({
-            store: root,
-            model: name,
-            mode: 'add',
-            ...(file !== undefined ? { source: file } : {}),
-            ...(opts.version !== undefined ? { version: opts.version } : {}),
-            ...(opts.publishKey !== undefined ? { publishKey: opts.publishKey } : {}),
-            ...(opts.labelsFromMetadata ? { labelsFromMetadata: true } : {}),
-            ...(opts.link ? { transfer: 'link' as const } : {}),
-            ...(opts.force ? { force: true } : {}),
-          });
-          printProblems(result.problems);
-          if (opts.json) printJson({ model: name, version: result.version });
-          else process.stdout.write(`${name} version ${result.version}\n`);
+    .option(
+      '--force',
+      "publish even when the file contradicts the model's config or the Triton release (the problems are printed)",
+    )
+    .option('--json', 'machine-readable output');
+  addReleaseOptions(versionAdd).action(
+    storeAction(
+      async (
+        root: string,
+        name: string,
+        file: string | undefined,
+        opts: {
+          version?: number;
+          publishKey?: string;
+          link?: boolean;
+          labelsFromMetadata?: boolean;
+          force?: boolean;
+          json?: boolean;
+          triton?: string;
+          gpus?: string;
         },
-      ),
-    );
+      ) => {
+        const { publish } = await import('../publish/index.js');
+        const triton = opts.triton ?? tritonFromEnv();
+        const gpus = await parseGpusOption(opts.gpus);
+        const result = await publish({
+          store: root,
+          model: name,
+          mode: 'add',
+          ...(file !== undefined ? { source: file } : {}),
+          ...(opts.version !== undefined ? { version: opts.version } : {}),
+          ...(opts.publishKey !== undefined ? { publishKey: opts.publishKey } : {}),
+          ...(opts.labelsFromMetadata ? { labelsFromMetadata: true } : {}),
+          ...(opts.link ? { transfer: 'link' as const } : {}),
+          ...(opts.force ? { force: true } : {}),
+          ...(triton !== undefined ? { triton } : {}),
+          ...(gpus ? { gpus } : {}),
+        });
+        printProblems(result.problems);
+        if (opts.json) printJson({ model: name, version: result.version });
+        else process.stdout.write(`${name} version ${result.version}\n`);
+      },
+    ),
+  );
   version
     .command('rm')
     .description('remove a version')
@@ -237,7 +251,7 @@ export function registerStoreCommands(program: Command): void {
       }),
     );
 
-  program
+  const validate = program
     .command('validate')
     .description('check the store as Triton would load it; exit 1 when Triton would fail on something')
     .argument('<store>', STORE_ARG)
@@ -245,22 +259,28 @@ export function registerStoreCommands(program: Command): void {
     .option(
       '--deep',
       'also load every ONNX version in ONNX Runtime as Triton would and run it once at the config shapes',
-    )
-    .action(
-      storeAction(async (root: string, opts: { json?: boolean; deep?: boolean }) => {
-        const store = await openStoreForCli(root, 'read');
-        const problems = await store.validate();
-        if (opts.deep) problems.push(...(await (await import('./onnx-deep.js')).deepValidateStore(store)));
-        if (opts.json) printJson(problems);
-        else if (problems.length === 0) process.stdout.write('ok\n');
-        else
-          printTable(
-            ['SEVERITY', 'PATH', 'RULE', 'PROBLEM'],
-            problems.map((p) => [p.severity, p.path, p.rule, p.message]),
-          );
-        if (problems.some((p) => p.severity === 'error')) process.exitCode = EXIT_PROBLEMS;
-      }),
     );
+  addReleaseOptions(validate).action(
+    storeAction(async (root: string, opts: { json?: boolean; deep?: boolean; triton?: string; gpus?: string }) => {
+      const gpus = await parseGpusOption(opts.gpus);
+      const store = await openStoreForCli(root, 'read');
+      const checks = await store.checksFor({
+        ...(opts.triton !== undefined ? { flag: opts.triton } : {}),
+        ...(tritonFromEnv() !== undefined ? { env: tritonFromEnv() } : {}),
+        ...(gpus ? { gpus } : {}),
+      });
+      const problems = await store.validate(checks);
+      if (opts.deep) problems.push(...(await (await import('./onnx-deep.js')).deepValidateStore(store)));
+      if (opts.json) printJson(problems);
+      else if (problems.length === 0) process.stdout.write('ok\n');
+      else
+        printTable(
+          ['SEVERITY', 'PATH', 'RULE', 'PROBLEM'],
+          problems.map((p) => [p.severity, p.path, p.rule, p.message]),
+        );
+      if (problems.some((p) => p.severity === 'error')) process.exitCode = EXIT_PROBLEMS;
+    }),
+  );
 
   registerAddCommand(program);
 }
@@ -271,7 +291,7 @@ export function printProblems(problems: { severity: string; path: string; rule: 
 }
 
 function registerAddCommand(program: Command): void {
-  program
+  const add = program
     .command('add')
     .description('add a model file to a store: inspect it, generate its config, publish it as a version')
     .option('--store-path <store>', 'model store: a directory or URI (s3://…, gs://…)', DEFAULT_STORE)
@@ -285,7 +305,10 @@ function registerAddCommand(program: Command): void {
     .option('--max-batch-size <n>', 'max_batch_size (default: from the model)', nonNegativeInt)
     .option('--labels <file>', 'labels file for the first output')
     .option('--labels-from-metadata', "labels of the first output from the file's class names (Ultralytics engines)")
-    .option('--force', 'when the model exists: replace its config (and the version, if --version names one)')
+    .option(
+      '--force',
+      'when the model exists: replace its config (and the version, if --version names one); publish despite Triton-release problems',
+    )
     .option('--strict', 'strict mode: version_policy specific lists each published version (see docs/storage.md)')
     .option('--input <spec>', 'input tensor NAME:TYPE:DIMS, repeatable', (v, acc: string[]) => [...acc, v], [])
     .option('--output <spec>', 'output tensor NAME:TYPE:DIMS, repeatable', (v, acc: string[]) => [...acc, v], [])
@@ -310,44 +333,50 @@ function registerAddCommand(program: Command): void {
       (v, acc: string[]) => [...acc, v],
       [],
     )
-    .option('--json', 'machine-readable output')
-    .action(
-      storeAction(async (opts: AddCliOptions) => {
-        if (opts.vllm !== undefined || opts.tensorrtLlm !== undefined) return addLlm(opts);
-        if (opts.set.length > 0 || opts.templates !== undefined || opts.tokenizer !== undefined || opts.streaming) {
-          throw new CliError(
-            'MSB_CLI_USAGE',
-            '--set, --templates, --tokenizer and --streaming go with --vllm or --tensorrt-llm',
-          );
-        }
-        const source = opts.engine ?? opts.onnx ?? opts.model;
-        if (!source) throw new StoreError('MSB_STORE_BAD_SOURCE', 'name the model with --engine, --onnx or --model');
-        const [{ publish }, { parseTensorOption }] = await Promise.all([
-          import('../publish/index.js'),
-          import('../inspect/index.js'),
-        ]);
-        const result = await publish({
-          store: opts.storePath,
-          source,
-          ...(opts.engine ? { format: 'tensorrt_plan' as const } : opts.onnx ? { format: 'onnx' as const } : {}),
-          model: opts.name ?? path.basename(source).replace(/\.[^.]*$/, ''),
-          inputs: opts.input.map(parseTensorOption),
-          outputs: opts.output.map(parseTensorOption),
-          mode: opts.force ? 'replace' : 'create',
-          ...(opts.strict ? { strict: true } : {}),
-          ...(opts.version !== undefined ? { version: opts.version } : {}),
-          ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
-          ...(opts.platform !== undefined ? { platform: opts.platform } : {}),
-          ...(opts.maxBatchSize !== undefined ? { maxBatchSize: opts.maxBatchSize } : {}),
-          ...(opts.labels !== undefined ? { labels: opts.labels } : {}),
-          ...(opts.labelsFromMetadata ? { labelsFromMetadata: true } : {}),
-        });
-        printProblems(result.problems);
-        if (opts.json)
-          printJson({ store: result.store, model: result.model, version: result.version, config: result.config });
-        else process.stdout.write(`published ${result.model} version ${result.version} in ${result.store}\n`);
-      }),
-    );
+    .option('--json', 'machine-readable output');
+  addReleaseOptions(add).action(
+    storeAction(async (opts: AddCliOptions) => {
+      if (opts.vllm !== undefined || opts.tensorrtLlm !== undefined) return addLlm(opts);
+      if (opts.set.length > 0 || opts.templates !== undefined || opts.tokenizer !== undefined || opts.streaming) {
+        throw new CliError(
+          'MSB_CLI_USAGE',
+          '--set, --templates, --tokenizer and --streaming go with --vllm or --tensorrt-llm',
+        );
+      }
+      const source = opts.engine ?? opts.onnx ?? opts.model;
+      if (!source) throw new StoreError('MSB_STORE_BAD_SOURCE', 'name the model with --engine, --onnx or --model');
+      const [{ publish }, { parseTensorOption }] = await Promise.all([
+        import('../publish/index.js'),
+        import('../inspect/index.js'),
+      ]);
+      const triton = opts.triton ?? tritonFromEnv();
+      const gpus = await parseGpusOption(opts.gpus);
+      const result = await publish({
+        store: opts.storePath,
+        source,
+        ...(opts.engine ? { format: 'tensorrt_plan' as const } : opts.onnx ? { format: 'onnx' as const } : {}),
+        model: opts.name ?? path.basename(source).replace(/\.[^.]*$/, ''),
+        inputs: opts.input.map(parseTensorOption),
+        outputs: opts.output.map(parseTensorOption),
+        mode: opts.force ? 'replace' : 'create',
+        ...(opts.strict ? { strict: true } : {}),
+        ...(opts.version !== undefined ? { version: opts.version } : {}),
+        ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
+        ...(opts.platform !== undefined ? { platform: opts.platform } : {}),
+        ...(opts.maxBatchSize !== undefined ? { maxBatchSize: opts.maxBatchSize } : {}),
+        ...(opts.labels !== undefined ? { labels: opts.labels } : {}),
+        ...(opts.labelsFromMetadata ? { labelsFromMetadata: true } : {}),
+        // --force replaces an existing model's config; it also publishes despite release problems (printed).
+        ...(opts.force ? { force: true } : {}),
+        ...(triton !== undefined ? { triton } : {}),
+        ...(gpus ? { gpus } : {}),
+      });
+      printProblems(result.problems);
+      if (opts.json)
+        printJson({ store: result.store, model: result.model, version: result.version, config: result.config });
+      else process.stdout.write(`published ${result.model} version ${result.version} in ${result.store}\n`);
+    }),
+  );
 }
 
 /** `msb add --vllm` and `msb add --tensorrt-llm`: LLM repositories (docs/llm.md). */
@@ -362,6 +391,7 @@ async function addLlm(opts: AddCliOptions): Promise<void> {
     opts.strict && '--strict',
     opts.input.length > 0 && '--input',
     opts.output.length > 0 && '--output',
+    opts.gpus !== undefined && '--gpus',
   ].filter((o): o is string => typeof o === 'string');
   if (stray.length > 0) {
     throw new CliError(
@@ -370,6 +400,10 @@ async function addLlm(opts: AddCliOptions): Promise<void> {
     );
   }
   const { publishTensorrtLlm, publishVllm } = await import('../publish/index.js');
+  // --triton (else MSB_TRITON_RELEASE) names the release whose vLLM the engine arguments are checked against; an
+  // unknown name is refused as everywhere else.
+  const triton = opts.triton ?? tritonFromEnv();
+  if (triton !== undefined) (await import('../release/index.js')).resolveRelease(triton);
   let result: Awaited<ReturnType<typeof publishVllm>>;
   if (opts.vllm !== undefined) {
     if (opts.templates !== undefined || opts.tokenizer !== undefined || opts.streaming) {
@@ -385,6 +419,7 @@ async function addLlm(opts: AddCliOptions): Promise<void> {
       ...(opts.name !== undefined ? { name: opts.name } : {}),
       ...(opts.concurrency !== undefined ? { instanceCount: opts.concurrency } : {}),
       ...(opts.force ? { force: true } : {}),
+      ...(triton !== undefined ? { triton } : {}),
     });
   } else {
     if (opts.templates === undefined || opts.tokenizer === undefined) {
@@ -435,4 +470,6 @@ interface AddCliOptions {
   input: string[];
   output: string[];
   json?: boolean;
+  triton?: string;
+  gpus?: string;
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { z } from 'zod';
+import { checkBuildTarget, ReleaseError, releaseTensorrt, resolveRelease } from '../release/index.js';
 import { nameProblem } from '../store/names.js';
 import { JobError } from './errors.js';
 
@@ -42,10 +43,39 @@ const output = z.strictObject({
   concurrency: z.number().int().min(1).max(1024).optional(),
 });
 
-const target = z.strictObject({
-  tensorrt: z.string().regex(/^\d{1,3}\.\d{1,3}$/, 'TensorRT major.minor, e.g. "10.8"'),
-  gpu: z.string().regex(/^(\d{1,2}\.\d{1,2}|ampere\+)$/, 'a compute capability such as "8.6", or "ampere+"'),
-});
+/**
+ * A target names its TensorRT ("10.8") or the Triton release whose TensorRT it is (`triton: "25.01"`, issue 24):
+ * the release is resolved here (src/release), so the spec that is queued, hashed and routed always carries the
+ * TensorRT version; one naming both is refused when they disagree.
+ */
+const target = z
+  .strictObject({
+    tensorrt: z
+      .string()
+      .regex(/^\d{1,3}\.\d{1,3}$/, 'TensorRT major.minor, e.g. "10.8"')
+      .optional(),
+    triton: z
+      .string()
+      .regex(/^\d{2}\.\d{2}$/, 'a Triton release such as "25.01"')
+      .optional(),
+    gpu: z.string().regex(/^(\d{1,2}\.\d{1,2}|ampere\+)$/, 'a compute capability such as "8.6", or "ampere+"'),
+  })
+  .transform((t, ctx): BuildTarget => {
+    if (t.triton === undefined) {
+      if (t.tensorrt !== undefined) return { tensorrt: t.tensorrt, gpu: t.gpu };
+      ctx.addIssue({ code: 'custom', message: 'name the TensorRT version ("10.8") or the Triton release ("25.01")' });
+      return z.NEVER;
+    }
+    try {
+      const release = resolveRelease(t.triton, 'target.triton');
+      if (t.tensorrt !== undefined) checkBuildTarget(release, t.tensorrt);
+      return { tensorrt: releaseTensorrt(release), gpu: t.gpu };
+    } catch (err) {
+      if (!(err instanceof ReleaseError)) throw err;
+      ctx.addIssue({ code: 'custom', message: `${err.code}: ${err.message}` });
+      return z.NEVER;
+    }
+  });
 
 const dim = z
   .number()

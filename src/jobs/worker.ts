@@ -7,6 +7,7 @@ import { parseTensorOption, planSidecarPath, writePlanSidecar } from '../inspect
 import type { BuildConversion } from '../onnx/index.js';
 import { publish } from '../publish/index.js';
 import { openRedis, type RedisLink } from '../redis/index.js';
+import { checkBuildTarget, parseComputeCapabilities, resolveRelease, type TritonRelease } from '../release/index.js';
 import { type TritonLoadReport, TritonRepositoryClient, type TritonRepositoryOptions } from '../triton/index.js';
 import { type BuilderIdentity, type EngineBuilder, tensorrtEngineBuilder } from './builder.js';
 import { prepareBuildSource } from './convert-step.js';
@@ -67,6 +68,15 @@ export interface ConversionWorkerOptions {
    * retries, a job's cancel or timeout aborts it. Default: off (a polling Triton finds new versions by itself).
    */
   tritonLoad?: TritonRepositoryOptions;
+  /**
+   * The Triton release ("25.01") the published versions must load in (issue 24): every publish applies the release
+   * checks (a plan of another TensorRT, an ONNX opset above the release's ONNX Runtime: the job fails, not retried),
+   * and a build job whose TensorRT target is not the release's fails before building (`MSB_RELEASE_TARGET_MISMATCH`).
+   * Without it the store's recorded default applies to publishes. An unknown name refuses the start.
+   */
+  triton?: string;
+  /** The fleet's compute capabilities ("8.6"): each must have a plan it can load in every published version. */
+  gpus?: readonly string[];
 }
 
 /**
@@ -138,6 +148,8 @@ export class ConversionWorker {
   private left = false;
   /** Triton's repository API, when the worker loads what it publishes (`tritonLoad`). */
   private readonly triton: TritonRepositoryClient | undefined;
+  /** The release publishes and build targets are checked against (`options.triton`). */
+  private readonly release: TritonRelease | undefined;
   /** The Triton this worker loads published models into (password masked), when `tritonLoad` is set. */
   get tritonUrl(): string | undefined {
     return this.triton?.url;
@@ -149,8 +161,10 @@ export class ConversionWorker {
   private readonly stopping = new AbortController();
 
   private constructor(private readonly options: ConversionWorkerOptions) {
-    // first: a Triton URL msb cannot use is refused before anything is opened
+    // first: a Triton URL, a release or GPUs msb cannot use are refused before anything is opened
     this.triton = options.tritonLoad ? new TritonRepositoryClient(options.tritonLoad) : undefined;
+    this.release = options.triton === undefined ? undefined : resolveRelease(options.triton);
+    if (options.gpus?.length) parseComputeCapabilities(options.gpus.join(','));
     this.builder = options.builder ?? tensorrtEngineBuilder(options.gpu ?? 0);
     this.identity = this.builder.identity();
     this.queues = servedQueues(this.identity);
@@ -360,7 +374,10 @@ export class ConversionWorker {
       ...(output.maxBatchSize !== undefined ? { maxBatchSize: output.maxBatchSize } : {}),
       ...(output.concurrency !== undefined ? { concurrency: output.concurrency } : {}),
       ...(output.version !== undefined ? { version: output.version } : {}),
+      ...(this.options.triton !== undefined ? { triton: this.options.triton } : {}),
+      ...(this.options.gpus?.length ? { gpus: this.options.gpus } : {}),
     });
+    for (const p of result.problems) void job.log(`${p.severity}: ${p.path}: ${p.rule}: ${p.message}`).catch(() => {});
     return result.version;
   }
 
@@ -377,6 +394,10 @@ export class ConversionWorker {
   }
 
   private async build(job: Job<JobData, JobResult>, spec: BuildJobSpec, signal: AbortSignal): Promise<JobResult> {
+    // A plan for another TensorRT than the release's would be refused at publish: fail before spending the GPU.
+    if (this.release) {
+      for (const w of checkBuildTarget(this.release, spec.target.tensorrt)) void job.log(`warning: ${w.message}`);
+    }
     const key = job.data.planKey as string;
     let cached = await this.planCache.get(key);
     const reusedPlan = cached !== undefined;

@@ -10,5 +10,11 @@ export {
   type TrtllmPublishRequest,
   type VllmPublishRequest,
 } from './llm.js';
-export { type PublishMode, type PublishRequest, type PublishResult, publish } from './publish.js';
+export {
+  type PublishMode,
+  type PublishProblem,
+  type PublishRequest,
+  type PublishResult,
+  publish,
+} from './publish.js';
 export { type PublishableSource, publishableSource } from './source.js';

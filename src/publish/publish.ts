@@ -1,3 +1,4 @@
+import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { checkConfigAgainstModel, generateModelConfig, type ModelConfig, type ModelMismatch } from '../config/index.js';
 import { isMsbError } from '../errors.js';
@@ -5,9 +6,24 @@ import {
   inspectModel,
   type ModelSignature,
   planSidecarPath,
+  readPlanHeader,
   readPlanSidecar,
   type TensorSignature,
 } from '../inspect/index.js';
+import {
+  checkOnnxForRelease,
+  checkPlanForRelease,
+  checkPlansForGpus,
+  chooseRelease,
+  onnxOpsetOf,
+  type PlanFacts,
+  parseComputeCapabilities,
+  planFacts,
+  ReleaseError,
+  type ReleaseProblem,
+  resolveRelease,
+  type TritonRelease,
+} from '../release/index.js';
 import { checkName, ModelStore, modelFileName, putVersion, StoreError } from '../store/index.js';
 import { type PublishableSource, publishableSource } from './source.js';
 
@@ -55,7 +71,18 @@ export interface PublishRequest {
    * such a version is refused with `MSB_STORE_MODEL_MISMATCH` and nothing is written.
    */
   force?: boolean;
+  /**
+   * The Triton release ("25.01") the version must load in (the caller's `--triton`, else `MSB_TRITON_RELEASE`);
+   * without it the store's recorded default, if any. Its errors refuse the publish (`MSB_RELEASE_INCOMPATIBLE`)
+   * unless `force`; warnings (unknowns) are returned in `problems`.
+   */
+  triton?: string;
+  /** The fleet's compute capabilities ("8.6"): each must have a plan in the version it can load. */
+  gpus?: readonly string[];
 }
+
+/** A problem of the published version: against its config (`ModelMismatch`) or the release and fleet. */
+export type PublishProblem = ModelMismatch | (ReleaseProblem & { path: string });
 
 export interface PublishResult {
   store: string;
@@ -64,8 +91,8 @@ export interface PublishResult {
   /** Whether this publish created the model. */
   created: boolean;
   config: ModelConfig;
-  /** What `validate` would say of this version against the config (only ever errors with `force`). */
-  problems: ModelMismatch[];
+  /** What `validate` would say of this version against the config and the release (only ever errors with `force`). */
+  problems: PublishProblem[];
 }
 
 /**
@@ -77,6 +104,9 @@ export interface PublishResult {
  */
 export async function publish(req: PublishRequest): Promise<PublishResult> {
   checkName('model', req.model);
+  // An unknown release is bad input: refused before a store is created or a file inspected.
+  const named = req.triton ? resolveRelease(req.triton) : undefined;
+  if (req.gpus?.length) parseComputeCapabilities(req.gpus.join(','));
   if (req.labels !== undefined && req.labelsFromMetadata) {
     throw new StoreError('MSB_STORE_BAD_SOURCE', 'give --labels or --labels-from-metadata, not both', {});
   }
@@ -87,12 +117,20 @@ export async function publish(req: PublishRequest): Promise<PublishResult> {
       : await publishableSource(req.source, { labelsFromMetadata: req.labelsFromMetadata ?? false });
   try {
     const signature = req.source === undefined ? undefined : await inspectSource(req, req.source);
+    const facts = publishable && signature ? await sourceFacts(publishable.path, signature) : undefined;
+    // The release named by the caller, and the fleet for a model whose config is generated here (no
+    // cc_model_filenames), are checked before the store is opened: a refusal creates no store.
+    const early: PublishProblem[] = [];
+    if (facts && named) early.push(...fileProblems(req, named, facts));
+    const newConfig = req.mode === 'create' || req.mode === 'replace';
+    if (facts && req.gpus?.length && newConfig) early.push(...gpuProblems(req, req.gpus, facts, undefined, {}));
+    refuseIncompatible(req, early);
     const store = await ModelStore.open(req.store, {
       create: req.mode !== 'add',
       ...(req.redis ? { redis: req.redis } : {}),
     });
     try {
-      return await publishTo(store, req, publishable, signature);
+      return await publishTo(store, req, publishable, signature, { early, facts, named, newConfig });
     } finally {
       if (store !== req.store) await store.close();
     }
@@ -138,11 +176,20 @@ async function inspectSource(req: PublishRequest, source: string): Promise<Model
 
 const served = (c: ModelConfig) => c.platform || c.backend || '';
 
+/** The release checks of one publish: those done before the store was opened, and what they need after. */
+interface ReleaseChecks {
+  early: PublishProblem[];
+  facts: SourceFacts | undefined;
+  named: TritonRelease | undefined;
+  newConfig: boolean;
+}
+
 async function publishTo(
   store: ModelStore,
   req: PublishRequest,
   publishable: PublishableSource | undefined,
   signature: ModelSignature | undefined,
+  checks: ReleaseChecks,
 ): Promise<PublishResult> {
   const exists = await store.hasModel(req.model);
   if (req.mode === 'add' && !exists) {
@@ -151,6 +198,9 @@ async function publishTo(
     });
   }
   if (req.mode === 'create' && exists) throw existsError(store, req.model);
+  // Without a release named by the caller, the store's recorded default (src/release chooseRelease: flag or
+  // environment first); an unknown name is refused here, before anything is written.
+  const fromStore = checks.named ? undefined : chooseRelease({ store: (await store.settings()).triton })?.release;
   const labelsFile = req.labels ?? publishable?.labels;
   // A version of an existing model is checked against its stored config; a new (or replaced) config is the one
   // generated from the source, which agrees with it by construction.
@@ -159,7 +209,7 @@ async function publishTo(
       ? (await store.getModel(req.model)).config
       : undefined;
   let config: ModelConfig;
-  let problems: ModelMismatch[] = [];
+  let problems: PublishProblem[] = [];
   if (stored) {
     config = stored;
     if (signature) {
@@ -209,6 +259,14 @@ async function publishTo(
     source !== undefined && signature?.format === 'tensorrt_plan' && fileName && (await readPlanSidecar(source))
       ? { files: { [path.basename(planSidecarPath(fileName))]: planSidecarPath(source) } }
       : {};
+  const { facts } = checks;
+  const late: PublishProblem[] = [];
+  if (facts && fromStore) late.push(...fileProblems(req, fromStore, facts));
+  if (facts && req.gpus?.length && !checks.newConfig) {
+    late.push(...gpuProblems(req, req.gpus, facts, fileName, config.ccModelFilenames ?? {}));
+  }
+  refuseIncompatible(req, late);
+  problems = [...problems, ...checks.early, ...late];
   const labelsForNew =
     !stored && labelsFile !== undefined && first !== undefined
       ? { labels: { output: first, fileName: checkName('labels file', path.basename(labelsFile)), source: labelsFile } }
@@ -239,6 +297,64 @@ async function publishTo(
     config: result.config,
     problems,
   };
+}
+
+/** What the file about to be published says of itself, for the release checks (src/release/check.ts). */
+interface SourceFacts {
+  plan?: PlanFacts;
+  opset?: number;
+}
+
+async function sourceFacts(file: string, signature: ModelSignature): Promise<SourceFacts | undefined> {
+  if (signature.format === 'onnx') {
+    const opset = onnxOpsetOf(signature.metadata.opsets);
+    return opset === undefined ? {} : { opset };
+  }
+  if (signature.format !== 'tensorrt_plan') return undefined;
+  const handle = await open(file, 'r');
+  const head = Buffer.alloc(32);
+  try {
+    await handle.read(head, 0, 32, 0);
+  } finally {
+    await handle.close();
+  }
+  return { plan: planFacts(readPlanHeader(head).tensorrtVersion, await readPlanSidecar(file)) };
+}
+
+/** What Triton at `release` says of the file: a plan built by another TensorRT, an opset its ONNX Runtime lacks. */
+function fileProblems(req: PublishRequest, release: TritonRelease, facts: SourceFacts): PublishProblem[] {
+  const found = facts.plan ? checkPlanForRelease(release, facts.plan) : checkOnnxForRelease(release, facts.opset);
+  return found.map((p) => ({ ...p, path: req.source ?? req.model }));
+}
+
+/** Whether each GPU of the fleet can load the plan (`cc_model_filenames` from the model's config). */
+function gpuProblems(
+  req: PublishRequest,
+  gpus: readonly string[],
+  facts: SourceFacts,
+  fileName: string | undefined,
+  cc: Readonly<Record<string, string>>,
+): PublishProblem[] {
+  if (!facts.plan) return [];
+  const plan = facts.plan;
+  const file = fileName ?? 'model.plan';
+  return checkPlansForGpus(gpus, file, cc, (f) => (f === file ? plan : undefined)).map((p) => ({
+    ...p,
+    path: req.source ?? req.model,
+  }));
+}
+
+/** Release errors refuse the publish (`MSB_RELEASE_INCOMPATIBLE`, nothing written) unless `force`. */
+function refuseIncompatible(req: PublishRequest, found: PublishProblem[]): void {
+  const errors = found.filter((p) => p.severity === 'error');
+  if (errors.length === 0 || req.force) return;
+  throw new ReleaseError(
+    'MSB_RELEASE_INCOMPATIBLE',
+    `${req.source} cannot be served as model ${req.model}: ${errors
+      .map((p) => `${p.rule}: ${p.message}`)
+      .join('; ')} (--force publishes it anyway)`,
+    { model: req.model, problems: errors },
+  );
 }
 
 function existsError(store: ModelStore, model: string): StoreError {

@@ -34,8 +34,8 @@ export type {
   WrittenFile,
 } from './storage.js';
 export { COMMIT_ORDER } from './storage.js';
-export type { CreateModelOptions, OpenOptions } from './store.js';
-export { ModelStore, openStorage, VERSION_RECORD } from './store.js';
+export type { CreateModelOptions, OpenOptions, StoreSettings } from './store.js';
+export { ModelStore, openStorage, STORE_SETTINGS, VERSION_RECORD } from './store.js';
 export { type ModelSummary, problems, summary } from './summary.js';
 export { OBJECT_NAME, parseStoreUri, type StoreLocation, tritonCredential } from './uri.js';
 export { modelProblems, type RepositoryProblem, type ValidateOptions } from './validate.js';

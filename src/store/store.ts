@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ConfigComments, ModelConfig } from '../config/index.js';
+import { chooseRelease } from '../release/index.js';
 import { StoreError } from './errors.js';
 import { LocalStorage } from './local-storage.js';
 import { type AddVersionOptions, parseStored, renderConfig, StoredModel, VERSION_RECORD } from './model.js';
@@ -280,10 +281,66 @@ export class ModelStore {
     });
   }
 
-  /** Every problem Triton would have loading this repository, each with its path. */
+  /**
+   * Every problem Triton would have loading this repository, each with its path; with `release` (and `gpus`) also
+   * what Triton at that release (and each GPU of the fleet) cannot load (src/release/check.ts).
+   */
   validate(options: ValidateOptions = {}): Promise<RepositoryProblem[]> {
     return validateRepository(this.storage, options);
   }
+
+  /**
+   * The store's own settings (`msb-store.json` at the root): the default Triton release its checks use when neither
+   * `--triton` nor `MSB_TRITON_RELEASE` names one. A file at the root is ignored by Triton, which takes only
+   * directories as models, whatever their names (a dot-name would not help: hidden directories are models too).
+   */
+  async settings(): Promise<StoreSettings> {
+    const data = await this.storage.read(STORE_SETTINGS);
+    if (data === undefined) return {};
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(data.toString('utf8'));
+    } catch {
+      throw new StoreError('MSB_STORE_CONFIG', `${this.root}/${STORE_SETTINGS} is not JSON`, { path: STORE_SETTINGS });
+    }
+    const triton = (parsed as { triton?: unknown } | null)?.triton;
+    if (triton !== undefined && typeof triton !== 'string') {
+      throw new StoreError('MSB_STORE_CONFIG', `${this.root}/${STORE_SETTINGS}: "triton" is not a release name`, {
+        path: STORE_SETTINGS,
+      });
+    }
+    return triton === undefined ? {} : { triton };
+  }
+
+  /**
+   * The release and fleet checks `validate` runs for this store: the release named by the flag, else the
+   * environment variable, else the store's recorded default (src/release chooseRelease); `MSB_RELEASE_UNKNOWN` for a
+   * name the table does not hold. No release and no GPUs: no such checks.
+   */
+  async checksFor(given: { flag?: string; env?: string; gpus?: readonly string[] }): Promise<ValidateOptions> {
+    const chosen = chooseRelease({ flag: given.flag, env: given.env, store: (await this.settings()).triton });
+    return {
+      ...(chosen ? { release: chosen.release } : {}),
+      // vLLM models' engine arguments are checked against the vLLM the release pairs with, where the table says.
+      ...(chosen?.release.vllm ? { vllmVersion: chosen.release.vllm } : {}),
+      ...(given.gpus?.length ? { gpus: given.gpus } : {}),
+    };
+  }
+
+  /** Records the store's settings (atomically replaces `msb-store.json`; `triton: undefined` removes the default). */
+  async setSettings(settings: StoreSettings): Promise<void> {
+    const body = { msb: 1, ...(settings.triton !== undefined ? { triton: settings.triton } : {}) };
+    await this.storage.write(STORE_SETTINGS, `${JSON.stringify(body, null, 2)}\n`);
+  }
+}
+
+/** The file at the repository root holding the store's settings (Triton ignores files at the root). */
+export const STORE_SETTINGS = 'msb-store.json';
+
+/** What a store records about itself. */
+export interface StoreSettings {
+  /** Default Triton release ("25.01") for the release checks. */
+  triton?: string;
 }
 
 function prefixed(stage: StagingArea, dir: string): StagingArea {

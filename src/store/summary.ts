@@ -4,7 +4,7 @@
  */
 import { isMsbError } from '../errors.js';
 import type { ModelStore } from './store.js';
-import type { RepositoryProblem } from './validate.js';
+import type { RepositoryProblem, ValidateOptions } from './validate.js';
 
 /** One model of a store: what its config says it is and which versions and labels it has. */
 export interface ModelSummary {
@@ -42,6 +42,10 @@ export async function summary(store: ModelStore): Promise<ModelSummary[]> {
  * What `validate` reports for the model `name` and the files under it. The repository's rules are the store's
  * (`validate()`); this is the part of them a page or a request about one model shows.
  */
-export async function problems(store: ModelStore, name: string): Promise<RepositoryProblem[]> {
-  return (await store.validate()).filter((p) => p.path === name || p.path.startsWith(`${name}/`));
+export async function problems(
+  store: ModelStore,
+  name: string,
+  options: ValidateOptions = {},
+): Promise<RepositoryProblem[]> {
+  return (await store.validate(options)).filter((p) => p.path === name || p.path.startsWith(`${name}/`));
 }

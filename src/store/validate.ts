@@ -10,6 +10,16 @@ import { isMsbError } from '../errors.js';
 import { InspectError } from '../inspect/errors.js';
 import type { ModelSignature } from '../inspect/types.js';
 import { checkVllmModelJson, type LlmProblem, templateProblems, VLLM_MODEL_JSON } from '../llm/index.js';
+import {
+  checkOnnxForRelease,
+  checkPlanForRelease,
+  checkPlansForGpus,
+  onnxOpsetOf,
+  type PlanFacts,
+  planFacts,
+  type ReleaseProblem,
+  type TritonRelease,
+} from '../release/index.js';
 import { tritonVersionOf } from './names.js';
 import { AUTOFILL_FILES, isDirectoryModel, modelFileName, platformOfFile } from './platforms.js';
 import { VERSION_RECORD, type VersionRecord } from './record.js';
@@ -44,6 +54,13 @@ export interface ValidateOptions {
    * src/release). Default: the newest vLLM of msb's table.
    */
   vllmVersion?: string;
+  /**
+   * The Triton release to check against: each version's files must load in it (a plan built by another TensorRT, an
+   * ONNX opset above its ONNX Runtime's are errors; unknowns are warnings; src/release/check.ts).
+   */
+  release?: TritonRelease;
+  /** The fleet's compute capabilities ("8.6"): each GPU needs a plan it can load in every version. */
+  gpus?: readonly string[];
 }
 
 /**
@@ -83,6 +100,7 @@ export async function modelProblems(
   storage: RepositoryStorage,
   name: string,
   configText: string | undefined,
+  options: ValidateOptions = {},
 ): Promise<RepositoryProblem[]> {
   const problems: RepositoryProblem[] = [];
   await validateModel(
@@ -90,6 +108,7 @@ export async function modelProblems(
     name,
     (path, rule, severity, message, more = {}) => problems.push({ path, rule, severity, message, ...more }),
     { text: configText },
+    options,
   );
   return problems;
 }
@@ -269,8 +288,12 @@ async function validateModel(
       if (config.backend === 'vllm' && text !== undefined)
         await checkVllmVersion(storage, `${name}/${dir}`, config, options, add);
       // An auto-completed config is Triton's to derive from the file; a written one must agree with it.
-      if (text !== undefined && file !== undefined && has(file)) {
-        await checkAgainstModel(storage, `${name}/${dir}/${file}`, config, Number(v), add);
+      const signature =
+        text !== undefined && file !== undefined && has(file)
+          ? await checkAgainstModel(storage, `${name}/${dir}/${file}`, config, Number(v), add)
+          : undefined;
+      if (options.release || options.gpus?.length) {
+        await checkServing(storage, `${name}/${dir}`, config, file, has, signature, Number(v), add, options);
       }
     }
   }
@@ -367,7 +390,7 @@ async function checkAgainstModel(
   config: ModelConfig,
   version: number,
   add: Add,
-): Promise<void> {
+): Promise<ModelSignature | undefined> {
   const configPath = `${key.split('/')[0]}/config.pbtxt`;
   let signature: ModelSignature | undefined;
   try {
@@ -386,9 +409,9 @@ async function checkAgainstModel(
     } else {
       add(key, 'model-unreadable', 'error', `version ${version}: ${err.message}`, { version });
     }
-    return;
+    return undefined;
   }
-  if (!signature) return;
+  if (!signature) return undefined;
   if (signature.metadata.container === 'ultralytics') {
     add(
       key,
@@ -398,7 +421,7 @@ async function checkAgainstModel(
         'refuses ("magic tag does not match"); publish it with msb version add, which strips the prefix',
       { version },
     );
-    return;
+    return signature;
   }
   for (const m of checkConfigAgainstModel(config, signature)) {
     add(`${configPath}:${m.path}`, m.rule, m.severity, `version ${version}: ${m.message}`, {
@@ -408,6 +431,67 @@ async function checkAgainstModel(
       model: m.model,
     });
   }
+  return signature;
+}
+
+/** The release and fleet checks of one version directory `dir` (see `ValidateOptions`). */
+async function checkServing(
+  storage: RepositoryStorage,
+  dir: string,
+  config: ModelConfig,
+  file: string | undefined,
+  has: (f: string) => boolean,
+  signature: ModelSignature | undefined,
+  version: number,
+  add: Add,
+  options: ValidateOptions,
+): Promise<void> {
+  const report = (p: string, found: ReleaseProblem[]) => {
+    for (const f of found) add(p, f.rule, f.severity, `version ${version}: ${f.message}`, { version });
+  };
+  const served = config.platform || config.backend || (file ? platformOfFile(file) : undefined) || '';
+  if (served === 'tensorrt_plan' || served === 'tensorrt') {
+    const files = [...new Set([file, ...Object.values(config.ccModelFilenames ?? {})])].filter(
+      (f): f is string => f !== undefined && has(f),
+    );
+    const facts = new Map<string, PlanFacts>();
+    for (const f of files) {
+      const read = await storedPlanFacts(storage, `${dir}/${f}`);
+      if (read) facts.set(f, read);
+    }
+    if (options.release) {
+      for (const [f, fact] of facts) report(`${dir}/${f}`, checkPlanForRelease(options.release, fact));
+    }
+    if (options.gpus?.length) {
+      const plans = new Map(files.map((f) => [f, facts.get(f) ?? {}]));
+      report(
+        dir,
+        checkPlansForGpus(options.gpus, file, config.ccModelFilenames ?? {}, (f) => plans.get(f)),
+      );
+    }
+  } else if (options.release && signature?.format === 'onnx' && file !== undefined) {
+    report(`${dir}/${file}`, checkOnnxForRelease(options.release, onnxOpsetOf(signature.metadata.opsets)));
+  }
+}
+
+/**
+ * What the stored plan at `key` says of itself: its header's TensorRT version (the first 32 bytes, read without
+ * TensorRT) and msb's record beside it. Undefined when the file is not a bare plan (an Ultralytics engine is reported
+ * by `plan-container`).
+ */
+async function storedPlanFacts(storage: RepositoryStorage, key: string): Promise<PlanFacts | undefined> {
+  const { readPlanHeader, planSidecarPath } = await import('../inspect/index.js');
+  const head = await storage.read(key, { start: 0, end: 32 });
+  if (!head) return undefined;
+  const header = readPlanHeader(head);
+  if (!header.magic) return undefined;
+  let record: unknown;
+  try {
+    record = JSON.parse((await storage.read(planSidecarPath(key)))?.toString('utf8') ?? 'null');
+  } catch {
+    record = undefined; // an unreadable record tells nothing: the facts it would give stay unknown
+  }
+  return planFacts(header.tensorrtVersion, record);
 }
 
 /** A version whose files no longer match msb's publish record was changed after publishing (e.g. a hardlinked source rewritten). */

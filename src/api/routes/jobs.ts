@@ -4,6 +4,8 @@ import path from 'node:path';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { isRemoteSource, type JobInfo, jobSpecSchema } from '../../jobs/index.js';
+import { checkBuildTarget, resolveRelease } from '../../release/index.js';
+import { ModelStore } from '../../store/index.js';
 import type { RouteOptions } from '../context.js';
 import { ApiError } from '../errors.js';
 import { followJob } from '../events.js';
@@ -89,6 +91,20 @@ export const jobRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx 
       },
     },
     async (req, reply) => {
+      if (req.body.kind === 'build') {
+        // A build for another TensorRT than the release served would publish a plan Triton cannot load. The store
+        // is read (for its default release) only when the server names none.
+        let release = ctx.options.triton === undefined ? undefined : resolveRelease(ctx.options.triton);
+        if (!release) {
+          const store = await ModelStore.open(ctx.storeRoot, { readOnly: true });
+          try {
+            release = (await ctx.checks(store)).release;
+          } finally {
+            await store.close();
+          }
+        }
+        if (release) checkBuildTarget(release, req.body.target.tensorrt);
+      }
       const source = await resolveSource(req.body.source);
       const handle = await client.enqueue({
         ...req.body,

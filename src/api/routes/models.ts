@@ -28,7 +28,11 @@ export const modelRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ct
       // getModel applies the store's name rules before any filesystem call.
       const model = await store.getModel(req.params.name);
       const info = await model.describe();
-      return { ...info, pbtxt: renderConfig(model.name, info.config), problems: await problems(store, model.name) };
+      return {
+        ...info,
+        pbtxt: renderConfig(model.name, info.config),
+        problems: await problems(store, model.name, await ctx.checks(store)),
+      };
     },
   );
 };
