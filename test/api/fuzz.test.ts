@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { repoRoot } from '../helpers/paths.js';
@@ -45,7 +46,8 @@ test('schemathesis: no 5xx and no hang on any operation of the OpenAPI document'
       '--seed',
       '1',
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } },
+    // schemathesis keeps a crash cache (.schemathesis/) in its working directory: a temporary one, not the clone.
+    { cwd: mkdtempSync(path.join(os.tmpdir(), 'msb-fuzz-')), stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } },
   );
   let out = '';
   child.stdout.on('data', (d) => (out += d));
