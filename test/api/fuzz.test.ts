@@ -47,7 +47,11 @@ test('schemathesis: no 5xx and no hang on any operation of the OpenAPI document'
       '1',
     ],
     // schemathesis keeps a crash cache (.schemathesis/) in its working directory: a temporary one, not the clone.
-    { cwd: mkdtempSync(path.join(os.tmpdir(), 'msb-fuzz-')), stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } },
+    {
+      cwd: mkdtempSync(path.join(os.tmpdir(), 'msb-fuzz-')),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1' },
+    },
   );
   let out = '';
   child.stdout.on('data', (d) => (out += d));
