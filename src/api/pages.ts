@@ -39,9 +39,16 @@ async function act(id, action) {
   const body = await r.json().catch(() => ({}));
   if (r.ok && action === 'cancel') {
     cancelled = true;
-    // The 'removed' state may have arrived before this answer.
-    if (state !== 'active') document.getElementById('state').textContent = 'cancelled';
-    enableActions('removed');
+    if (state !== 'active') {
+      // A waiting job is removed from its queue; the 'removed' state may have arrived before this answer.
+      document.getElementById('state').textContent = 'cancelled';
+      enableActions('removed');
+    } else {
+      // A running job fails as cancelled, and its 'failed' state (which allows Retry) may already have arrived
+      // before this answer: only Cancel is settled here, the state event sets the rest.
+      const c = document.getElementById('cancel');
+      if (c) c.disabled = true;
+    }
   }
   const said = action === 'cancel'
     ? (state === 'active' ? 'cancel requested: the build stops and the job fails as cancelled' : 'cancelled: removed from its queue before it ran')
