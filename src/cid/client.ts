@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Cluster } from 'ioredis';
 import { openRedis, type RedisConnection, type RedisLink, waitForReplicas } from '../redis/index.js';
 import { CidError } from './errors.js';
 import { checkMillis, checkModelName, defaultRedisUrl, MAX_UINT64, parseId } from './names.js';
@@ -115,13 +114,11 @@ interface ModelKeys {
   ends: string;
   state: string;
 }
-type ScriptName = 'msbCidAcquire' | 'msbCidRenew' | 'msbCidRelease' | 'msbCidList';
-type CidCommands = Record<ScriptName, (...args: (string | number)[]) => Promise<Reply>>;
-interface PendingCall {
-  script: ScriptName;
-  args: (string | number)[];
-  resolve: (reply: Reply) => void;
-  reject: (err: unknown) => void;
+interface CidCommands {
+  msbCidAcquire(...args: (string | number)[]): Promise<Reply>;
+  msbCidRenew(...args: (string | number)[]): Promise<Reply>;
+  msbCidRelease(...args: (string | number)[]): Promise<Reply>;
+  msbCidList(...args: (string | number)[]): Promise<Reply>;
 }
 
 /**
@@ -153,11 +150,6 @@ export class CorrelationIds {
   private readonly cap: number;
   private readonly maxTries: number;
   private readonly keyCache = new Map<string, ModelKeys>();
-  /** Script calls made in this tick, sent together as one pipeline (see {@link run}); undefined when none. */
-  private pending: PendingCall[] | undefined;
-  /** Script calls sent and not yet answered. */
-  private inflight = 0;
-  private readonly batching: boolean;
 
   /**
    * @param connection an ioredis client or cluster (left open by {@link close}), or a Redis URL in any of msb's
@@ -192,8 +184,6 @@ export class CorrelationIds {
       ['msbCidList', LIST, 1],
     ];
     for (const [name, lua, numberOfKeys] of defs) this.redis.defineCommand(name, { lua, numberOfKeys });
-    // A cluster pipeline must keep to one slot, and models hash to different slots: there, each call goes alone.
-    this.batching = !(this.redis instanceof Cluster);
   }
 
   /** Closes the connection when this client opened it (from a URL); a passed-in ioredis client stays open. */
@@ -214,7 +204,7 @@ export class CorrelationIds {
     const cap = checkCount('cap', options.cap ?? this.cap, 0);
     // randomUUID draws from a cached entropy pool: far cheaper per call than randomBytes
     const token = randomUUID();
-    const r = await this.run('msbCidAcquire', [
+    const r = await this.commands.msbCidAcquire(
       k.leases,
       k.ends,
       k.state,
@@ -224,7 +214,7 @@ export class CorrelationIds {
       cap,
       this.maxId,
       this.maxTries,
-    ]);
+    );
     if (r[0] === 'CAP') {
       throw new CidError(
         'MSB_CID_CAP_REACHED',
@@ -272,7 +262,7 @@ export class CorrelationIds {
   async renew(lease: LeaseRef, options: { ttl?: number } = {}): Promise<Lease> {
     const ttl = checkMillis('MSB_CID_TTL', 'ttl', options.ttl ?? lease.ttl ?? this.ttl);
     const { model, id, k } = this.ref(lease);
-    const r = this.check(await this.run('msbCidRenew', [k.leases, k.ends, id, lease.token, ttl]), model, id);
+    const r = this.check(await this.commands.msbCidRenew(k.leases, k.ends, id, lease.token, ttl), model, id);
     return {
       ...lease,
       kind: lease.kind ?? (typeof lease.id === 'string' ? 'string' : 'uint64'),
@@ -291,7 +281,7 @@ export class CorrelationIds {
   async release(lease: LeaseRef): Promise<{ releasedAt: number }> {
     const { model, id, k } = this.ref(lease);
     const r = this.check(
-      await this.run('msbCidRelease', [
+      await this.commands.msbCidRelease(
         k.leases,
         k.ends,
         `${k.base}:released:${lease.token}`,
@@ -299,7 +289,7 @@ export class CorrelationIds {
         id,
         lease.token,
         RELEASE_MEMORY_MS,
-      ]),
+      ),
       model,
       id,
     );
@@ -308,7 +298,7 @@ export class CorrelationIds {
 
   /** The model's live leases, by ID. */
   async list(model: string): Promise<LeaseInfo[]> {
-    const r = await this.run('msbCidList', [this.keys(model).leases]);
+    const r = await this.commands.msbCidList(this.keys(model).leases);
     const out: LeaseInfo[] = [];
     for (let i = 1; i + 1 < r.length; i += 2) {
       const [, ttl, acquiredAt, expiresAt] = String(r[i + 1]).split(' ');
@@ -394,66 +384,6 @@ export class CorrelationIds {
 
   private get commands(): CidCommands {
     return this.redis as unknown as CidCommands;
-  }
-
-  /**
-   * Runs one script. A call made while others of this client are awaiting their replies (many callers sharing it:
-   * msb serve's requests, the sequences of a service) waits for the end of the tick, and the calls gathered by then
-   * go to Redis as one pipeline, in the order they were made: one socket write and one read for all of them instead
-   * of one each, which is most of the cost of a call on both sides. Each is still its own atomic script with its own
-   * reply. A lone call goes out at once, as before. Not on a Redis Cluster (a pipeline there must keep to one slot).
-   */
-  private run(script: ScriptName, args: (string | number)[]): Promise<Reply> {
-    if (!this.batching || (this.inflight === 0 && this.pending === undefined)) return this.send(script, args);
-    return new Promise<Reply>((resolve, reject) => {
-      if (this.pending === undefined) {
-        this.pending = [];
-        process.nextTick(() => this.flush());
-      }
-      this.pending.push({ script, args, resolve, reject });
-    });
-  }
-
-  private async send(script: ScriptName, args: (string | number)[]): Promise<Reply> {
-    this.inflight++;
-    try {
-      return await this.commands[script](...args);
-    } finally {
-      this.inflight--;
-    }
-  }
-
-  private flush(): void {
-    const calls = this.pending ?? [];
-    this.pending = undefined;
-    const [only] = calls;
-    if (calls.length === 1 && only) {
-      this.send(only.script, only.args).then(only.resolve, only.reject);
-      return;
-    }
-    const pipeline = this.redis.pipeline() as unknown as CidCommands & {
-      exec(): Promise<[Error | null, unknown][] | null>;
-    };
-    for (const c of calls) pipeline[c.script](...c.args);
-    this.inflight += calls.length;
-    pipeline
-      .exec()
-      .then(
-        (results) => {
-          for (let i = 0; i < calls.length; i++) {
-            const c = calls[i] as PendingCall;
-            const [err, reply] = results?.[i] ?? [new Error('no reply in the pipeline'), undefined];
-            if (err) c.reject(err);
-            else c.resolve(reply as Reply);
-          }
-        },
-        (err: unknown) => {
-          for (const c of calls) c.reject(err);
-        },
-      )
-      .finally(() => {
-        this.inflight -= calls.length;
-      });
   }
 
   /** The model's keys, built once its name passed {@link checkModelName}. */
