@@ -7,7 +7,8 @@
  * - `leases` (hash): ID → `token ttl acquiredAt expiresAt` of the ID's live lease (or expired, until forgotten).
  * - `ends` (sorted set): ID → expiresAt of a live (or expired) lease, or the release time of a released ID that the
  *   counter has yet to reach in its current pass. The ID may be handed out again once its score is at least
- *   `reuseDelay` in the past; then it is forgotten. Live leases are exactly the members scored after now (the cap).
+ *   `reuseDelay` in the past; then a later acquire forgets it (one acquire in about ten, when the counter ends in
+ *   9; up to 100 at a time). Live leases are exactly the members scored after now (the cap).
  * - `state` (hash): `next`, the last ID handed out, as decimal text (Lua numbers are doubles: no INCR arithmetic,
  *   so IDs stay exact up to 2^64-1); `lastrel`, the latest release of an ID the counter had already passed; `guard`,
  *   the time before which IDs not in `ends` must not be handed out (set on wraparound).
@@ -46,9 +47,10 @@ local token, ttl, delay, cap, maxId, maxTries = ARGV[1], tonumber(ARGV[2]), tonu
 local stale = now - delay
 local st = redis.call('HMGET', KEYS[3], 'next', 'lastrel', 'guard')
 local id, guard = st[1] or '0', tonumber(st[3] or '0')
--- IDs whose quarantine is over are forgotten, on every tenth acquire (the counter ends in 9, and whenever it is at 0
--- or wrapped) and at most 100 per call: ends grows by at most one entry per acquire, so this keeps up with it, and
--- nothing depends on the forgetting but memory (a candidate is free once its score is stale, forgotten or not).
+-- IDs whose quarantine is over are forgotten on about one acquire in ten (the counter ends in 9, or is 0: a new model,
+-- or a pass that wrapped without finding a free ID), at most 100 per call: ends grows by at most one member per
+-- acquire, so this keeps up with it (below maxId 9 the counter never ends in 9, but then ends holds at most maxId
+-- members), and nothing depends on the forgetting but memory: a candidate is free once its score is stale.
 if string.byte(id, -1) == 57 or id == '0' then
   local done = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', stale, 'LIMIT', 0, 100)
   if #done > 0 then
