@@ -10,6 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { syncDir } from '../atomic-file.js';
 import { openStorage, parseStoreUri, type RepositoryStorage } from '../store/index.js';
 import { ApiError } from './errors.js';
@@ -28,6 +30,35 @@ const SYNC_EVERY = 32 * 1024 * 1024;
  * is at most this many bytes held per stage per upload.
  */
 const UPLOAD_BUFFER = 1024 * 1024;
+
+/**
+ * An upload runs a young-generation GC after every this many body bytes. Node's HTTP parser hands each body chunk
+ * over in a fresh Buffer (a copy of its one socket read buffer), which V8 counts as external memory and, left to
+ * itself, frees only when some 64 MiB of it has piled up (its external-memory trigger): a 1 GiB upload held about
+ * 40 MiB more than the server at rest. A scavenge frees the chunks already passed on (they are young and dead) in
+ * about a millisecond; every 8 MiB it halves that growth at no measurable cost to throughput (bench/api.ts).
+ */
+const SCAVENGE_EVERY = 8 * 1024 * 1024;
+
+let scavenger: (() => void) | null | undefined;
+/**
+ * V8's own `gc({ type: 'minor' })`, reached without starting Node with --expose-gc: the flag is set only while one
+ * fresh context is made (its global `gc` is kept), then unset again. Null where that is not available.
+ */
+function scavenge(): (() => void) | null {
+  if (scavenger === undefined) {
+    try {
+      v8.setFlagsFromString('--expose-gc');
+      const gc = vm.runInNewContext('gc') as ((options: { type: 'minor' | 'major' }) => void) | undefined;
+      scavenger = typeof gc === 'function' ? () => gc({ type: 'minor' }) : null;
+    } catch {
+      scavenger = null;
+    } finally {
+      v8.setFlagsFromString('--no-expose-gc');
+    }
+  }
+  return scavenger;
+}
 
 export function artifactId(hex: string): string {
   return `artifact:sha256:${hex}`;
@@ -75,7 +106,9 @@ export interface ArtifactStore {
  */
 function meter(limit: number, idleMs: number | undefined) {
   const hash = createHash('sha256');
+  const gc = scavenge();
   let size = 0;
+  let scavengedAt = 0;
   const timer = idleMs
     ? setTimeout(() => t.destroy(new ApiError('MSB_API_TIMEOUT', `no body bytes for ${idleMs} ms`, { idleMs })), idleMs)
     : undefined;
@@ -93,6 +126,10 @@ function meter(limit: number, idleMs: number | undefined) {
         return;
       }
       hash.update(chunk);
+      if (gc && size - scavengedAt >= SCAVENGE_EVERY) {
+        scavengedAt = size;
+        gc();
+      }
       done(null, chunk);
     },
   });

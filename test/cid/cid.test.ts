@@ -66,6 +66,35 @@ test('clients on separate connections acquiring at once all get different IDs', 
   }
 });
 
+test('concurrent calls on one shared client: distinct IDs, and each call keeps its own reply or error', async () => {
+  const shared = new CorrelationIds(raw, { ttl: 10_000, reuseDelay: 0 });
+  const leases = await Promise.all(Array.from({ length: 200 }, () => shared.acquire('batched')));
+  const seen = new Set(leases.map((l) => l.id));
+  assert.equal(seen.size, 200);
+  assert.ok(!seen.has(0n));
+  assert.equal((await shared.list('batched')).length, 200);
+  // one batch mixing good and bad releases and renewals: only the bad ones fail, each with its own error
+  const [first, second] = leases as [Lease<'uint64'>, Lease<'uint64'>];
+  const settled = await Promise.allSettled([
+    shared.release(first),
+    shared.release({ ...second, token: 'not-the-token' }),
+    shared.renew(second, { ttl: 20_000 }),
+    shared.release({ model: 'batched', id: 999_999n, token: 'never-acquired' }),
+    ...leases.slice(2).map((l) => shared.release(l)),
+  ]);
+  assert.equal(settled[0]?.status, 'fulfilled');
+  assert.ok(settled[1]?.status === 'rejected' && code('MSB_CID_NOT_HELD')(settled[1].reason));
+  assert.ok(settled[2]?.status === 'fulfilled' && settled[2].value.expiresAt - settled[2].value.acquiredAt >= 20_000);
+  assert.ok(settled[3]?.status === 'rejected' && code('MSB_CID_NOT_HELD')(settled[3].reason));
+  assert.ok(settled.slice(4).every((s) => s.status === 'fulfilled'));
+  assert.deepEqual(
+    (await shared.list('batched')).map((l) => l.id),
+    [second.id],
+  );
+  await shared.release(second);
+  assert.deepEqual(await shared.list('batched'), []);
+});
+
 test('uint64 IDs stay exact beyond 2^53 up to 2^64-1, then wrap to 1 (never 0)', async () => {
   // start the model's counter just below the top (key layout documented in src/cid/scripts.ts)
   await raw.hset('msb:cid:{big}:state', 'next', (MAX_UINT64 - 2n).toString());
