@@ -4,7 +4,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { writePlanSidecar } from '../../src/inspect/index.js';
+import { writeSignatureRecord } from '../fixtures/plan-signature.js';
 import { runPython } from '../helpers/python.js';
 
 /** Relu models stamped with ai.onnx opsets 13 and 22 (ONNX Runtime 1.19, Triton 24.10, reads up to 21). */
@@ -42,25 +42,20 @@ export async function makePlan(
   await writeFile(file, bytes);
   if (record) {
     const t = (name: string) => ({ name, dataType: 'TYPE_FP32' as const, dims: [-1, 4] });
-    await writePlanSidecar(file, {
-      msb: 1,
-      signature: {
-        format: 'tensorrt_plan',
-        platform: 'tensorrt_plan',
-        backend: 'tensorrt',
-        inputs: [t('x')],
-        outputs: [t('y')],
-        batchDim: true,
-        maxBatchSize: 8,
-        metadata: {},
+    await writeSignatureRecord(
+      file,
+      [t('x')],
+      [t('y')],
+      { maxBatchSize: 8 },
+      {
+        tensorrt: trt.join('.'),
+        computeCapability: record.computeCapability,
+        // as msb's worker records a build: its options and target (an inspect job records none)
+        buildOptions: record.buildOptions ?? {
+          target: { tensorrt: `${trt[0]}.${trt[1]}`, gpu: record.computeCapability },
+        },
       },
-      tensorrt: trt.join('.'),
-      computeCapability: record.computeCapability,
-      // as msb's worker records a build: its options and target (an inspect job records none)
-      buildOptions: record.buildOptions ?? {
-        target: { tensorrt: `${trt[0]}.${trt[1]}`, gpu: record.computeCapability },
-      },
-    });
+    );
   }
   return file;
 }
