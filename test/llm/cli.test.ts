@@ -8,7 +8,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
-import { ph, writeCheckpoint, writeEngine, writeTemplates } from './fixtures.js';
+import { ph, tensorrtLlmAdd, writeCheckpoint, writeTemplates } from './fixtures.js';
 
 /** One line on stderr, `msb: CODE: …`, and no stack. */
 function oneLine(stderr: string, code: string, message: RegExp): void {
@@ -110,20 +110,7 @@ test('config check: a vLLM config with its model.json (and --gpus); a template n
 test('msb add --tensorrt-llm: the ensemble published (exit 0); a placeholder left or a mismatch refused in one line', async () => {
   const dir = await tempDir();
   const store = path.join(dir, 'store');
-  const engine = await writeEngine(path.join(dir, 'engine'));
-  const tokenizer = await writeCheckpoint(path.join(dir, 'tok'));
-  const templates = await writeTemplates(path.join(dir, 'templates'), { bls: true });
-  const args = [
-    'add',
-    '--store-path',
-    store,
-    '--tensorrt-llm',
-    engine,
-    '--templates',
-    templates,
-    '--tokenizer',
-    tokenizer,
-  ];
+  const { args, engine, templates } = await tensorrtLlmAdd(dir, store);
   const mismatch = await runCli([...args, '--set', 'triton_max_batch_size=64']);
   assert.equal(mismatch.code, 2);
   oneLine(

@@ -168,3 +168,28 @@ export async function writeTemplates(
   }
   return dir;
 }
+
+/**
+ * An engine directory, a tokenizer and the templates (with the BLS) in `dir`, and the `msb add --tensorrt-llm`
+ * command line that publishes them into `store`.
+ */
+export async function tensorrtLlmAdd(
+  dir: string,
+  store: string,
+): Promise<{ args: string[]; engine: string; templates: string }> {
+  const engine = await writeEngine(path.join(dir, 'engine'));
+  const tokenizer = await writeCheckpoint(path.join(dir, 'tokenizer'));
+  const templates = await writeTemplates(path.join(dir, 'templates'), { bls: true });
+  const args = [
+    'add',
+    '--store-path',
+    store,
+    '--tensorrt-llm',
+    engine,
+    '--templates',
+    templates,
+    '--tokenizer',
+    tokenizer,
+  ];
+  return { args, engine, templates };
+}

@@ -16,7 +16,7 @@ import { runCli, runCliOk } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import { skipWithoutTriton, TritonServer } from '../helpers/triton.js';
 import { until } from '../helpers/until.js';
-import { writeCheckpoint, writeEngine, writeTemplates } from '../llm/fixtures.js';
+import { tensorrtLlmAdd } from '../llm/fixtures.js';
 
 const skip = skipWithoutTriton();
 let server: TritonServer | undefined;
@@ -26,20 +26,8 @@ const store = path.join(dir, 'store');
 
 before(async () => {
   if (skip) return;
-  const engine = await writeEngine(path.join(dir, 'engine'));
-  const tokenizer = await writeCheckpoint(path.join(dir, 'tokenizer'));
-  const templates = await writeTemplates(path.join(dir, 'templates'), { bls: true });
-  await runCliOk([
-    'add',
-    '--store-path',
-    store,
-    '--tensorrt-llm',
-    engine,
-    '--templates',
-    templates,
-    '--tokenizer',
-    tokenizer,
-  ]);
+  const { args, templates } = await tensorrtLlmAdd(dir, store);
+  await runCliOk(args);
   await runCliOk(['add', '--store-path', store, '--vllm', 'facebook/opt-125m', '--set', 'gpu_memory_utilization=0.5']);
   // What fill_template.py leaves when a key is not given: the template as it is.
   await cp(path.join(templates, 'tensorrt_llm'), path.join(store, 'unfilled'), { recursive: true });
