@@ -12,7 +12,7 @@ import {
   type VllmRequest,
 } from '../llm/index.js';
 import { tritonRelease } from '../release/index.js';
-import { ModelStore, modelFileName, putVersion } from '../store/index.js';
+import { ModelStore, modelFileName, putVersion, StoreError } from '../store/index.js';
 
 /** `msb add --vllm`: one vLLM model, written through the store as any version is. */
 export interface VllmPublishRequest extends VllmRequest {
@@ -20,7 +20,8 @@ export interface VllmPublishRequest extends VllmRequest {
   store: string | ModelStore;
   /**
    * The Triton release that will serve it (YY.MM): its vLLM version (src/release) is the one the engine arguments
-   * are checked against, unless `vllmVersion` is given. Default: the newest vLLM of msb's table.
+   * are checked against, unless `vllmVersion` is given. Default: the store's recorded release (`msb init --triton`),
+   * else the newest vLLM of msb's table.
    */
   triton?: string;
   /** Replace the config (and version 1's model.json) of an existing model of that name; default: refuse. */
@@ -35,11 +36,34 @@ export interface LlmPublishResult {
   warnings: LlmProblem[];
 }
 
-/** The vLLM version a request is checked against: its own, its Triton release's, or the table's newest. */
-function vllmVersionOf(req: VllmPublishRequest): { version?: string; warnings: LlmProblem[] } {
+/**
+ * The store's recorded default release (`msb init --triton`), where the store exists: the release a request that
+ * names none is checked against, as `validate` and `publish` do. Opening it read-only creates nothing.
+ */
+async function storeRelease(target: string | ModelStore): Promise<string | undefined> {
+  let store: ModelStore;
+  try {
+    store = await ModelStore.open(target, { readOnly: true });
+  } catch (e) {
+    if (e instanceof StoreError && e.code === 'MSB_STORE_NOT_FOUND') return undefined;
+    throw e;
+  }
+  try {
+    return (await store.settings()).triton;
+  } finally {
+    if (store !== target) await store.close();
+  }
+}
+
+/**
+ * The vLLM version a request is checked against: its own, else that of its Triton release (the request's, else the
+ * store's default), else the table's newest.
+ */
+async function vllmVersionOf(req: VllmPublishRequest): Promise<{ version?: string; warnings: LlmProblem[] }> {
   if (req.vllmVersion !== undefined) return { version: req.vllmVersion, warnings: [] };
-  if (req.triton === undefined) return { warnings: [] };
-  const release = tritonRelease(req.triton);
+  const triton = req.triton ?? (await storeRelease(req.store));
+  if (triton === undefined) return { warnings: [] };
+  const release = tritonRelease(triton);
   if (release?.vllm) return { version: release.vllm, warnings: [] };
   return {
     warnings: [
@@ -47,8 +71,8 @@ function vllmVersionOf(req: VllmPublishRequest): { version?: string; warnings: L
         rule: 'vllm-version-unknown',
         severity: 'warning',
         message: release
-          ? `the release table does not say which vLLM Triton ${req.triton} ships: checked against the newest vLLM msb knows`
-          : `Triton ${req.triton} is not in the release table (docs/release.md): checked against the newest vLLM msb knows`,
+          ? `the release table does not say which vLLM Triton ${triton} ships: checked against the newest vLLM msb knows`
+          : `Triton ${triton} is not in the release table (docs/release.md): checked against the newest vLLM msb knows`,
       },
     ],
   };
@@ -60,7 +84,7 @@ function vllmVersionOf(req: VllmPublishRequest): { version?: string; warnings: L
  * backend would refuse. The model appears with its first version at once (store `putVersion`).
  */
 export async function publishVllm(req: VllmPublishRequest): Promise<LlmPublishResult> {
-  const { version, warnings } = vllmVersionOf(req);
+  const { version, warnings } = await vllmVersionOf(req);
   const prepared = await prepareVllm({ ...req, ...(version !== undefined ? { vllmVersion: version } : {}) });
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'msb-vllm-'));
   try {

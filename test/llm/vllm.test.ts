@@ -181,6 +181,17 @@ test('msb add --vllm refuses what the backend would fail on, and writes nothing'
   );
   const ok = await publishVllm({ store, source: ckpt, set: ['swap_space=4'], triton: '26.01' });
   assert.deepEqual(ok.warnings, []);
+  // No release named: the store's recorded default (msb init --triton) picks it, as validate and publish do.
+  const pinned = await ModelStore.open(path.join(dir, 'pinned'), { create: true });
+  await pinned.setSettings({ triton: '26.01' });
+  const byDefault = await publishVllm({ store: pinned, source: ckpt, set: ['swap_space=4'], name: 'by-default' });
+  assert.deepEqual(byDefault.warnings, []);
+  await assert.rejects(
+    publishVllm({ store: pinned, source: ckpt, set: ['swap_space=4'], name: 'named', triton: '26.04' }),
+    (e) => isMsbError(e, 'MSB_LLM_ENGINE_ARGS') && /vLLM 0\.19\.0/.test((e as Error).message),
+  );
+  assert.deepEqual(await pinned.listModels(), ['by-default']);
+  await pinned.close();
   const older = await prepareVllm({ source: ckpt, vllmVersion: '0.5.5' });
   assert.deepEqual(rules(older.warnings), ['vllm-version-unknown']);
 });
