@@ -3,6 +3,7 @@ import path from 'node:path';
 import { type ConfigComments, type ModelConfig, parseModelConfig, TextFormatError } from '../config/index.js';
 import { LlmError } from './errors.js';
 import type { LlmProblem } from './problems.js';
+import { splitSets } from './sets.js';
 import { fillTemplate, templateProblems } from './templates.js';
 import { TOKENIZER_FILES } from './vllm.js';
 
@@ -131,22 +132,16 @@ export function trtllmValues(
 
 /** `KEY=VALUE` options into values; MSB_LLM_TEMPLATES for one without `=` or with an empty key. */
 export function parseSetOptions(sets: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const s of sets) {
-    const eq = s.indexOf('=');
-    const key = eq < 0 ? '' : s.slice(0, eq);
-    if (!/^[_A-Za-z][_A-Za-z0-9]*$/.test(key)) {
-      throw new LlmError(
+  const pairs = splitSets(
+    sets,
+    (s) =>
+      new LlmError(
         'MSB_LLM_TEMPLATES',
         `--set ${s}: expected KEY=VALUE with KEY a template key such as triton_max_batch_size`,
-        {
-          set: s,
-        },
-      );
-    }
-    out[key] = s.slice(eq + 1);
-  }
-  return out;
+        { set: s },
+      ),
+  );
+  return Object.fromEntries(pairs);
 }
 
 /** One model of the repository, filled and parsed, with what its version directory holds. */

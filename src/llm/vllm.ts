@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { ModelConfig } from '../config/index.js';
 import { LlmError } from './errors.js';
 import type { LlmProblem } from './problems.js';
+import { splitSets } from './sets.js';
 import table from './vllm-engine-args.json' with { type: 'json' };
 
 /**
@@ -350,29 +351,24 @@ export interface VllmPrepared {
 
 /** `KEY=VALUE` engine arguments; a VALUE that parses as JSON is JSON, anything else a string. */
 export function parseEngineArgSets(sets: readonly string[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const s of sets) {
-    const eq = s.indexOf('=');
-    const key = eq < 0 ? '' : s.slice(0, eq);
-    if (!/^[_A-Za-z][_A-Za-z0-9]*$/.test(key)) {
-      throw new LlmError(
+  const pairs = splitSets(
+    sets,
+    (s) =>
+      new LlmError(
         'MSB_LLM_ENGINE_ARGS',
         `--set ${s}: expected KEY=VALUE with KEY an engine argument such as gpu_memory_utilization`,
-        {
-          set: s,
-        },
-      );
-    }
-    const raw = s.slice(eq + 1);
-    let value: unknown = raw;
-    try {
-      value = JSON.parse(raw);
-    } catch {
-      // a plain string (a path, a dtype name)
-    }
-    out[key] = value;
-  }
-  return out;
+        { set: s },
+      ),
+  );
+  return Object.fromEntries(
+    pairs.map(([key, raw]) => {
+      try {
+        return [key, JSON.parse(raw)];
+      } catch {
+        return [key, raw]; // a plain string (a path, a dtype name)
+      }
+    }),
+  );
 }
 
 /**
