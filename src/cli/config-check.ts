@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import type { ModelConfig } from '../config/index.js';
 import { MsbError } from '../errors.js';
+import type { ValidateOptions } from '../store/index.js';
 import { action, EXIT_ERROR, EXIT_PROBLEMS, reportError } from './common.js';
 import { readInput } from './config-codec.js';
 import { CliError } from './errors.js';
@@ -29,7 +30,7 @@ export function registerConfigCheckCommands(config: Command): void {
         const gpus = opts.gpus === undefined ? undefined : parseGpus(opts.gpus);
         const triton = opts.triton ?? tritonFromEnv();
         // An unknown release is refused even where no store is there to check.
-        if (triton !== undefined) (await import('../release/index.js')).resolveRelease(triton);
+        const named = triton === undefined ? undefined : (await import('../release/index.js')).resolveRelease(triton);
         const ccs = await parseGpusOption(opts.computeCapabilities);
         const [{ parseModelConfig, TextFormatError, validateModelConfig }, llm] = await Promise.all([
           import('../config/index.js'),
@@ -72,8 +73,12 @@ export function registerConfigCheckCommands(config: Command): void {
           problems = validateModelConfig(config, { modelName, gpus });
           for (const p of problems)
             process.stderr.write(`${file}: ${p.path || '(config)'}: ${p.message} [${p.rule}]\n`);
+          // The release (named, else the store's default) and fleet checks this model's store would run.
+          const checks = file === '-' ? undefined : await storeChecks(file, triton, ccs);
           let vllmErrors = 0;
           if (config.backend === 'vllm' && file !== '-') {
+            // Checked against the vLLM of that release, as `msb validate` checks it.
+            const vllmVersion = checks ? checks.vllmVersion : (named?.vllm ?? undefined);
             // The engine arguments beside it: each version directory's model.json.
             const dir = path.dirname(path.resolve(file));
             for (const v of (await readdir(dir, { withFileTypes: true })).filter(
@@ -90,7 +95,11 @@ export function registerConfigCheckCommands(config: Command): void {
                         message: 'missing: the vLLM backend reads the engine arguments from it',
                       },
                     ]
-                  : await llm.checkVllmModelJson(body, { config, ...(gpus ? { gpus } : {}) });
+                  : await llm.checkVllmModelJson(body, {
+                      config,
+                      ...(gpus ? { gpus } : {}),
+                      ...(vllmVersion !== undefined ? { vllmVersion } : {}),
+                    });
               for (const p of found) {
                 process.stderr.write(
                   `${json}: ${p.severity === 'warning' ? 'warning: ' : ''}${p.message} [${p.rule}]\n`,
@@ -100,7 +109,7 @@ export function registerConfigCheckCommands(config: Command): void {
             }
           }
           // The release checks read what no config says (plan headers, ONNX opsets): the model files beside it.
-          const found = file === '-' ? [] : await releaseProblems(file, text, triton, ccs);
+          const found = checks ? await releaseProblems(file, text, checks) : [];
           for (const p of found) process.stderr.write(`${file}: ${p.severity}: ${p.path}: ${p.message} [${p.rule}]\n`);
           const releaseErrors = found.filter((p) => p.severity === 'error').length;
           if (problems.length || vllmErrors || releaseErrors || keys.some((p) => p.severity === 'error')) failed++;
@@ -112,31 +121,43 @@ export function registerConfigCheckCommands(config: Command): void {
 }
 
 /**
- * The release and fleet problems of the model whose config is `file` (`<store>/<model>/config.pbtxt`): the rules
- * `msb validate --triton` applies (src/release/check.ts), with the store's default release when none is named. None
- * when no release and no compute capability is given, or the file is not in a store.
+ * The checks `msb validate` would run for the model whose config is `file` (`<store>/<model>/config.pbtxt`): the
+ * release named, else the store's default (with its vLLM), and the fleet. Undefined when the file is not in a store.
+ */
+async function storeChecks(
+  file: string,
+  triton: string | undefined,
+  ccs: string[] | undefined,
+): Promise<ValidateOptions | undefined> {
+  const { ModelStore } = await import('../store/index.js');
+  let store: Awaited<ReturnType<typeof ModelStore.open>>;
+  try {
+    store = await ModelStore.open(path.dirname(path.dirname(path.resolve(file))), { readOnly: true });
+  } catch (err) {
+    if (err instanceof MsbError && err.code.startsWith('MSB_STORE_')) return undefined; // not in a store
+    throw err;
+  }
+  try {
+    return await store.checksFor({ ...(triton !== undefined ? { flag: triton } : {}), ...(ccs ? { gpus: ccs } : {}) });
+  } finally {
+    await store.close();
+  }
+}
+
+/**
+ * The release and fleet problems of the model whose config is `file`: the rules `msb validate --triton` applies
+ * (src/release/check.ts) to the model files beside it. None when no release and no compute capability applies.
  */
 async function releaseProblems(
   file: string,
   text: string,
-  triton: string | undefined,
-  ccs: string[] | undefined,
+  checks: ValidateOptions,
 ): Promise<{ path: string; rule: string; severity: string; message: string }[]> {
+  if (!checks.release && !checks.gpus) return [];
   const modelDir = path.dirname(path.resolve(file));
   const { ModelStore, modelProblems } = await import('../store/index.js');
-  let store: Awaited<ReturnType<typeof ModelStore.open>>;
+  const store = await ModelStore.open(path.dirname(modelDir), { readOnly: true });
   try {
-    store = await ModelStore.open(path.dirname(modelDir), { readOnly: true });
-  } catch (err) {
-    if (err instanceof MsbError && err.code.startsWith('MSB_STORE_')) return []; // not in a store: no model files
-    throw err;
-  }
-  try {
-    const checks = await store.checksFor({
-      ...(triton !== undefined ? { flag: triton } : {}),
-      ...(ccs ? { gpus: ccs } : {}),
-    });
-    if (!checks.release && !checks.gpus) return [];
     const all = await modelProblems(store.repository, path.basename(modelDir), text, checks);
     return all.filter((p) => p.rule.startsWith('release-') || p.rule.startsWith('gpu-'));
   } finally {

@@ -76,6 +76,18 @@ test('config check: a vLLM config with its model.json (and --gpus); a template n
   const one = await runCli(['config', 'check', config, '--gpus', '0']);
   assert.equal(one.code, 1);
   assert.match(one.stderr, /1\/model\.json: the engine spans 2 GPUs .* but the machine has 1 \[vllm-parallel-gpus\]/);
+  // model.json is checked against the vLLM of the release, as validate checks it: named, else the store's default.
+  // swap_space is an engine argument of 26.01's vLLM 0.13.0, not of the newest (0.19.0).
+  const pinned = path.join(dir, 'pinned');
+  assert.equal((await runCli(['init', pinned, '--triton', '26.01'])).code, 0);
+  const added = await runCli(['add', '--store-path', pinned, '--vllm', 'facebook/opt-125m', '--set', 'swap_space=4']);
+  assert.equal(added.code, 0, added.stderr);
+  const pinnedConfig = path.join(pinned, 'opt-125m', 'config.pbtxt');
+  const byDefault = await runCli(['config', 'check', pinnedConfig]);
+  assert.equal(byDefault.code, 0, byDefault.stderr);
+  const newest = await runCli(['config', 'check', pinnedConfig, '--triton', '26.04']);
+  assert.equal(newest.code, 1);
+  assert.match(newest.stderr, /"swap_space" is not an engine argument of vLLM 0\.19\.0: .*\[vllm-engine-arg-unknown\]/);
   const templates = await writeTemplates(path.join(dir, 'templates'));
   const check = await runCli(['config', 'check', path.join(templates, 'tensorrt_llm', 'config.pbtxt')]);
   assert.equal(check.code, 1);
