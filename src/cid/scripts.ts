@@ -7,8 +7,7 @@
  * - `leases` (hash): ID → `token ttl acquiredAt expiresAt` of the ID's live lease (or expired, until forgotten).
  * - `ends` (sorted set): ID → expiresAt of a live (or expired) lease, or the release time of a released ID that the
  *   counter has yet to reach in its current pass. The ID may be handed out again once its score is at least
- *   `reuseDelay` in the past; then a later acquire forgets it (one acquire in about ten, when the counter ends in
- *   9; up to 100 at a time). Live leases are exactly the members scored after now (the cap).
+ *   `reuseDelay` in the past; then it is forgotten. Live leases are exactly the members scored after now (the cap).
  * - `state` (hash): `next`, the last ID handed out, as decimal text (Lua numbers are doubles: no INCR arithmetic,
  *   so IDs stay exact up to 2^64-1); `lastrel`, the latest release of an ID the counter had already passed; `guard`,
  *   the time before which IDs not in `ends` must not be handed out (set on wraparound).
@@ -29,55 +28,55 @@
 /** How long a release is remembered, so that the same release repeated (resent after a reconnect) is answered OK. */
 export const RELEASE_MEMORY_MS = 60_000;
 
-/** Server time in ms, from `TIME` (never a client clock). */
-const NOW = `
+const PRELUDE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function parse(v)
+  local tok, ttl, acq, exp = string.match(v, '^(%S+) (%d+) (%d+) (%d+)$')
+  return tok, tonumber(ttl), tonumber(acq), tonumber(exp)
+end
+local function enc(tok, ttl, acq, exp)
+  return tok .. ' ' .. string.format('%d', ttl) .. ' ' .. string.format('%d', acq) .. ' ' .. string.format('%d', exp)
+end
 `;
 
 /**
  * KEYS: leases ends state. ARGV: token ttl reuseDelay cap maxId maxTries.
  * → {'OK', id, now, expiresAt} | {'CAP', live} | {'EXHAUSTED', tries}
- *
- * Cost: every `redis.call` costs about a microsecond inside Redis, more than the Lua around it, so the common path
- * makes six (TIME, HMGET, ZSCORE, HSET, ZADD, HSET) and builds its strings with one `string.format` each.
  */
-export const ACQUIRE = `${NOW}
+export const ACQUIRE = `${PRELUDE}
 local token, ttl, delay, cap, maxId, maxTries = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 local stale = now - delay
-local st = redis.call('HMGET', KEYS[3], 'next', 'lastrel', 'guard')
-local id, guard = st[1] or '0', tonumber(st[3] or '0')
--- IDs whose quarantine is over are forgotten on about one acquire in ten (the counter ends in 9, or is 0: a new model,
--- or a pass that wrapped without finding a free ID), at most 100 per call: ends grows by at most one member per
--- acquire, so this keeps up with it (below maxId 9 the counter never ends in 9, but then ends holds at most maxId
--- members), and nothing depends on the forgetting but memory: a candidate is free once its score is stale.
-if string.byte(id, -1) == 57 or id == '0' then
-  local done = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', stale, 'LIMIT', 0, 100)
-  if #done > 0 then
-    redis.call('ZREM', KEYS[2], unpack(done))
-    redis.call('HDEL', KEYS[1], unpack(done))
-  end
+-- IDs whose quarantine is over are forgotten (bounded per call; the rest go on the next calls)
+local done = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', stale, 'LIMIT', 0, 100)
+if #done > 0 then
+  redis.call('ZREM', KEYS[2], unpack(done))
+  redis.call('HDEL', KEYS[1], unpack(done))
 end
 if cap > 0 then
   local live = redis.call('ZCOUNT', KEYS[2], '(' .. string.format('%d', now), '+inf')
   if live >= cap then return {'CAP', live} end
 end
+local function incr(s)
+  local d = {string.byte(s, 1, -1)}
+  local i = #d
+  while i >= 1 do
+    if d[i] == 57 then d[i] = 48; i = i - 1 else d[i] = d[i] + 1; break end
+  end
+  local r = string.char(unpack(d))
+  if i == 0 then r = '1' .. r end
+  return r
+end
+local function le(a, b)
+  if #a ~= #b then return #a < #b end
+  return a <= b
+end
+local st = redis.call('HMGET', KEYS[3], 'next', 'lastrel', 'guard')
+local id, guard = st[1] or '0', tonumber(st[3] or '0')
 local wrapped = false
 for try = 1, maxTries do
-  -- id + 1 on decimal text (Lua numbers are doubles: exact only to 2^53)
-  local last = string.byte(id, -1)
-  if last ~= 57 then
-    id = string.sub(id, 1, -2) .. string.char(last + 1)
-  else
-    local d = {string.byte(id, 1, -1)}
-    local i = #d
-    while i >= 1 do
-      if d[i] == 57 then d[i] = 48; i = i - 1 else d[i] = d[i] + 1; break end
-    end
-    id = string.char(unpack(d))
-    if i == 0 then id = '1' .. id end
-  end
-  if #id > #maxId or (#id == #maxId and id > maxId) then
+  id = incr(id)
+  if not le(id, maxId) then
     -- every ID the counter passed and that was released since is at most lastrel old
     id = '1'
     guard = tonumber(st[2] or '0') + delay
@@ -88,7 +87,7 @@ for try = 1, maxTries do
   if ended then free = tonumber(ended) <= stale else free = now >= guard end
   if free then
     local exp = now + ttl
-    redis.call('HSET', KEYS[1], id, string.format('%s %d %d %d', token, ttl, now, exp))
+    redis.call('HSET', KEYS[1], id, enc(token, ttl, now, exp))
     redis.call('ZADD', KEYS[2], exp, id)
     if wrapped then
       redis.call('HSET', KEYS[3], 'next', id, 'lastrel', 0, 'guard', string.format('%d', guard))
@@ -105,16 +104,15 @@ return {'EXHAUSTED', maxTries}
 `;
 
 /** KEYS: leases ends. ARGV: id token ttl. → {'OK', now, expiresAt} | {'NOT_HELD'} | {'EXPIRED', expiresAt} */
-export const RENEW = `${NOW}
+export const RENEW = `${PRELUDE}
 local id, token, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local v = redis.call('HGET', KEYS[1], id)
 if not v then return {'NOT_HELD'} end
-local tok, acq, exp = string.match(v, '^(%S+) %d+ (%d+) (%d+)$')
+local tok, _, acq, exp = parse(v)
 if tok ~= token then return {'NOT_HELD'} end
-exp = tonumber(exp)
 if exp <= now then return {'EXPIRED', exp} end
 exp = now + ttl
-redis.call('HSET', KEYS[1], id, string.format('%s %d %s %d', token, ttl, acq, exp))
+redis.call('HSET', KEYS[1], id, enc(token, ttl, acq, exp))
 redis.call('ZADD', KEYS[2], exp, id)
 return {'OK', now, exp}
 `;
@@ -126,17 +124,16 @@ return {'OK', now, exp}
  * the ID went to someone else: a client resends a command whose reply a dropped connection lost, and that release
  * did happen.
  */
-export const RELEASE = `${NOW}
+export const RELEASE = `${PRELUDE}
 local id, token, remember = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local v = redis.call('HGET', KEYS[1], id)
-local tok, exp
-if v then tok, exp = string.match(v, '^(%S+) %d+ %d+ (%d+)$') end
+local tok, _, _, exp
+if v then tok, _, _, exp = parse(v) end
 if tok ~= token then
   local gone = redis.call('GET', KEYS[3])
   if gone then return {'OK', tonumber(gone)} end
   return {'NOT_HELD'}
 end
-exp = tonumber(exp)
 if exp <= now then return {'EXPIRED', exp} end
 redis.call('HDEL', KEYS[1], id)
 local nxt = redis.call('HGET', KEYS[4], 'next') or '0'
@@ -152,12 +149,12 @@ return {'OK', now}
 `;
 
 /** KEYS: leases. → {now, id1, value1, ...} of the live leases (read-only). */
-export const LIST = `${NOW}
+export const LIST = `${PRELUDE}
 local out = {now}
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
-  local exp = string.match(all[i + 1], ' (%d+)$')
-  if tonumber(exp) > now then
+  local _, _, _, exp = parse(all[i + 1])
+  if exp > now then
     out[#out + 1] = all[i]
     out[#out + 1] = all[i + 1]
   end
