@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { openRedis, type RedisConnection, type RedisLink, waitForReplicas } from '../redis/index.js';
+import { openRedis, type RedisConnection, type RedisLink, RedisScript, waitForReplicas } from '../redis/index.js';
 import { CidError } from './errors.js';
 import { checkMillis, checkModelName, defaultRedisUrl, MAX_UINT64, parseId } from './names.js';
 import { ACQUIRE, LIST, RELEASE, RELEASE_MEMORY_MS, RENEW } from './scripts.js';
@@ -113,13 +113,15 @@ interface ModelKeys {
   leases: string;
   ends: string;
   state: string;
+  released: string;
+  releasedBefore: string;
 }
-interface CidCommands {
-  msbCidAcquire(...args: (string | number)[]): Promise<Reply>;
-  msbCidRenew(...args: (string | number)[]): Promise<Reply>;
-  msbCidRelease(...args: (string | number)[]): Promise<Reply>;
-  msbCidList(...args: (string | number)[]): Promise<Reply>;
-}
+const SCRIPTS = {
+  acquire: new RedisScript(ACQUIRE, 3),
+  renew: new RedisScript(RENEW, 2),
+  release: new RedisScript(RELEASE, 5),
+  list: new RedisScript(LIST, 1),
+};
 
 /**
  * Correlation IDs for Triton's sequence batcher, leased from Redis.
@@ -177,13 +179,6 @@ export class CorrelationIds {
     this.waitTimeoutMs = checkCount('waitTimeoutMs', options.waitTimeoutMs ?? 1000, 1);
     this.link = typeof connection === 'string' ? openRedis(connection, { name: 'msb-cid' }) : undefined;
     this.redis = this.link ? this.link.connection : (connection as RedisConnection);
-    const defs: [string, string, number][] = [
-      ['msbCidAcquire', ACQUIRE, 3],
-      ['msbCidRenew', RENEW, 2],
-      ['msbCidRelease', RELEASE, 4],
-      ['msbCidList', LIST, 1],
-    ];
-    for (const [name, lua, numberOfKeys] of defs) this.redis.defineCommand(name, { lua, numberOfKeys });
   }
 
   /** Closes the connection when this client opened it (from a URL); a passed-in ioredis client stays open. */
@@ -204,7 +199,8 @@ export class CorrelationIds {
     const cap = checkCount('cap', options.cap ?? this.cap, 0);
     // randomUUID draws from a cached entropy pool: far cheaper per call than randomBytes
     const token = randomUUID();
-    const r = await this.commands.msbCidAcquire(
+    const r = await this.run(
+      SCRIPTS.acquire,
       k.leases,
       k.ends,
       k.state,
@@ -262,7 +258,7 @@ export class CorrelationIds {
   async renew(lease: LeaseRef, options: { ttl?: number } = {}): Promise<Lease> {
     const ttl = checkMillis('MSB_CID_TTL', 'ttl', options.ttl ?? lease.ttl ?? this.ttl);
     const { model, id, k } = this.ref(lease);
-    const r = this.check(await this.commands.msbCidRenew(k.leases, k.ends, id, lease.token, ttl), model, id);
+    const r = this.check(await this.run(SCRIPTS.renew, k.leases, k.ends, id, lease.token, ttl), model, id);
     return {
       ...lease,
       kind: lease.kind ?? (typeof lease.id === 'string' ? 'string' : 'uint64'),
@@ -281,11 +277,13 @@ export class CorrelationIds {
   async release(lease: LeaseRef): Promise<{ releasedAt: number }> {
     const { model, id, k } = this.ref(lease);
     const r = this.check(
-      await this.commands.msbCidRelease(
+      await this.run(
+        SCRIPTS.release,
         k.leases,
         k.ends,
-        `${k.base}:released:${lease.token}`,
         k.state,
+        k.released,
+        k.releasedBefore,
         id,
         lease.token,
         RELEASE_MEMORY_MS,
@@ -298,7 +296,7 @@ export class CorrelationIds {
 
   /** The model's live leases, by ID. */
   async list(model: string): Promise<LeaseInfo[]> {
-    const r = await this.commands.msbCidList(this.keys(model).leases);
+    const r = await this.run(SCRIPTS.list, this.keys(model).leases);
     const out: LeaseInfo[] = [];
     for (let i = 1; i + 1 < r.length; i += 2) {
       const [, ttl, acquiredAt, expiresAt] = String(r[i + 1]).split(' ');
@@ -382,8 +380,8 @@ export class CorrelationIds {
     return outcome.value;
   }
 
-  private get commands(): CidCommands {
-    return this.redis as unknown as CidCommands;
+  private async run(script: RedisScript, ...args: (string | number)[]): Promise<Reply> {
+    return (await script.run(this.redis, ...args)) as Reply;
   }
 
   /** The model's keys, built once its name passed {@link checkModelName}. */
@@ -392,7 +390,14 @@ export class CorrelationIds {
     if (!k) {
       checkModelName(model);
       const base = `${this.prefix}:{${model}}`;
-      k = { base, leases: `${base}:leases`, ends: `${base}:ends`, state: `${base}:state` };
+      k = {
+        base,
+        leases: `${base}:leases`,
+        ends: `${base}:ends`,
+        state: `${base}:state`,
+        released: `${base}:released`,
+        releasedBefore: `${base}:released-before`,
+      };
       // a client serves a handful of models; the bound only stops a stream of names from growing it forever
       if (this.keyCache.size >= 1024) this.keyCache.clear();
       this.keyCache.set(model, k);

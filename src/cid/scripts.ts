@@ -11,7 +11,10 @@
  * - `state` (hash): `next`, the last ID handed out, as decimal text (Lua numbers are doubles: no INCR arithmetic,
  *   so IDs stay exact up to 2^64-1); `lastrel`, the latest release of an ID the counter had already passed; `guard`,
  *   the time before which IDs not in `ends` must not be handed out (set on wraparound).
- * - `released:<token>` (string, expiring): the release time of a released lease, kept {@link RELEASE_MEMORY_MS}.
+ *   `relgen`: when `released` was started.
+ * - `released`, `released-before` (hashes): token → release time of the releases of this generation and of the one
+ *   before, so that a repeated release is answered like the first for at least {@link RELEASE_MEMORY_MS} (see
+ *   {@link RELEASE}).
  *
  * Why releases behind the counter are not recorded one by one: the counter only reaches them again after wrapping
  * around, and at that moment every such release is at most `lastrel` old, so `guard = lastrel + reuseDelay` covers
@@ -20,7 +23,7 @@
  * wraparound, acquire waits (MSB_CID_EXHAUSTED) until the guard passes, at most `reuseDelay` once per pass.
  *
  * Times are Redis server milliseconds from `TIME`, never a client clock. Scripts are replicated (Redis >= 5) and
- * written to the AOF as their effects (the HSET/ZADD/SET with the literal times and IDs), so a replay after a
+ * written to the AOF as their effects (the HSET/ZADD with the literal times and IDs), so a replay after a
  * restart rebuilds exactly the acknowledged state. Each script makes as few calls as it can: their cost inside
  * Redis is what bounds throughput.
  */
@@ -28,23 +31,20 @@
 /** How long a release is remembered, so that the same release repeated (resent after a reconnect) is answered OK. */
 export const RELEASE_MEMORY_MS = 60_000;
 
-const PRELUDE = `
+/** Server time in ms (from TIME), first thing of every script. Lua 5.1: no integer type, doubles hold ms exactly. */
+const NOW = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local function parse(v)
-  local tok, ttl, acq, exp = string.match(v, '^(%S+) (%d+) (%d+) (%d+)$')
-  return tok, tonumber(ttl), tonumber(acq), tonumber(exp)
-end
-local function enc(tok, ttl, acq, exp)
-  return tok .. ' ' .. string.format('%d', ttl) .. ' ' .. string.format('%d', acq) .. ' ' .. string.format('%d', exp)
-end
 `;
+
+/** A lease record: `token ttl acquiredAt expiresAt`. */
+const RECORD = `'%s %d %d %d'`;
 
 /**
  * KEYS: leases ends state. ARGV: token ttl reuseDelay cap maxId maxTries.
  * → {'OK', id, now, expiresAt} | {'CAP', live} | {'EXHAUSTED', tries}
  */
-export const ACQUIRE = `${PRELUDE}
+export const ACQUIRE = `${NOW}
 local token, ttl, delay, cap, maxId, maxTries = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 local stale = now - delay
 -- IDs whose quarantine is over are forgotten (bounded per call; the rest go on the next calls)
@@ -57,37 +57,32 @@ if cap > 0 then
   local live = redis.call('ZCOUNT', KEYS[2], '(' .. string.format('%d', now), '+inf')
   if live >= cap then return {'CAP', live} end
 end
-local function incr(s)
-  local d = {string.byte(s, 1, -1)}
+local st = redis.call('HMGET', KEYS[3], 'next', 'lastrel', 'guard')
+local id, guard = st[1] or '0', tonumber(st[3] or '0')
+-- guard is set at the first wraparound: until then every ID in ends is at or below the counter, so a candidate
+-- above it needs no ZSCORE
+local wrapped, everWrapped = false, st[3] ~= false
+for try = 1, maxTries do
+  -- the next ID as decimal text (IDs go up to 2^64-1, beyond a double's exact range)
+  local d = {string.byte(id, 1, -1)}
   local i = #d
   while i >= 1 do
     if d[i] == 57 then d[i] = 48; i = i - 1 else d[i] = d[i] + 1; break end
   end
-  local r = string.char(unpack(d))
-  if i == 0 then r = '1' .. r end
-  return r
-end
-local function le(a, b)
-  if #a ~= #b then return #a < #b end
-  return a <= b
-end
-local st = redis.call('HMGET', KEYS[3], 'next', 'lastrel', 'guard')
-local id, guard = st[1] or '0', tonumber(st[3] or '0')
-local wrapped = false
-for try = 1, maxTries do
-  id = incr(id)
-  if not le(id, maxId) then
+  id = string.char(unpack(d))
+  if i == 0 then id = '1' .. id end
+  if #id > #maxId or (#id == #maxId and id > maxId) then
     -- every ID the counter passed and that was released since is at most lastrel old
     id = '1'
     guard = tonumber(st[2] or '0') + delay
-    wrapped = true
+    wrapped, everWrapped = true, true
   end
-  local ended = redis.call('ZSCORE', KEYS[2], id)
+  local ended = everWrapped and redis.call('ZSCORE', KEYS[2], id)
   local free
   if ended then free = tonumber(ended) <= stale else free = now >= guard end
   if free then
     local exp = now + ttl
-    redis.call('HSET', KEYS[1], id, enc(token, ttl, now, exp))
+    redis.call('HSET', KEYS[1], id, string.format(${RECORD}, token, ttl, now, exp))
     redis.call('ZADD', KEYS[2], exp, id)
     if wrapped then
       redis.call('HSET', KEYS[3], 'next', id, 'lastrel', 0, 'guard', string.format('%d', guard))
@@ -104,56 +99,70 @@ return {'EXHAUSTED', maxTries}
 `;
 
 /** KEYS: leases ends. ARGV: id token ttl. → {'OK', now, expiresAt} | {'NOT_HELD'} | {'EXPIRED', expiresAt} */
-export const RENEW = `${PRELUDE}
+export const RENEW = `${NOW}
 local id, token, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local v = redis.call('HGET', KEYS[1], id)
 if not v then return {'NOT_HELD'} end
-local tok, _, acq, exp = parse(v)
+local tok, acq, exp = string.match(v, '^(%S+) %d+ (%d+) (%d+)$')
 if tok ~= token then return {'NOT_HELD'} end
+exp = tonumber(exp)
 if exp <= now then return {'EXPIRED', exp} end
 exp = now + ttl
-redis.call('HSET', KEYS[1], id, enc(token, ttl, acq, exp))
+redis.call('HSET', KEYS[1], id, string.format(${RECORD}, token, ttl, tonumber(acq), exp))
 redis.call('ZADD', KEYS[2], exp, id)
 return {'OK', now, exp}
 `;
 
 /**
- * KEYS: leases ends tombstone state. ARGV: id token remember.
+ * KEYS: leases ends state released releasedBefore. ARGV: id token remember.
  * → {'OK', releasedAt} | {'NOT_HELD'} | {'EXPIRED', expiresAt}.
- * The tombstone (a key named after the token, expiring after \`remember\` ms) answers a repeated release OK even after
- * the ID went to someone else: a client resends a command whose reply a dropped connection lost, and that release
- * did happen.
+ *
+ * A release is remembered (token → release time) so that the same release repeated is answered OK even after the
+ * ID went to someone else: a client resends a command whose reply a dropped connection lost, and that release did
+ * happen. The memory is two hashes of one generation each: \`released\` takes this generation's releases, and
+ * once it is \`remember\` ms old (state \`relgen\`) it becomes \`releasedBefore\`, whose own releases are dropped
+ * (UNLINK: freed off Redis' main thread). A release is so remembered for between \`remember\` and twice that. Why not
+ * a key per release with a TTL: at thousands of releases a second, creating those keys and Redis' active expiry of
+ * them were a fifth of the script's cost (bench:cid, docs/benchmarks.md).
  */
-export const RELEASE = `${PRELUDE}
+export const RELEASE = `${NOW}
 local id, token, remember = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local v = redis.call('HGET', KEYS[1], id)
-local tok, _, _, exp
-if v then tok, _, _, exp = parse(v) end
+local tok, exp
+if v then tok, exp = string.match(v, '^(%S+) %d+ %d+ (%d+)$') end
 if tok ~= token then
-  local gone = redis.call('GET', KEYS[3])
+  local gone = redis.call('HGET', KEYS[4], token) or redis.call('HGET', KEYS[5], token)
   if gone then return {'OK', tonumber(gone)} end
   return {'NOT_HELD'}
 end
+exp = tonumber(exp)
 if exp <= now then return {'EXPIRED', exp} end
 redis.call('HDEL', KEYS[1], id)
-local nxt = redis.call('HGET', KEYS[4], 'next') or '0'
+local st = redis.call('HMGET', KEYS[3], 'next', 'relgen', 'lastrel')
+local nxt, gen = st[1] or '0', tonumber(st[2] or '0')
+if now - gen >= remember then
+  redis.call('UNLINK', KEYS[5])
+  if redis.call('EXISTS', KEYS[4]) == 1 then redis.call('RENAME', KEYS[4], KEYS[5]) end
+  redis.call('HSET', KEYS[3], 'relgen', string.format('%d', now))
+end
 if #id < #nxt or (#id == #nxt and id <= nxt) then
   -- behind the counter: reached again only after a wraparound, which the guard covers
   redis.call('ZREM', KEYS[2], id)
-  redis.call('HSET', KEYS[4], 'lastrel', now)
+  -- written once per millisecond at most: releases in the same millisecond leave it as it is
+  if tonumber(st[3] or '0') < now then redis.call('HSET', KEYS[3], 'lastrel', string.format('%d', now)) end
 else
   redis.call('ZADD', KEYS[2], now, id)
 end
-redis.call('SET', KEYS[3], now, 'PX', remember)
+redis.call('HSET', KEYS[4], token, string.format('%d', now))
 return {'OK', now}
 `;
 
 /** KEYS: leases. → {now, id1, value1, ...} of the live leases (read-only). */
-export const LIST = `${PRELUDE}
+export const LIST = `${NOW}
 local out = {now}
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
-  local _, _, _, exp = parse(all[i + 1])
+  local exp = tonumber(string.match(all[i + 1], ' (%d+)$'))
   if exp > now then
     out[#out + 1] = all[i]
     out[#out + 1] = all[i + 1]

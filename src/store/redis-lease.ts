@@ -1,11 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { connectRedis, mask, type RedisConnection, type RedisLink } from '../redis/index.js';
+import { connectRedis, mask, type RedisConnection, type RedisLink, RedisScript } from '../redis/index.js';
 import { StoreError } from './errors.js';
 import type { LeaseProvider } from './object-storage.js';
 import { heldLease, type LockHandle, type LockOptions } from './storage.js';
 
-const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
-const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+const RENEW = new RedisScript(
+  `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`,
+  1,
+);
+const RELEASE = new RedisScript(
+  `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`,
+  1,
+);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -59,8 +65,8 @@ export class RedisLeases implements LeaseProvider {
     }
     return heldLease(
       leaseMs,
-      () => redis.eval(RENEW, 1, key, nonce, leaseMs),
-      () => redis.eval(RELEASE, 1, key, nonce),
+      () => RENEW.run(redis, key, nonce, leaseMs),
+      () => RELEASE.run(redis, key, nonce),
     );
   }
 

@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CorrelationIds, type Lease, MAX_UINT64, parseId } from '../../src/cid/index.js';
 import { isMsbError } from '../../src/errors.js';
-import type { RedisConnection, RedisLink } from '../../src/redis/index.js';
+import { type RedisConnection, type RedisLink, scanKeys } from '../../src/redis/index.js';
 import { adminRedis, startTestRedis, type TestTopology } from '../helpers/redis.js';
 
 let redis: TestTopology;
@@ -125,6 +125,57 @@ test('only the token holder renews or releases; a repeated release is answered l
   const first = await ids.release(lease);
   assert.deepEqual(await ids.release(lease), first);
   await assert.rejects(ids.renew(lease), code('MSB_CID_NOT_HELD'));
+});
+
+test('a release is remembered for one generation of the release memory (60 s) to two, in two hashes, not a key each', async () => {
+  // A generation's age is the state's `relgen`: moving it back stands in for 60 s passing (the rotation itself is
+  // what is under test, and waiting a real minute twice would not test it better).
+  const model = 'remembered';
+  const state = `msb:cid:{${model}}:state`;
+  const first = await ids.acquire(model);
+  const released = await ids.release(first);
+  const age = async () => raw.hset(state, 'relgen', '0');
+  await age(); // the next release starts a new generation: first's moves to released-before
+  await ids.release(await ids.acquire(model));
+  assert.deepEqual(await ids.release(first), released);
+  await age(); // and the one after drops it
+  await ids.release(await ids.acquire(model));
+  await assert.rejects(ids.release(first), code('MSB_CID_NOT_HELD'));
+  // however many releases: the model's keys are its lease hash (gone when empty), ends, state and the two generations
+  for (let i = 0; i < 50; i++) await ids.release(await ids.acquire(model));
+  const keys = (await scanKeys(raw, `msb:cid:{${model}}*`)).sort();
+  assert.deepEqual(keys, [`msb:cid:{${model}}:released`, `msb:cid:{${model}}:released-before`, state]);
+});
+
+test('a repeated release is answered OK even after the ID went to another holder', async () => {
+  const one = new CorrelationIds(raw, { maxId: 1, reuseDelay: 0 });
+  const first = await one.acquire('reissued');
+  const { releasedAt } = await one.release(first);
+  let second: Lease<'uint64'> | undefined;
+  for (let i = 0; i < 100 && !second; i++) {
+    second = await one.acquire('reissued').catch(async () => {
+      await sleep(5); // the wraparound's guard: until the server clock passes the release
+      return undefined;
+    });
+  }
+  assert.equal(second?.id, first.id);
+  assert.deepEqual(await one.release(first), { releasedAt });
+  await assert.rejects(one.renew(first), code('MSB_CID_NOT_HELD'));
+  await one.release(second as Lease<'uint64'>);
+});
+
+test('scripts are sent again when Redis has forgotten them (SCRIPT FLUSH, a restarted or promoted server)', async () => {
+  const flush = async () => {
+    for (const node of 'nodes' in raw ? raw.nodes('master') : [raw]) await node.script('FLUSH');
+  };
+  await flush();
+  const lease = await ids.acquire('flushed');
+  await flush();
+  await ids.renew(lease);
+  await flush();
+  await ids.release(lease);
+  await flush();
+  assert.deepEqual(await ids.list('flushed'), []);
 });
 
 test('an expired lease can be neither renewed nor released, and is not listed', async () => {
