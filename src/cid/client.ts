@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { openRedis, type RedisConnection, type RedisLink, RedisScript, waitForReplicas } from '../redis/index.js';
 import { CidError } from './errors.js';
 import { checkMillis, checkModelName, defaultRedisUrl, MAX_UINT64, parseId } from './names.js';
-import { ACQUIRE, LIST, RELEASE, RELEASE_MEMORY_MS, RENEW } from './scripts.js';
+import { ACQUIRE, LIST, RELEASE, RENEW } from './scripts.js';
 
 /** Triton's two correlation-ID kinds (`CONTROL_SEQUENCE_CORRID` `data_type` TYPE_UINT64 or TYPE_STRING). */
 export type IdKind = 'uint64' | 'string';
@@ -107,7 +107,8 @@ export interface SequenceContext<K extends IdKind> {
   lease: Lease<K>;
 }
 
-type Reply = (string | number)[];
+/** A script's reply: a number or `[id, now]` when it did its work, `['CODE', detail?]` when it refused. */
+type Reply = number | (string | number)[];
 interface ModelKeys {
   base: string;
   leases: string;
@@ -211,6 +212,7 @@ export class CorrelationIds {
       this.maxId,
       this.maxTries,
     );
+    if (typeof r === 'number') throw new Error(`unexpected acquire reply ${r}`);
     if (r[0] === 'CAP') {
       throw new CidError(
         'MSB_CID_CAP_REACHED',
@@ -229,15 +231,16 @@ export class CorrelationIds {
         { model, maxId: this.maxId, tries: r[1] },
       );
     }
-    const text = String(r[1]);
+    const text = String(r[0]);
+    const acquiredAt = Number(r[1]);
     const lease: Lease<K> = {
       model,
       kind,
       id: (kind === 'string' ? text : BigInt(text)) as IdOf<K>,
       token,
       ttl,
-      acquiredAt: Number(r[2]),
-      expiresAt: Number(r[3]),
+      acquiredAt,
+      expiresAt: acquiredAt + ttl,
     };
     if (this.waitReplicas > 0) {
       try {
@@ -258,13 +261,13 @@ export class CorrelationIds {
   async renew(lease: LeaseRef, options: { ttl?: number } = {}): Promise<Lease> {
     const ttl = checkMillis('MSB_CID_TTL', 'ttl', options.ttl ?? lease.ttl ?? this.ttl);
     const { model, id, k } = this.ref(lease);
-    const r = this.check(await this.run(SCRIPTS.renew, k.leases, k.ends, id, lease.token, ttl), model, id);
+    const now = this.check(await this.run(SCRIPTS.renew, k.leases, k.ends, id, lease.token, ttl), model, id);
     return {
       ...lease,
       kind: lease.kind ?? (typeof lease.id === 'string' ? 'string' : 'uint64'),
       ttl,
-      acquiredAt: lease.acquiredAt ?? Number(r[1]),
-      expiresAt: Number(r[2]),
+      acquiredAt: lease.acquiredAt ?? now,
+      expiresAt: now + ttl,
     };
   }
 
@@ -276,27 +279,17 @@ export class CorrelationIds {
    */
   async release(lease: LeaseRef): Promise<{ releasedAt: number }> {
     const { model, id, k } = this.ref(lease);
-    const r = this.check(
-      await this.run(
-        SCRIPTS.release,
-        k.leases,
-        k.ends,
-        k.state,
-        k.released,
-        k.releasedBefore,
-        id,
-        lease.token,
-        RELEASE_MEMORY_MS,
-      ),
+    const releasedAt = this.check(
+      await this.run(SCRIPTS.release, k.leases, k.ends, k.state, k.released, k.releasedBefore, id, lease.token),
       model,
       id,
     );
-    return { releasedAt: Number(r[1]) };
+    return { releasedAt };
   }
 
   /** The model's live leases, by ID. */
   async list(model: string): Promise<LeaseInfo[]> {
-    const r = await this.run(SCRIPTS.list, this.keys(model).leases);
+    const r = (await this.run(SCRIPTS.list, this.keys(model).leases)) as string[];
     const out: LeaseInfo[] = [];
     for (let i = 1; i + 1 < r.length; i += 2) {
       const [, ttl, acquiredAt, expiresAt] = String(r[i + 1]).split(' ');
@@ -410,7 +403,9 @@ export class CorrelationIds {
     return { model: lease.model, id: parseId(String(lease.id)).toString(), k };
   }
 
-  private check(r: Reply, model: string, id: string): Reply {
+  /** A renew's or release's reply: the server time it happened, or the typed error of its refusal. */
+  private check(r: Reply, model: string, id: string): number {
+    if (typeof r === 'number') return r;
     if (r[0] === 'NOT_HELD') {
       throw new CidError('MSB_CID_NOT_HELD', `correlation ID ${id} of model ${model} is not held by this lease`, {
         model,
@@ -428,7 +423,7 @@ export class CorrelationIds {
         },
       );
     }
-    return r;
+    throw new Error(`unexpected script reply ${JSON.stringify(r)}`);
   }
 }
 

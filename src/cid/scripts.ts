@@ -42,7 +42,7 @@ const RECORD = `'%s %d %d %d'`;
 
 /**
  * KEYS: leases ends state. ARGV: token ttl reuseDelay cap maxId maxTries.
- * → {'OK', id, now, expiresAt} | {'CAP', live} | {'EXHAUSTED', tries}
+ * → {id, now} (expiresAt is now + ttl) | {'CAP', live} | {'EXHAUSTED', tries}
  */
 export const ACQUIRE = `${NOW}
 local token, ttl, delay, cap, maxId, maxTries = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
@@ -89,7 +89,7 @@ for try = 1, maxTries do
     else
       redis.call('HSET', KEYS[3], 'next', id)
     end
-    return {'OK', id, now, exp}
+    return {id, now}
   end
   -- while the guard holds, no ID outside ends is free: stop looking (the wrap is kept for the next call)
   if not ended then break end
@@ -98,7 +98,7 @@ if wrapped then redis.call('HSET', KEYS[3], 'next', '0', 'lastrel', 0, 'guard', 
 return {'EXHAUSTED', maxTries}
 `;
 
-/** KEYS: leases ends. ARGV: id token ttl. → {'OK', now, expiresAt} | {'NOT_HELD'} | {'EXPIRED', expiresAt} */
+/** KEYS: leases ends. ARGV: id token ttl. → now (expiresAt is now + ttl) | {'NOT_HELD'} | {'EXPIRED', expiresAt} */
 export const RENEW = `${NOW}
 local id, token, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local v = redis.call('HGET', KEYS[1], id)
@@ -110,12 +110,12 @@ if exp <= now then return {'EXPIRED', exp} end
 exp = now + ttl
 redis.call('HSET', KEYS[1], id, string.format(${RECORD}, token, ttl, tonumber(acq), exp))
 redis.call('ZADD', KEYS[2], exp, id)
-return {'OK', now, exp}
+return now
 `;
 
 /**
- * KEYS: leases ends state released releasedBefore. ARGV: id token remember.
- * → {'OK', releasedAt} | {'NOT_HELD'} | {'EXPIRED', expiresAt}.
+ * KEYS: leases ends state released releasedBefore. ARGV: id token.
+ * → releasedAt | {'NOT_HELD'} | {'EXPIRED', expiresAt}.
  *
  * A release is remembered (token → release time) so that the same release repeated is answered OK even after the
  * ID went to someone else: a client resends a command whose reply a dropped connection lost, and that release did
@@ -126,13 +126,13 @@ return {'OK', now, exp}
  * them were a fifth of the script's cost (bench:cid, docs/benchmarks.md).
  */
 export const RELEASE = `${NOW}
-local id, token, remember = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local id, token, remember = ARGV[1], ARGV[2], ${RELEASE_MEMORY_MS}
 local v = redis.call('HGET', KEYS[1], id)
 local tok, exp
 if v then tok, exp = string.match(v, '^(%S+) %d+ %d+ (%d+)$') end
 if tok ~= token then
   local gone = redis.call('HGET', KEYS[4], token) or redis.call('HGET', KEYS[5], token)
-  if gone then return {'OK', tonumber(gone)} end
+  if gone then return tonumber(gone) end
   return {'NOT_HELD'}
 end
 exp = tonumber(exp)
@@ -154,7 +154,7 @@ else
   redis.call('ZADD', KEYS[2], now, id)
 end
 redis.call('HSET', KEYS[4], token, string.format('%d', now))
-return {'OK', now}
+return now
 `;
 
 /** KEYS: leases. → {now, id1, value1, ...} of the live leases (read-only). */
