@@ -83,12 +83,12 @@ try {
   console.log(row('ioredis INCR, 50 connections, this process', best.nodeIncr));
   console.log(row('cid pairs, 50 clients, 50 connections', best.pairs));
   console.log(row('cid pairs, 50 callers, one shared client', best.sharedPairs));
-  const ratio = (x: number) => (x / best.incr).toFixed(2);
+  const ratio = (x: number) => (x / best.incr).toFixed(3);
   console.log(
     `ratio pairs / redis-benchmark INCR: ${ratio(best.pairs)} (50 connections), ${ratio(best.sharedPairs)} (shared client); target >= 0.3`,
   );
   console.log(
-    `ratio pairs (50 connections) / ioredis INCR: ${(best.pairs / best.nodeIncr).toFixed(2)} (a pair is two round trips)`,
+    `ratio pairs (50 connections) / ioredis INCR: ${(best.pairs / best.nodeIncr).toFixed(3)} (a pair is two round trips)`,
   );
 } finally {
   await redis.stop();

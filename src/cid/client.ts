@@ -107,8 +107,8 @@ export interface SequenceContext<K extends IdKind> {
   lease: Lease<K>;
 }
 
-/** A script's reply: a number or `[id, now]` when it did its work, `['CODE', detail?]` when it refused. */
-type Reply = number | (string | number)[];
+/** A script's reply: a number or `'id now'` when it did its work, `['CODE', detail?]` when it refused. */
+type Reply = number | string | (string | number)[];
 interface ModelKeys {
   base: string;
   leases: string;
@@ -212,27 +212,10 @@ export class CorrelationIds {
       this.maxId,
       this.maxTries,
     );
-    if (typeof r === 'number') throw new Error(`unexpected acquire reply ${r}`);
-    if (r[0] === 'CAP') {
-      throw new CidError(
-        'MSB_CID_CAP_REACHED',
-        `model ${model} already has ${r[1]} live correlation IDs (cap ${cap})`,
-        {
-          model,
-          cap,
-          live: r[1],
-        },
-      );
-    }
-    if (r[0] === 'EXHAUSTED') {
-      throw new CidError(
-        'MSB_CID_EXHAUSTED',
-        `no free correlation ID for model ${model}: the next ${r[1]} IDs (range 1..${this.maxId}) are live or quarantined`,
-        { model, maxId: this.maxId, tries: r[1] },
-      );
-    }
-    const text = String(r[0]);
-    const acquiredAt = Number(r[1]);
+    if (typeof r !== 'string') throw this.refused(r, model, cap);
+    const space = r.indexOf(' ');
+    const text = r.slice(0, space);
+    const acquiredAt = Number(r.slice(space + 1));
     const lease: Lease<K> = {
       model,
       kind,
@@ -253,6 +236,29 @@ export class CorrelationIds {
       }
     }
     return lease;
+  }
+
+  /** The typed error of an acquire Redis refused (`{'CAP', live}` or `{'EXHAUSTED', tries}`). */
+  private refused(r: Reply, model: string, cap: number): Error {
+    if (Array.isArray(r) && r[0] === 'CAP') {
+      return new CidError(
+        'MSB_CID_CAP_REACHED',
+        `model ${model} already has ${r[1]} live correlation IDs (cap ${cap})`,
+        {
+          model,
+          cap,
+          live: r[1],
+        },
+      );
+    }
+    if (Array.isArray(r) && r[0] === 'EXHAUSTED') {
+      return new CidError(
+        'MSB_CID_EXHAUSTED',
+        `no free correlation ID for model ${model}: the next ${r[1]} IDs (range 1..${this.maxId}) are live or quarantined`,
+        { model, maxId: this.maxId, tries: r[1] },
+      );
+    }
+    return new Error(`unexpected acquire reply ${JSON.stringify(r)}`);
   }
 
   /** Extends a live lease to now + ttl (server time). Throws `MSB_CID_NOT_HELD` / `MSB_CID_EXPIRED`. */
@@ -406,6 +412,7 @@ export class CorrelationIds {
   /** A renew's or release's reply: the server time it happened, or the typed error of its refusal. */
   private check(r: Reply, model: string, id: string): number {
     if (typeof r === 'number') return r;
+    if (!Array.isArray(r)) throw new Error(`unexpected script reply ${JSON.stringify(r)}`);
     if (r[0] === 'NOT_HELD') {
       throw new CidError('MSB_CID_NOT_HELD', `correlation ID ${id} of model ${model} is not held by this lease`, {
         model,

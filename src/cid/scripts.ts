@@ -42,7 +42,8 @@ const RECORD = `'%s %d %d %d'`;
 
 /**
  * KEYS: leases ends state. ARGV: token ttl reuseDelay cap maxId maxTries.
- * → {id, now} (expiresAt is now + ttl) | {'CAP', live} | {'EXHAUSTED', tries}
+ * → 'id now' (one string: cheaper for both sides than an array; expiresAt is now + ttl) | {'CAP', live} |
+ * {'EXHAUSTED', tries}
  */
 export const ACQUIRE = `${NOW}
 local token, ttl, delay, cap, maxId, maxTries = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
@@ -89,7 +90,7 @@ for try = 1, maxTries do
     else
       redis.call('HSET', KEYS[3], 'next', id)
     end
-    return {id, now}
+    return id .. ' ' .. string.format('%d', now)
   end
   -- while the guard holds, no ID outside ends is free: stop looking (the wrap is kept for the next call)
   if not ended then break end
