@@ -134,15 +134,10 @@ export class ModelStore {
    */
   async createModel(name: string, options: CreateModelOptions = {}): Promise<StoredModel> {
     checkName('model', name);
-    const base: ModelConfig = {
-      ...options.config,
-      ...(options.platform !== undefined ? { platform: options.platform } : {}),
-      ...(options.backend !== undefined ? { backend: options.backend } : {}),
-    };
     const modelFiles = await this.modelFiles(options.files);
     for (let n = -1; ; n++) {
       const candidate = n < 0 ? name : checkName('model', `${name}_${n}`);
-      const { model, staged } = await this.stageModel(candidate, base, modelFiles, options);
+      const { model, staged } = await this.stageModel(candidate, modelFiles, options);
       let created: boolean;
       try {
         created = await this.commitModel(candidate, staged);
@@ -185,12 +180,7 @@ export class ModelStore {
     try {
       for (const spec of specs) {
         const { name, ...options } = spec;
-        const base: ModelConfig = {
-          ...options.config,
-          ...(options.platform !== undefined ? { platform: options.platform } : {}),
-          ...(options.backend !== undefined ? { backend: options.backend } : {}),
-        };
-        staged.push(await this.stageModel(name, base, await this.modelFiles(options.files), options));
+        staged.push(await this.stageModel(name, await this.modelFiles(options.files), options));
       }
       for (const s of staged) {
         if (!(await this.commitModel(s.model.name, s.staged))) {
@@ -226,14 +216,21 @@ export class ModelStore {
     return modelFiles;
   }
 
-  /** A new model's tree, staged (nothing visible yet): its directory files, first version, then its config. */
+  /**
+   * A new model's tree, staged (nothing visible yet): its directory files, first version, then its config (the
+   * options' config with their platform and backend, named `candidate`).
+   */
   private async stageModel(
     candidate: string,
-    base: ModelConfig,
     modelFiles: [string, ModelSource][],
     options: Omit<CreateModelOptions, 'force'>,
   ): Promise<{ model: StoredModel; staged: StagedTree }> {
-    const config: ModelConfig = { ...base, name: candidate };
+    const config: ModelConfig = {
+      ...options.config,
+      ...(options.platform !== undefined ? { platform: options.platform } : {}),
+      ...(options.backend !== undefined ? { backend: options.backend } : {}),
+      name: candidate,
+    };
     if (options.strict) {
       config.versionPolicy = { specific: { versions: options.version ? [options.version.version ?? 1] : [] } };
     }
