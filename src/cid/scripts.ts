@@ -124,7 +124,7 @@ return now
  * once it is \`remember\` ms old (state \`relgen\`) it becomes \`releasedBefore\`, whose own releases are dropped
  * (UNLINK: freed off Redis' main thread). A release is so remembered for between \`remember\` and twice that. Why not
  * a key per release with a TTL: at thousands of releases a second, creating those keys and Redis' active expiry of
- * them were a fifth of the script's cost (bench:cid, docs/benchmarks.md).
+ * them took 10-25% of Redis' CPU per acquire+release (bench:cid, docs/benchmarks.md).
  */
 export const RELEASE = `${NOW}
 local id, token, remember = ARGV[1], ARGV[2], ${RELEASE_MEMORY_MS}

@@ -74,7 +74,8 @@ export function registerConfigCheckCommands(config: Command): void {
           for (const p of problems)
             process.stderr.write(`${file}: ${p.path || '(config)'}: ${p.message} [${p.rule}]\n`);
           // The release (named, else the store's default) and fleet checks this model's store would run.
-          const checks = file === '-' ? undefined : await storeChecks(file, triton, ccs);
+          const inStore = file === '-' ? undefined : await storeChecks(file, text, triton, ccs);
+          const checks = inStore?.checks;
           let vllmErrors = 0;
           if (config.backend === 'vllm' && file !== '-') {
             // Checked against the vLLM of that release, as `msb validate` checks it.
@@ -108,8 +109,7 @@ export function registerConfigCheckCommands(config: Command): void {
               }
             }
           }
-          // The release checks read what no config says (plan headers, ONNX opsets): the model files beside it.
-          const found = checks ? await releaseProblems(file, text, checks) : [];
+          const found = inStore?.found ?? [];
           for (const p of found) process.stderr.write(`${file}: ${p.severity}: ${p.path}: ${p.message} [${p.rule}]\n`);
           const releaseErrors = found.filter((p) => p.severity === 'error').length;
           if (problems.length || vllmErrors || releaseErrors || keys.some((p) => p.severity === 'error')) failed++;
@@ -121,45 +121,36 @@ export function registerConfigCheckCommands(config: Command): void {
 }
 
 /**
- * The checks `msb validate` would run for the model whose config is `file` (`<store>/<model>/config.pbtxt`): the
- * release named, else the store's default (with its vLLM), and the fleet. Undefined when the file is not in a store.
+ * What `msb validate` would check for the model whose config is `file` (`<store>/<model>/config.pbtxt`), with the
+ * store opened once: the checks (the release named, else the store's default, with its vLLM; the fleet) and the
+ * release and fleet problems they find in the model files beside the config (plan headers, ONNX opsets: what no
+ * config says; the rules of src/release/check.ts). Undefined when the file is not in a store.
  */
 async function storeChecks(
   file: string,
+  text: string,
   triton: string | undefined,
   ccs: string[] | undefined,
-): Promise<ValidateOptions | undefined> {
-  const { ModelStore } = await import('../store/index.js');
+): Promise<
+  { checks: ValidateOptions; found: { path: string; rule: string; severity: string; message: string }[] } | undefined
+> {
+  const { ModelStore, modelProblems } = await import('../store/index.js');
+  const modelDir = path.dirname(path.resolve(file));
   let store: Awaited<ReturnType<typeof ModelStore.open>>;
   try {
-    store = await ModelStore.open(path.dirname(path.dirname(path.resolve(file))), { readOnly: true });
+    store = await ModelStore.open(path.dirname(modelDir), { readOnly: true });
   } catch (err) {
     if (err instanceof MsbError && err.code.startsWith('MSB_STORE_')) return undefined; // not in a store
     throw err;
   }
   try {
-    return await store.checksFor({ ...(triton !== undefined ? { flag: triton } : {}), ...(ccs ? { gpus: ccs } : {}) });
-  } finally {
-    await store.close();
-  }
-}
-
-/**
- * The release and fleet problems of the model whose config is `file`: the rules `msb validate --triton` applies
- * (src/release/check.ts) to the model files beside it. None when no release and no compute capability applies.
- */
-async function releaseProblems(
-  file: string,
-  text: string,
-  checks: ValidateOptions,
-): Promise<{ path: string; rule: string; severity: string; message: string }[]> {
-  if (!checks.release && !checks.gpus) return [];
-  const modelDir = path.dirname(path.resolve(file));
-  const { ModelStore, modelProblems } = await import('../store/index.js');
-  const store = await ModelStore.open(path.dirname(modelDir), { readOnly: true });
-  try {
+    const checks = await store.checksFor({
+      ...(triton !== undefined ? { flag: triton } : {}),
+      ...(ccs ? { gpus: ccs } : {}),
+    });
+    if (!checks.release && !checks.gpus) return { checks, found: [] };
     const all = await modelProblems(store.repository, path.basename(modelDir), text, checks);
-    return all.filter((p) => p.rule.startsWith('release-') || p.rule.startsWith('gpu-'));
+    return { checks, found: all.filter((p) => p.rule.startsWith('release-') || p.rule.startsWith('gpu-')) };
   } finally {
     await store.close();
   }
