@@ -122,7 +122,8 @@ return now
  * ID went to someone else: a client resends a command whose reply a dropped connection lost, and that release did
  * happen. The memory is two hashes of one generation each: \`released\` takes this generation's releases, and
  * once it is \`remember\` ms old (state \`relgen\`) it becomes \`releasedBefore\`, whose own releases are dropped
- * (UNLINK: freed off Redis' main thread). A release is so remembered for between \`remember\` and twice that. Why not
+ * (UNLINK: freed off Redis' main thread). A release is so remembered for at least \`remember\` ms, usually under twice
+ * that (a generation turns over only at a release, so a model that stops releasing keeps its last two). Why not
  * a key per release with a TTL: at thousands of releases a second, creating those keys and Redis' active expiry of
  * them took 10-25% of Redis' CPU per acquire+release (bench:cid, docs/benchmarks.md).
  */
