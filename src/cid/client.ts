@@ -110,7 +110,6 @@ export interface SequenceContext<K extends IdKind> {
 /** A script's reply: a number or `'id now'` when it did its work, `['CODE', detail?]` when it refused. */
 type Reply = number | string | (string | number)[];
 interface ModelKeys {
-  base: string;
   leases: string;
   ends: string;
   state: string;
@@ -390,7 +389,6 @@ export class CorrelationIds {
       checkModelName(model);
       const base = `${this.prefix}:{${model}}`;
       k = {
-        base,
         leases: `${base}:leases`,
         ends: `${base}:ends`,
         state: `${base}:state`,
@@ -412,14 +410,13 @@ export class CorrelationIds {
   /** A renew's or release's reply: the server time it happened, or the typed error of its refusal. */
   private check(r: Reply, model: string, id: string): number {
     if (typeof r === 'number') return r;
-    if (!Array.isArray(r)) throw new Error(`unexpected script reply ${JSON.stringify(r)}`);
-    if (r[0] === 'NOT_HELD') {
+    if (Array.isArray(r) && r[0] === 'NOT_HELD') {
       throw new CidError('MSB_CID_NOT_HELD', `correlation ID ${id} of model ${model} is not held by this lease`, {
         model,
         id,
       });
     }
-    if (r[0] === 'EXPIRED') {
+    if (Array.isArray(r) && r[0] === 'EXPIRED') {
       throw new CidError(
         'MSB_CID_EXPIRED',
         `lease on correlation ID ${id} of model ${model} expired at ${new Date(Number(r[1])).toISOString()}`,

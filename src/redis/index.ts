@@ -17,5 +17,5 @@ export {
   withRedis,
 } from './connection.js';
 export { REDIS_ERROR_RETRYABLE, RedisError, type RedisErrorCode } from './errors.js';
-export { RedisScript, type ScriptReply } from './script.js';
+export { RedisScript } from './script.js';
 export { defaultRedisUrl, mask, parseRedisUrl, type RedisNode, type RedisTarget, type RedisTopology } from './url.js';

@@ -1,9 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { RedisConnection } from './connection.js';
 
-/** A Redis reply as a Lua script returns it (integers, bulk strings, arrays of them). */
-export type ScriptReply = unknown;
-
 /**
  * A Lua script run by its SHA1 (`EVALSHA`), sent whole (`EVAL`, which also caches it) only when the server answers
  * `NOSCRIPT`: the first call on a server, after a restart or `SCRIPT FLUSH`, or on a Cluster node or promoted
@@ -29,8 +26,8 @@ export class RedisScript {
     this.sha = createHash('sha1').update(lua).digest('hex');
   }
 
-  /** Runs the script with `args` (its keys first). */
-  async run(redis: RedisConnection, ...args: (string | number)[]): Promise<ScriptReply> {
+  /** Runs the script with `args` (its keys first); resolves to its reply (integers, bulk strings, arrays of them). */
+  async run(redis: RedisConnection, ...args: (string | number)[]): Promise<unknown> {
     try {
       return await redis.evalsha(this.sha, this.numberOfKeys, ...args);
     } catch (err) {
