@@ -378,8 +378,9 @@ export class CorrelationIds {
     return outcome.value;
   }
 
-  private async run(script: RedisScript, ...args: (string | number)[]): Promise<Reply> {
-    return (await script.run(this.redis, ...args)) as Reply;
+  /** The script's reply, typed (no await of its own: one promise per call on the hot path, not two). */
+  private run(script: RedisScript, ...args: (string | number)[]): Promise<Reply> {
+    return script.run(this.redis, ...args) as Promise<Reply>;
   }
 
   /** The model's keys, built once its name passed {@link checkModelName}. */
